@@ -1,0 +1,30 @@
+"""Gatehouse: a Flask backend-for-frontend that signs people in with short-lived access tokens,
+server-side refresh tokens and a sessions page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app import account, auth, cli, config, db, errors, middleware, security
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True, template_folder="../templates",
+                static_folder="../static")
+    settings = config.load(overrides, app.instance_path)
+    if settings["GATEHOUSE_ENV"] == "production" and app.debug:
+        raise config.ConfigError("debug mode is refused in production")
+    app.config.update(config.flask_settings(settings))
+    app.config.update(settings)
+
+    db.init_app(app)
+    security.init_app(app)
+    middleware.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    auth.init_app(app)
+    account.init_app(app)
+    return app

@@ -1,0 +1,100 @@
+"""Accounts: registration, password sign-in with throttling, password change."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import peewee
+
+from app import audit, throttle, tokens
+from app.db import write_transaction
+from app.models import User
+from app.passwords import Hasher, PasswordRejected, check_policy
+
+SITE_NAME = "Gatehouse"
+EMAIL_MAX = 254
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
+
+
+class InvalidEmail(ValueError):
+    """Not an email address we can accept; the message is for the person."""
+
+
+@dataclass(frozen=True)
+class Throttles:
+    """Failure limits: per account and per client address, within one window."""
+
+    per_account: int
+    per_ip: int
+    window: int
+
+    def keys(self, email: str, ip: str) -> list[throttle.Limit]:
+        return [throttle.Limit(f"account:{email}", self.per_account, self.window),
+                throttle.Limit(f"ip:{ip}", self.per_ip, self.window)]
+
+
+def normalise_email(email: str) -> str:
+    email = unicodedata.normalize("NFC", email.strip()).lower()
+    if len(email) > EMAIL_MAX or not _EMAIL.match(email):
+        raise InvalidEmail("Enter a valid email address.")
+    return email
+
+
+def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "") -> None:
+    """Create an account. An email that is already registered is silently accepted, so that
+    registration does not reveal which addresses have accounts (its owner signs in as before)."""
+    email = normalise_email(email)
+    password = check_policy(password, context=(email, email.split("@")[0], SITE_NAME))
+    digest = hasher.hash(password)  # hashed either way: same time for new and taken emails
+    try:
+        with write_transaction():
+            user = User.create(public_id=tokens.new_public_id(), email=email,
+                               password_hash=digest, created_at=now, password_changed_at=now)
+            audit.record("registered", user=user.id, ip=ip, now=now)
+    except peewee.IntegrityError:
+        audit.record("register_existing", user=None, ip=ip, now=now)
+
+
+def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
+                 ip: str = "") -> User | None:
+    """Return the user whose password this is, or None; raise Throttled when over the limits.
+
+    Unknown emails cost one dummy argon2 verify, so timing does not tell them apart.
+    """
+    try:
+        email = normalise_email(email)
+    except InvalidEmail:
+        email = email[:EMAIL_MAX]
+    keys = limits.keys(email, ip)
+    throttle.check(keys, now)
+    user = User.get_or_none(User.email == email)
+    if not hasher.verify(user.password_hash if user else None, password):
+        throttle.fail(keys, now)
+        audit.record("sign_in_failed", user=user.id if user else None, ip=ip, now=now)
+        return None
+    throttle.reset(keys[0].key)
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+        user.save()
+    return user
+
+
+def verify_current(user_id: int, password: str, *, hasher: Hasher, limits: Throttles,
+                   now: float, ip: str = "") -> User | None:
+    """Re-check the signed-in person's password; failures count against the same limits."""
+    user = User.get_by_id(user_id)
+    return authenticate(user.email, password, hasher=hasher, limits=limits, now=now, ip=ip)
+
+
+def change_password(user: User, new_password: str, *, hasher: Hasher, now: float,
+                    ip: str = "") -> None:
+    """Set a new password (already proven: the caller verified the current one)."""
+    password = check_policy(new_password, context=(user.email, user.email.split("@")[0],
+                                                   SITE_NAME))
+    digest = hasher.hash(password)  # outside the transaction: it takes tens of milliseconds
+    with write_transaction():
+        User.update(password_hash=digest, password_changed_at=now).where(
+            User.id == user.id).execute()
+        audit.record("password_changed", user=user.id, ip=ip, now=now)

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, url_for
+
+from app import accounts, middleware
+from app.auth import bp, settings
+from app.auth.forms import LoginForm, PasswordForm, RegisterForm
+from app.middleware import login_required
+
+SIGN_IN_FAILED = "That email and password don't match an account."
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: one leading slash, no scheme, no host, no backslash tricks."""
+    target = (target or "").strip()
+    parts = urlsplit(target)
+    if (not target.startswith("/") or target.startswith(("//", "/\\")) or "\\" in target
+            or parts.scheme or parts.netloc or any(ord(c) < 32 for c in target)):
+        return url_for("account.account")
+    return target
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        accounts.register(form.email.data, form.password.data, hasher=settings().hasher,
+                          now=middleware.now(), ip=middleware.client_ip())
+        flash("Your account is ready. Sign in with your email and password.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data, form.password.data,
+                                     hasher=settings().hasher, limits=settings().throttles,
+                                     now=middleware.now(), ip=middleware.client_ip())
+        if user is not None:
+            middleware.sign_in(user)
+            return redirect(safe_next(form.next.data))
+        form.password.errors.append(SIGN_IN_FAILED)
+    return render_template("auth/login.html", form=form), 401 if form.errors else 200
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    middleware.sign_out()
+    flash("You have signed out.", "success")
+    response = redirect(url_for("auth.login"))
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password():
+    principal = middleware.auth().principal
+    form = PasswordForm(principal.email)
+    if form.validate_on_submit():
+        user = accounts.verify_current(principal.user_id, form.current_password.data,
+                                       hasher=settings().hasher, limits=settings().throttles,
+                                       now=middleware.now(), ip=middleware.client_ip())
+        if user is not None:
+            accounts.change_password(user, form.new_password.data, hasher=settings().hasher,
+                                     now=middleware.now(), ip=middleware.client_ip())
+            middleware.end_other_sessions("password_changed")
+            flash("Your password was changed and every other session was signed out.",
+                  "success")
+            return redirect(url_for("account.sessions_page"))
+        form.current_password.errors.append("That is not your current password.")
+    return render_template("auth/password.html", form=form)

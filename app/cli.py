@@ -1,0 +1,37 @@
+"""Operator commands: ``flask --app wsgi prune`` and ``flask --app wsgi create-user``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from app import accounts, sessions, throttle
+from app.auth import settings
+from app.middleware import gatehouse, now
+from app.passwords import PasswordRejected
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(prune)
+    app.cli.add_command(create_user)
+
+
+@click.command("prune")
+def prune() -> None:
+    """Delete sessions and tokens that ended or expired long ago, and stale throttles."""
+    at = now()
+    removed = sessions.prune(policy=gatehouse().policy, now=at)
+    cleared = throttle.prune(at, max_window=settings().throttles.window)
+    click.echo(f"Pruned {removed} sessions and {cleared} throttle entries.")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.password_option(help="Prompted for, twice, when not given.")
+def create_user(email: str, password: str) -> None:
+    """Create an account with EMAIL (the password follows the same policy as registration)."""
+    try:
+        accounts.register(email, password, hasher=settings().hasher, now=now(), ip="cli")
+    except (accounts.InvalidEmail, PasswordRejected) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {accounts.normalise_email(email)} (if it did not exist already).")

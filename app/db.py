@@ -1,0 +1,95 @@
+"""The database: one proxy, chosen from DATABASE_URL, pooled, with per-request hooks.
+
+SQLite (WAL) is the embedded default; PostgreSQL is what several app instances share.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import peewee
+from flask import Flask
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+database = peewee.DatabaseProxy()
+
+# Errors that mean "the database is not answering", mapped to 503 by errors.py.
+UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError)
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+}
+_SCHEMA_LOCK = 0x6761746568  # any constant shared by every instance: "gateh"
+
+
+def open_database(url: str, pool_size: int = 8) -> peewee.Database:
+    """Build a pooled database for ``sqlite:///path`` or ``postgresql://user@host/db``."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path[1:])  # sqlite:///relative or sqlite:////absolute
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return PooledSqliteDatabase(
+            path, pragmas=SQLITE_PRAGMAS, max_connections=pool_size, stale_timeout=300,
+            timeout=10, check_same_thread=False,
+        )
+    if parts.scheme in ("postgres", "postgresql"):
+        return PooledPostgresqlDatabase(
+            unquote(parts.path.lstrip("/")), host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432, user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password) if parts.password else None,
+            max_connections=pool_size, stale_timeout=300, timeout=10, connect_timeout=3,
+            options="-c statement_timeout=10000 -c lock_timeout=10000",
+        )
+    raise ValueError(f"DATABASE_URL scheme {parts.scheme!r} is not sqlite or postgresql")
+
+
+def is_postgres() -> bool:
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+@contextmanager
+def write_transaction():
+    """A transaction that takes the write lock up front.
+
+    SQLite: ``BEGIN IMMEDIATE``, so two rotations never both read the old state. PostgreSQL:
+    an ordinary transaction in which the caller locks rows with ``locked()``.
+    """
+    lock = () if is_postgres() else ("IMMEDIATE",)
+    with database.atomic(*lock):
+        yield
+
+
+def locked(query: peewee.Select) -> peewee.Select:
+    """``SELECT ... FOR UPDATE`` where the engine has it (SQLite already holds the write lock)."""
+    return query.for_update() if is_postgres() else query
+
+
+def create_schema(models: list[type[peewee.Model]]) -> None:
+    with database.connection_context():
+        if is_postgres():
+            # Workers of several instances may start at once; only one creates the tables.
+            with database.atomic():
+                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                database.create_tables(models, safe=True)
+        else:
+            database.create_tables(models, safe=True)
+
+
+def init_app(app: Flask) -> None:
+    from app import models  # models register themselves on the proxy
+
+    database.initialize(open_database(app.config["DATABASE_URL"],
+                                      app.config["GATEHOUSE_DB_POOL_SIZE"]))
+    create_schema(models.ALL)
+    app.teardown_request(_close)
+
+
+def _close(exc: BaseException | None) -> None:
+    # Pooled: closing returns the connection to this worker's pool rather than dropping it.
+    if not database.is_closed():
+        database.close()

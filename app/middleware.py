@@ -1,0 +1,224 @@
+"""The BFF middleware: the only code that reads or writes the auth cookies and ``g.auth``.
+
+``open_auth`` runs before every request: it authenticates from the access cookie (signature,
+then the session's liveness, one indexed lookup) or, when that token is missing or expired,
+rotates the session handle transparently, GET or POST alike. ``save_auth`` runs after the view
+and writes cookies only when something changed. Views speak to it through ``sign_in``,
+``sign_out``, ``end_other_sessions`` and ``login_required``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from flask import Flask, Response, current_app, flash, g, jsonify, redirect, request, session
+
+from app import sessions, tokens
+from app.models import User
+
+ACCESS_COOKIE = "__Host-access"
+SESSION_COOKIE = "__Host-session"
+ISSUER = "gatehouse"
+
+ENDED_MESSAGES = {
+    sessions.SIGNED_OUT: "You were signed out.",
+    sessions.REVOKED: "This session was signed out from another device.",
+    sessions.REVOKED_OTHERS: "This session was signed out from another device.",
+    sessions.PASSWORD_CHANGED: "Your password was changed, so this session was ended.",
+    sessions.REUSE_DETECTED: ("This session was ended because a copy of its sign-in cookie was "
+                              "used somewhere else. Sign in again; if this was not you, change "
+                              "your password."),
+    sessions.IDLE_TIMEOUT: "Your session ended after a period of inactivity.",
+    sessions.EXPIRED: "Your session reached its maximum age.",
+}
+
+
+@dataclass
+class Gatehouse:
+    """What the middleware needs, built once per app."""
+
+    keys: tokens.Keys
+    policy: sessions.Policy
+    cache: tokens.VerifiedTokenCache
+    clock: Callable[[], float]
+
+
+@dataclass
+class AuthState:
+    """One request's view of who is signed in, and what its response must do to the cookies."""
+
+    principal: sessions.Principal | None = None
+    issued: sessions.Issued | None = None
+    clear: bool = False
+    ended_reason: str | None = None
+
+    @property
+    def signed_in(self) -> bool:
+        return self.principal is not None
+
+
+def init_app(app: Flask) -> None:
+    config = app.config
+    app.extensions["gatehouse"] = Gatehouse(
+        keys=tokens.Keys.derive(config["SECRET_KEY"]),
+        policy=sessions.Policy(
+            issuer=ISSUER, access_ttl=config["GATEHOUSE_ACCESS_TOKEN_TTL"],
+            grace=config["GATEHOUSE_REFRESH_GRACE"],
+            idle_ttl=config["GATEHOUSE_SESSION_IDLE_TTL"],
+            max_age=config["GATEHOUSE_SESSION_MAX_AGE"]),
+        cache=tokens.VerifiedTokenCache(),
+        clock=config.get("GATEHOUSE_CLOCK", time.time),
+    )
+    app.before_request(open_auth)
+    app.after_request(save_auth)
+
+
+def gatehouse() -> Gatehouse:
+    return current_app.extensions["gatehouse"]
+
+
+def now() -> float:
+    return gatehouse().clock()
+
+
+def auth() -> AuthState:
+    return g.auth
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""
+
+
+def open_auth() -> None:
+    g.auth = state = AuthState()
+    if request.endpoint == "static":
+        return
+    ext, at = gatehouse(), now()
+    handle = request.cookies.get(SESSION_COOKIE, "")
+    claims = _verified_claims(ext, request.cookies.get(ACCESS_COOKIE, ""), at)
+    try:
+        if claims is not None:
+            state.principal = _live(claims.session_id, claims.user_id, ext, at)
+            sessions.mark_successor_seen(state.principal, handle, ext.keys)
+        elif handle:
+            state.issued = sessions.rotate(handle, keys=ext.keys, policy=ext.policy, now=at,
+                                           ip_address=client_ip())
+            state.principal = sessions.check_live(state.issued.session_public_id,
+                                                  policy=ext.policy, now=at)
+    except sessions.SessionEnded as ended:
+        _forget(state, ended.reason)
+    except sessions.SessionNotFound:
+        _forget(state, None)
+    except sessions.StaleHandle:
+        # Superseded by a re-key whose response this browser has (or will) receive: refuse,
+        # but leave its cookies alone so the newer value is not wiped.
+        state.principal = None
+
+
+def _verified_claims(ext: Gatehouse, token: str, at: float) -> tokens.AccessClaims | None:
+    if not token:
+        return None
+    try:
+        return ext.cache.decode(ext.keys, token, issuer=ISSUER, now=at)
+    except tokens.InvalidAccessToken:
+        return None
+
+
+def _live(session_id: str, user_id: str, ext: Gatehouse, at: float) -> sessions.Principal:
+    principal = sessions.check_live(session_id, policy=ext.policy, now=at)
+    if not tokens.hashes_equal(principal.user_public_id, user_id):
+        raise sessions.SessionNotFound()
+    return principal
+
+
+def _forget(state: AuthState, reason: str | None) -> None:
+    state.principal, state.issued, state.clear = None, None, True
+    state.ended_reason = reason
+    if reason and not request.path.startswith("/api/"):
+        flash(ENDED_MESSAGES.get(reason, "Your session has ended."), "warning")
+
+
+def save_auth(response: Response) -> Response:
+    state: AuthState | None = g.get("auth")
+    if state is None:
+        return response
+    if state.clear:
+        _unset_cookies(response)
+    elif state.issued is not None:
+        _set_cookies(response, state.issued)
+    if state.signed_in or state.clear or state.issued is not None:
+        response.headers["Cache-Control"] = "no-store"
+        response.vary.add("Cookie")
+    return response
+
+
+def _cookie_attributes() -> dict[str, Any]:
+    # One place for every attribute, so that a deletion always matches what was set.
+    return {"path": "/", "domain": None, "secure": True, "httponly": True, "samesite": "Lax"}
+
+
+def _set_cookies(response: Response, issued: sessions.Issued) -> None:
+    response.set_cookie(ACCESS_COOKIE, issued.access_token, max_age=issued.access_max_age,
+                        **_cookie_attributes())
+    response.set_cookie(SESSION_COOKIE, issued.handle, max_age=issued.handle_max_age,
+                        **_cookie_attributes())
+
+
+def _unset_cookies(response: Response) -> None:
+    for name in (ACCESS_COOKIE, SESSION_COOKIE):
+        response.delete_cookie(name, **_cookie_attributes())
+
+
+# --- the interface for views -------------------------------------------------------------
+
+
+def sign_in(user: User) -> None:
+    """Start a new session for ``user``; whatever this browser held before is discarded."""
+    state, ext, at = auth(), gatehouse(), now()
+    if state.principal is not None:
+        sessions.revoke(state.principal.session_public_id, user_id=state.principal.user_id,
+                        reason=sessions.SIGNED_OUT, now=at, ip_address=client_ip())
+    session.clear()  # a planted CSRF secret or flash does not survive sign-in
+    state.issued = sessions.start(user, keys=ext.keys, policy=ext.policy, now=at,
+                                  user_agent=request.headers.get("User-Agent", ""),
+                                  ip_address=client_ip())
+    state.clear, state.principal = False, None
+
+
+def sign_out() -> None:
+    """End this browser's session and clear its cookies; nothing is re-set on this response."""
+    state = auth()
+    if state.principal is not None:
+        sessions.revoke(state.principal.session_public_id, user_id=state.principal.user_id,
+                        reason=sessions.SIGNED_OUT, now=now(), ip_address=client_ip())
+    session.clear()
+    state.principal, state.issued, state.clear = None, None, True
+
+
+def end_other_sessions(reason: str) -> int:
+    """End every other session of the signed-in person and re-key this one, so that a copy of
+    this browser's cookies is cut off too. Returns how many sessions were ended."""
+    state, ext, at = auth(), gatehouse(), now()
+    ended = sessions.revoke_all(state.principal.user_id, reason=reason, now=at,
+                                keep=state.principal.session_id, ip_address=client_ip())
+    state.issued = sessions.rekey(state.principal, keys=ext.keys, policy=ext.policy, now=at)
+    return ended
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Pages redirect to the sign-in page with ``next``; JSON answers 401, never a redirect."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if auth().signed_in:
+            return view(*args, **kwargs)
+        if request.path.startswith("/api/"):
+            return jsonify(error="not_authenticated", reason=auth().ended_reason), 401
+        return redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/')}")
+
+    return wrapped

@@ -1,0 +1,204 @@
+"""Transparent rotation, the forgiving cases (parallel requests, lost responses), reuse
+detection and atomicity, driven through the real middleware with a controllable clock."""
+
+import pytest
+from conftest import Cookies, browser, cookie, page, submit
+
+from app import sessions
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.models import LoginSession, RefreshToken, SecurityEvent
+
+
+@pytest.fixture
+def app(make_app):
+    from conftest import reset_database
+
+    app = make_app(GATEHOUSE_ACCESS_TOKEN_TTL=1, GATEHOUSE_REFRESH_GRACE=30)
+    yield app
+    reset_database()
+
+
+def expire_access(clock):
+    clock.advance(10)  # well past the 1-second access lifetime and the 5-second leeway
+
+
+def only_session() -> LoginSession:
+    (session,) = LoginSession.select()
+    return session
+
+
+def test_expired_access_token_on_a_get_is_rotated_transparently(ada, clock):
+    before = Cookies.of(ada)
+    expire_access(clock)
+    response = ada.get("/account")
+    assert response.status_code == 200
+    after = Cookies.of(ada)
+    assert after.session != before.session and after.access != before.access
+    assert response.headers["Cache-Control"] == "no-store"
+    assert only_session().generation == 1
+
+
+def test_form_post_after_expiry_is_processed_not_lost(ada, clock):
+    """A form filled in while the access token expired is still submitted and takes effect."""
+    other = browser(ada.application)
+    from conftest import login
+
+    login(other)
+    other_id = other.get("/api/me").get_json()["session_id"]
+    token = page(ada.get("/sessions")).find("input", attrs={"name": "csrf_token"})["value"]
+    expire_access(clock)
+    before = Cookies.of(ada)
+    response = ada.post(f"/sessions/{other_id}/revoke", data={"csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"] == "/sessions"
+    assert Cookies.of(ada).session != before.session
+    assert LoginSession.get(LoginSession.public_id == other_id).end_reason == sessions.REVOKED
+    assert other.get("/api/me").status_code == 401
+
+
+def test_parallel_requests_with_the_same_value_get_the_same_successor(ada, clock):
+    stale = Cookies.of(ada)
+    expire_access(clock)
+    tabs = [browser(ada.application) for _ in range(3)]
+    handles = set()
+    for tab in tabs:
+        stale.put(tab)
+        assert tab.get("/api/me").status_code == 200
+        handles.add(cookie(tab, SESSION_COOKIE))
+    assert len(handles) == 1 and stale.session not in handles
+    assert RefreshToken.select().count() == 2  # the original and exactly one successor
+    assert not SecurityEvent.select().where(SecurityEvent.kind == "reuse_detected").exists()
+
+
+def test_lost_response_after_the_grace_window_still_gets_the_same_successor(ada, clock):
+    stale = Cookies.of(ada)
+    expire_access(clock)
+    lost = browser(ada.application)
+    stale.put(lost)
+    lost.get("/api/me")  # rotates; pretend this response never reached the browser
+    successor = cookie(lost, SESSION_COOKIE)
+    clock.advance(3600)
+    assert ada.get("/api/me").status_code == 200
+    assert cookie(ada, SESSION_COOKIE) == successor
+    assert only_session().ended_at is None
+
+
+def test_replay_after_successor_was_carried_and_grace_passed_revokes(ada, clock):
+    stolen = Cookies.of(ada)
+    expire_access(clock)
+    assert ada.get("/account").status_code == 200  # legitimate rotation
+    assert ada.get("/account").status_code == 200  # carries the successor
+    clock.advance(31)
+    thief = browser(ada.application)
+    stolen.put(thief)
+    response = thief.get("/account")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert cookie(thief, SESSION_COOKIE) is None and cookie(thief, ACCESS_COOKIE) is None
+    assert only_session().end_reason == sessions.REUSE_DETECTED
+    assert SecurityEvent.select().where(SecurityEvent.kind == "reuse_detected").count() == 1
+    # The legitimate holder is signed out on the very next request, access token unexpired.
+    legit = ada.get("/account", follow_redirects=True)
+    assert page(legit).find("h1").text == "Sign in"
+    assert "used somewhere else" in legit.get_data(as_text=True)
+
+
+def test_the_sessions_page_shows_the_reuse_reason_after_signing_in_again(ada, clock):
+    from conftest import login
+
+    stolen = Cookies.of(ada)
+    expire_access(clock)
+    ada.get("/account")
+    ada.get("/account")
+    clock.advance(31)
+    thief = browser(ada.application)
+    stolen.put(thief)
+    thief.get("/account")
+    login(ada)
+    ended = page(ada.get("/sessions")).select('[data-end-reason="reuse_detected"]')
+    assert len(ended) == 1
+    assert "A reused token was detected" in ended[0].text
+
+
+def test_any_older_value_revokes_even_within_the_grace_window(ada, clock):
+    first = Cookies.of(ada)
+    for _ in range(2):
+        expire_access(clock)
+        ada.get("/account")
+    assert only_session().generation == 2
+    replay = browser(ada.application)
+    Cookies(None, first.session).put(replay)
+    assert replay.get("/api/me").status_code == 401
+    assert only_session().end_reason == sessions.REUSE_DETECTED
+
+
+def test_a_failure_in_the_middle_of_a_rotation_leaves_the_old_value_working(ada, clock,
+                                                                             monkeypatch):
+    stale = Cookies.of(ada)
+    expire_access(clock)
+
+    def crash(session, successor_hash, now):
+        RefreshToken.create(token_hash=successor_hash, session=session,
+                            generation=session.generation + 1, issued_at=now)
+        raise RuntimeError("database went away mid-rotation")
+
+    monkeypatch.setattr(sessions, "_advance", crash)
+    assert ada.get("/api/me").status_code == 500
+    assert RefreshToken.select().count() == 1  # the successor insert was rolled back
+    assert only_session().generation == 0 and only_session().ended_at is None
+    assert Cookies.of(ada).session == stale.session  # the failed response cleared nothing
+    monkeypatch.undo()
+    assert ada.get("/api/me").status_code == 200
+    assert only_session().generation == 1
+
+
+def test_unknown_session_value_is_not_authenticated(client):
+    Cookies(None, "not-a-real-handle").put(client)
+    assert client.get("/api/me").status_code == 401
+    assert not LoginSession.select().exists()
+
+
+def test_idle_timeout_ends_the_session(make_app, clock):
+    app = make_app(GATEHOUSE_SESSION_IDLE_TTL=600)
+    client = browser(app)
+    from conftest import signed_up
+
+    signed_up(client)
+    clock.advance(601)
+    assert client.get("/api/me").status_code == 401
+    assert only_session().end_reason == sessions.IDLE_TIMEOUT
+
+
+def test_activity_keeps_a_session_alive_but_the_absolute_lifetime_ends_it(make_app, clock):
+    app = make_app(GATEHOUSE_SESSION_IDLE_TTL=600, GATEHOUSE_SESSION_MAX_AGE=1800,
+                   GATEHOUSE_ACCESS_TOKEN_TTL=300)
+    client = browser(app)
+    from conftest import signed_up
+
+    signed_up(client)
+    for _ in range(5):  # 25 minutes of activity, one request every 5 minutes
+        clock.advance(300)
+        assert client.get("/api/me").status_code == 200
+    assert only_session().absolute_expires_at == only_session().created_at + 1800
+    clock.advance(300)
+    assert client.get("/api/me").status_code == 401
+    assert only_session().end_reason == sessions.EXPIRED
+
+
+def test_session_cookie_never_outlives_the_absolute_lifetime(make_app, clock):
+    app = make_app(GATEHOUSE_SESSION_MAX_AGE=1000, GATEHOUSE_ACCESS_TOKEN_TTL=300)
+    client = browser(app)
+    from conftest import register, login
+
+    register(client)
+    login(client)
+    clock.advance(900)
+    response = client.get("/api/me")
+    ages = {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
+    assert "Max-Age=100" in ages[SESSION_COOKIE] and "Max-Age=100" in ages[ACCESS_COOKIE]
+
+
+def test_logout_after_expiry_sets_no_fresh_cookies(ada, clock):
+    expire_access(clock)
+    response = submit(ada, "/logout", {}, form_page="/")
+    assert all("Max-Age=0" in h for h in response.headers.getlist("Set-Cookie")
+               if h.startswith(("__Host-access", "__Host-session")))
+    assert only_session().end_reason == sessions.SIGNED_OUT

@@ -1,0 +1,124 @@
+"""Sign-in sets exactly the specified cookies, and no credential reaches a body."""
+
+import jwt
+import pytest
+from conftest import PASSWORD, browser, cookie, login, page, register, signed_up
+
+from app import tokens
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+
+COOKIE_NAMES = {ACCESS_COOKIE, SESSION_COOKIE, "__Host-flask"}
+
+
+def set_cookie_headers(response) -> dict[str, str]:
+    return {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
+
+
+def attributes(header: str) -> dict[str, str]:
+    parts = [p.strip() for p in header.split(";")[1:]]
+    return {p.split("=", 1)[0].lower(): (p.split("=", 1)[1] if "=" in p else "") for p in parts}
+
+
+def test_sign_in_sets_exactly_the_specified_cookies(client, app):
+    register(client)
+    response = login(client)
+    assert response.status_code == 302
+    headers = set_cookie_headers(response)
+    assert set(headers) == COOKIE_NAMES
+    for name, header in headers.items():
+        attrs = attributes(header)
+        assert "secure" in attrs and "httponly" in attrs, name
+        assert attrs["samesite"] == "Lax" and attrs["path"] == "/", name
+        assert "domain" not in attrs, name
+    access_age = int(attributes(headers[ACCESS_COOKIE])["max-age"])
+    session_age = int(attributes(headers[SESSION_COOKIE])["max-age"])
+    assert 0 < access_age <= app.config["GATEHOUSE_ACCESS_TOKEN_TTL"]
+    assert 0 < session_age <= app.config["GATEHOUSE_SESSION_MAX_AGE"]
+
+
+def test_access_token_claims_and_header(ada, app, clock):
+    token = cookie(ada, ACCESS_COOKIE)
+    header = jwt.get_unverified_header(token)
+    assert header == {"alg": "HS256", "typ": "at+jwt"}
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert set(claims) == {"iss", "aud", "sub", "sid", "iat", "exp", "jti"}
+    assert claims["exp"] - claims["iat"] == app.config["GATEHOUSE_ACCESS_TOKEN_TTL"]
+    assert "ada" not in token and "ada" not in str(claims)
+    assert len(token) < 1024
+    assert claims["sid"] == ada.get("/api/me").get_json()["session_id"]
+
+
+def test_refresh_token_appears_in_no_cookie_and_no_body(client, app):
+    register(client)
+    bodies = [login(client, follow_redirects=True).get_data(as_text=True)]
+    bodies += [client.get(p).get_data(as_text=True)
+               for p in ("/account", "/sessions", "/api/me", "/api/sessions")]
+    handle = cookie(client, SESSION_COOKIE)
+    keys = tokens.Keys.derive(app.config["SECRET_KEY"])
+    refresh = tokens.refresh_token(keys, handle)
+    jar = [c.value for c in client._cookies.values()]
+    assert refresh not in jar
+    assert not any(refresh in body or handle in body for body in bodies)
+    assert not any(cookie(client, ACCESS_COOKIE) in body for body in bodies)
+
+
+def test_session_cookie_is_not_accepted_as_a_refresh_token(ada, app):
+    """The handle the browser holds is only ever looked up through its derived refresh token."""
+    from app.models import RefreshToken
+
+    handle = cookie(ada, SESSION_COOKIE)
+    assert RefreshToken.get_or_none(RefreshToken.token_hash == tokens.token_hash(handle)) is None
+
+
+def test_sign_in_discards_cookies_planted_before(client, app):
+    signed_up(client)
+    planted = cookie(client, SESSION_COOKIE)
+    client.set_cookie("__Host-flask", "planted")
+    response = login(client)
+    assert response.status_code == 302
+    assert cookie(client, SESSION_COOKIE) != planted
+    assert client.get("/api/me").status_code == 200
+
+
+def test_login_then_account_shows_the_email(ada):
+    response = ada.get("/account")
+    assert response.status_code == 200
+    assert page(response).find(attrs={"data-test": "email"}).text == "ada@example.com"
+
+
+def test_wrong_password_and_unknown_email_get_the_same_answer(client):
+    register(client)
+    wrong = login(client, password="not the right password at all")
+    unknown = login(client, email="nobody@example.com", password=PASSWORD)
+    assert wrong.status_code == unknown.status_code == 401
+    message = lambda r: page(r).select_one(".error").text  # noqa: E731
+    assert message(wrong) == message(unknown)
+    assert cookie(client, ACCESS_COOKIE) is None
+
+
+@pytest.mark.parametrize("target, lands", [
+    ("/sessions", "/sessions"),
+    ("https://evil.example/", "/account"),
+    ("//evil.example", "/account"),
+    ("/\\evil.example", "/account"),
+])
+def test_next_only_redirects_within_the_site(client, target, lands):
+    register(client)
+    response = login(client, extra={"next": target}, form_page=f"/login?next={target}")
+    assert response.headers["Location"] == lands
+
+
+def test_sign_out_ends_the_session_and_clears_cookies(ada):
+    from conftest import Cookies, submit
+
+    before = Cookies.of(ada)
+    response = submit(ada, "/logout", {}, form_page="/account")
+    assert response.status_code == 302
+    cleared = set_cookie_headers(response)
+    assert {ACCESS_COOKIE, SESSION_COOKIE} <= set(cleared)
+    assert all(attributes(cleared[n]).get("max-age") == "0"
+               for n in (ACCESS_COOKIE, SESSION_COOKIE))
+    # The old, still unexpired access token no longer works: revocation is immediate.
+    other = browser(ada.application)
+    before.put(other)
+    assert other.get("/api/me").status_code == 401
