@@ -55,17 +55,15 @@ def make_app(database_url, clock):
     def make(**overrides):
         settings = {"TESTING": True, "SECRET_KEY": SECRET, "DATABASE_URL": database_url,
                     "GATEHOUSE_CLOCK": clock, **CHEAP_ARGON2, **overrides}
-        app = create_app(settings)
-        return app
+        return create_app(settings)
 
-    return make
+    yield make
+    reset_database()
 
 
 @pytest.fixture
 def app(make_app):
-    app = make_app()
-    yield app
-    reset_database()
+    return make_app()
 
 
 def reset_database() -> None:

@@ -11,11 +11,7 @@ from app.models import LoginSession, RefreshToken, SecurityEvent
 
 @pytest.fixture
 def app(make_app):
-    from conftest import reset_database
-
-    app = make_app(GATEHOUSE_ACCESS_TOKEN_TTL=1, GATEHOUSE_REFRESH_GRACE=30)
-    yield app
-    reset_database()
+    return make_app(GATEHOUSE_ACCESS_TOKEN_TTL=1, GATEHOUSE_REFRESH_GRACE=30)
 
 
 def expire_access(clock):

@@ -1,0 +1,86 @@
+"""Real concurrency: many threads and several processes hit real gunicorn workers at the same
+instant with the same expired access cookie and the same session cookie."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import pytest
+from conftest import PASSWORD, SECRET
+from servers import Server, request, server_env, sign_up
+
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+
+pytestmark = pytest.mark.slow
+
+ACCESS_TTL = 1
+
+
+@pytest.fixture
+def server(database_url, make_app):
+    make_app()  # creates the schema (and empties it afterwards, for PostgreSQL)
+    env = server_env(database_url, SECRET, GATEHOUSE_ACCESS_TOKEN_TTL=ACCESS_TTL)
+    with Server(env, workers=3, threads=8) as running:
+        yield running
+
+
+def expired_cookies(server: Server) -> dict[str, str]:
+    jar = sign_up(server, "ada@example.com", PASSWORD)
+    time.sleep(ACCESS_TTL + 6)  # past the access token's expiry and the verifier's leeway
+    return {ACCESS_COOKIE: jar[ACCESS_COOKIE], SESSION_COOKIE: jar[SESSION_COOKIE]}
+
+
+def hit(port: int, cookies: dict[str, str]) -> tuple[int, str | None]:
+    reply = request(port, "GET", "/api/me", cookies=cookies)
+    return reply.status, reply.cookies.get(SESSION_COOKIE)
+
+
+def assert_one_clean_rotation(results, presented: str) -> None:
+    from app.models import LoginSession, RefreshToken, SecurityEvent
+
+    statuses = [status for status, _ in results]
+    handles = {handle for _, handle in results}
+    assert statuses == [200] * len(results)
+    assert len(handles) == 1 and None not in handles and presented not in handles
+    (session,) = LoginSession.select()
+    assert session.ended_at is None and session.generation == 1
+    assert RefreshToken.select().count() == 2  # the presented value and one successor
+    assert not SecurityEvent.select().where(SecurityEvent.kind == "reuse_detected").exists()
+
+
+def test_twenty_threads_at_the_same_instant(server):
+    cookies = expired_cookies(server)
+    barrier = threading.Barrier(20, timeout=30)
+    results: list[tuple[int, str | None]] = []
+    lock = threading.Lock()
+
+    def worker():
+        barrier.wait()
+        result = hit(server.port, cookies)
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 20
+    assert_one_clean_rotation(results, cookies[SESSION_COOKIE])
+
+
+def _process_hit(args):
+    port, cookies, start_at = args
+    time.sleep(max(0.0, start_at - time.time()))
+    return hit(port, cookies)
+
+
+def test_several_processes_at_the_same_instant(server):
+    cookies = expired_cookies(server)
+    start_at = time.time() + 1.0
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(6) as pool:
+        results = pool.map(_process_hit, [(server.port, cookies, start_at)] * 12, chunksize=2)
+    assert_one_clean_rotation(results, cookies[SESSION_COOKIE])
