@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from app import accounts, sessions, throttle
 from app.auth import settings
@@ -17,6 +18,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("prune")
+@with_appcontext
 def prune() -> None:
     """Delete sessions and tokens that ended or expired long ago, and stale throttles."""
     at = now()
@@ -26,6 +28,7 @@ def prune() -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.password_option(help="Prompted for, twice, when not given.")
 def create_user(email: str, password: str) -> None:

@@ -139,7 +139,7 @@ def _live(session_id: str, user_id: str, ext: Gatehouse, at: float) -> sessions.
 def _forget(state: AuthState, reason: str | None) -> None:
     state.principal, state.issued, state.clear = None, None, True
     state.ended_reason = reason
-    if reason and not request.path.startswith("/api/"):
+    if reason:  # shown on the next page, even when a script's JSON call found out first
         flash(ENDED_MESSAGES.get(reason, "Your session has ended."), "warning")
 
 

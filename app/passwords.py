@@ -50,6 +50,12 @@ def _too_long(password: str, context: Iterable[str]) -> str | None:
     return None
 
 
+def _repetitive(password: str, context: Iterable[str]) -> str | None:
+    if any(len(core) < 4 for core in _cores(password.casefold())):
+        return "This password repeats a few characters over and over; choose another."
+    return None
+
+
 def _common(password: str, context: Iterable[str]) -> str | None:
     if any(core in common_passwords() for core in _cores(password.casefold())):
         return "This password appears in lists of commonly used passwords; choose another."
@@ -72,15 +78,14 @@ _PADDING = "0123456789!@#$%^&*()-_=+.,?~ "
 
 
 def _contextual(password: str, context: Iterable[str]) -> str | None:
-    folded = password.casefold()
-    for word in context:
-        if word and folded == word.casefold():
-            return "Don't use your email address or the site's name as your password."
+    cores = _cores(password.casefold())
+    if any(word and word.casefold() in cores for word in context):
+        return "Don't use your email address or the site's name as your password."
     return None
 
 
 # Order matters: length is judged before anything that has to read the whole value.
-CHECKS: tuple[Check, ...] = (_too_long, _too_short, _common, _contextual)
+CHECKS: tuple[Check, ...] = (_too_long, _too_short, _repetitive, _common, _contextual)
 
 
 def check_policy(password: str, context: Iterable[str] = ()) -> str:

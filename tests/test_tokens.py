@@ -1,0 +1,83 @@
+"""The pure token core, with ``now`` passed in."""
+
+import jwt
+import pytest
+
+from app import tokens
+
+KEYS = tokens.Keys.derive("x" * 48)
+NOW = 1_800_000_000
+
+
+def issue(**overrides):
+    values = dict(issuer="gatehouse", user_id="u1", session_id="s1", now=NOW,
+                  expires_at=NOW + 300)
+    values.update(overrides)
+    return tokens.encode_access(KEYS, **values)
+
+
+def test_round_trip():
+    claims = tokens.decode_access(KEYS, issue(), issuer="gatehouse", now=NOW + 10)
+    assert (claims.user_id, claims.session_id, claims.expires_at) == ("u1", "s1", NOW + 300)
+
+
+@pytest.mark.parametrize("now, valid", [
+    (NOW + 299, True),
+    (NOW + 300 + tokens.CLOCK_LEEWAY - 1, True),   # small skew between instances tolerated
+    (NOW + 300 + tokens.CLOCK_LEEWAY, False),
+    (NOW - tokens.CLOCK_LEEWAY, True),
+    (NOW - tokens.CLOCK_LEEWAY - 1, False),        # issued in the future
+])
+def test_expiry_and_issue_time_against_the_callers_clock(now, valid):
+    token = issue()
+    if valid:
+        tokens.decode_access(KEYS, token, issuer="gatehouse", now=now)
+    else:
+        with pytest.raises(tokens.InvalidAccessToken):
+            tokens.decode_access(KEYS, token, issuer="gatehouse", now=now)
+
+
+def test_another_key_or_issuer_is_refused():
+    other = tokens.Keys.derive("y" * 48)
+    with pytest.raises(tokens.InvalidAccessToken):
+        tokens.decode_access(other, issue(), issuer="gatehouse", now=NOW)
+    with pytest.raises(tokens.InvalidAccessToken):
+        tokens.decode_access(KEYS, issue(issuer="elsewhere"), issuer="gatehouse", now=NOW)
+
+
+def test_a_jwt_without_the_access_token_type_is_refused():
+    claims = {"iss": "gatehouse", "aud": "gatehouse", "sub": "u", "sid": "s", "iat": NOW,
+              "exp": NOW + 60, "jti": "j"}
+    token = jwt.encode(claims, KEYS.access, algorithm="HS256")  # typ: JWT
+    with pytest.raises(tokens.InvalidAccessToken):
+        tokens.decode_access(KEYS, token, issuer="gatehouse", now=NOW)
+
+
+def test_successor_is_deterministic_and_unrelated_to_the_refresh_token():
+    handle = tokens.new_handle()
+    assert tokens.successor_handle(KEYS, handle) == tokens.successor_handle(KEYS, handle)
+    assert tokens.successor_handle(KEYS, handle) != handle
+    assert tokens.refresh_token(KEYS, handle) not in (handle, tokens.successor_handle(KEYS, handle))
+    other = tokens.Keys.derive("y" * 48)
+    assert tokens.successor_handle(other, handle) != tokens.successor_handle(KEYS, handle)
+
+
+def test_handles_and_ids_are_long_and_random():
+    handles = {tokens.new_handle() for _ in range(100)}
+    assert len(handles) == 100 and all(len(h) >= 43 for h in handles)  # 256 bits
+    assert all(len(tokens.new_public_id()) >= 22 for _ in range(10))    # 128 bits
+
+
+def test_cache_rechecks_expiry_on_every_hit():
+    cache = tokens.VerifiedTokenCache(size=2)
+    token = issue()
+    assert cache.decode(KEYS, token, issuer="gatehouse", now=NOW).session_id == "s1"
+    with pytest.raises(tokens.InvalidAccessToken):
+        cache.decode(KEYS, token, issuer="gatehouse", now=NOW + 400)
+
+
+def test_cache_is_bounded():
+    cache = tokens.VerifiedTokenCache(size=2)
+    for n in range(5):
+        cache.decode(KEYS, issue(session_id=f"s{n}"), issuer="gatehouse", now=NOW)
+    assert len(cache._entries) == 2
