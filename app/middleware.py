@@ -195,9 +195,15 @@ def sign_in(user: User) -> None:
                         reason=sessions.SIGNED_OUT, now=at, ip_address=client_ip())
     session.clear()  # a planted CSRF secret or flash does not survive sign-in
     state.issued = sessions.start(user, keys=ext.keys, policy=ext.policy, now=at,
-                                  user_agent=request.headers.get("User-Agent", ""),
+                                  user_agent=_user_agent(),
                                   ip_address=client_ip())
     state.clear, state.principal = False, None
+
+
+def _user_agent() -> str:
+    """Untrusted text, stored without control characters (PostgreSQL refuses NUL)."""
+    return "".join(c for c in request.headers.get("User-Agent", "")[:512]
+                   if c.isprintable())
 
 
 def sign_out() -> None:
