@@ -25,7 +25,7 @@ IDLE_TIMEOUT = "idle_timeout"
 EXPIRED = "expired"
 
 LAST_ACTIVE_RESOLUTION = 60  # seconds; "last active" is written at most this often per session
-_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what new_public_id makes; anything else is unknown
+_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what new_public_id makes; nothing else exists
 
 
 class SessionError(Exception):

@@ -5,9 +5,8 @@ leaves the site and never becomes a 500."""
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from werkzeug.datastructures import MultiDict
-
 from conftest import PASSWORD, browser, csrf_token, login, page, register, signed_up
+from werkzeug.datastructures import MultiDict
 
 from app.models import LoginSession
 
@@ -177,7 +176,8 @@ def test_duplicated_parameters_resolve_to_the_first_and_stay_safe(client):
     response = flipped.post("/login", data=MultiDict([
         ("csrf_token", token), ("email", "ada@example.com"), ("password", PASSWORD),
         ("next", "//evil.example"), ("next", "/sessions")]))
-    assert lands_on_site(response.headers["Location"]) and response.headers["Location"] != "/sessions"
+    location = response.headers["Location"]
+    assert lands_on_site(location) and location != "/sessions"
 
 
 def test_request_bodies_are_capped(app):

@@ -6,13 +6,23 @@ import secrets
 
 import peewee
 import pytest
-from conftest import (PASSWORD, SECRET, Cookies, browser, cookie, csrf_token, login, register,
-                      signed_up, submit)
+from conftest import (
+    PASSWORD,
+    SECRET,
+    Cookies,
+    browser,
+    cookie,
+    csrf_token,
+    login,
+    register,
+    signed_up,
+    submit,
+)
 
 from app import config, create_app, tokens
 from app.db import database
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
-from app.models import LoginSession, SecurityEvent, User
+from app.models import SecurityEvent, User
 
 NEW_PASSWORD = "an entirely different passphrase"
 

@@ -18,7 +18,8 @@ from app.middleware import ACCESS_COOKIE, ISSUER
 KEY = tokens.Keys.derive(SECRET).access
 HEADER = {"alg": "HS256", "typ": "at+jwt"}
 NOT_UTF8 = b'\xff\xfe{"alg":"HS256"}'
-PUBLIC_PEM = (b"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\n"
+PUBLIC_PEM = (b"-----BEGIN PUBLIC KEY-----\n"
+              b"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\n"
               b"q9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n"
               b"-----END PUBLIC KEY-----\n")
 
