@@ -21,8 +21,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings)
 
     db.init_app(app)
-    security.init_app(app)
+    # Authentication opens before the CSRF and same-origin checks, so that a refused request
+    # is recorded against the person it was aimed at.
     middleware.init_app(app)
+    security.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     auth.init_app(app)

@@ -66,7 +66,8 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     try:
         email = normalise_email(email)
     except InvalidEmail:
-        email = email[:EMAIL_MAX]
+        # Never an account; hashed so that NUL or odd bytes never reach a SQL parameter.
+        email = "invalid:" + tokens.token_hash(email)
     keys = limits.keys(email, ip)
     throttle.check(keys, now)
     user = User.get_or_none(User.email == email)

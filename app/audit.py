@@ -1,5 +1,8 @@
 """Security events: a row per event for the person's own history, and one structured log line.
 
+Each rotation is a log line only: a row every few minutes per browser would bloat the table
+without telling the person anything (the session's ``generation`` counts them).
+
 Nothing secret is ever passed here: ids, kinds, reasons and addresses only.
 """
 
@@ -7,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
+from typing import Any
 
 from app.models import SecurityEvent
 
@@ -17,8 +22,16 @@ def record(kind: str, *, user: int | None, now: float, session: int | None = Non
            ip: str = "", detail: str = "") -> None:
     SecurityEvent.create(kind=kind, user=user, session=session, ip_address=ip[:64],
                          detail=detail[:255], created_at=now)
-    log.info(json.dumps({"event": kind, "user": user, "session": session, "ip": ip,
-                         "detail": detail}, sort_keys=True))
+    note(kind, user=user, now=now, session=session, ip=ip, detail=detail)
+
+
+def note(kind: str, *, now: float, **fields: Any) -> None:
+    """The structured log line alone, for events too frequent for a row (each rotation).
+
+    JSON, so a CR/LF in any value stays inside one escaped string (no forged log lines).
+    """
+    at = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    log.info(json.dumps({"event": kind, "at": at, **fields}, sort_keys=True, default=str))
 
 
 def recent(user_id: int, *, limit: int = 20) -> list[SecurityEvent]:

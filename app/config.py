@@ -32,6 +32,7 @@ SETTINGS: dict[str, tuple[Any, type]] = {
     "GATEHOUSE_LOGIN_LIMIT_ACCOUNT": (10, int),
     "GATEHOUSE_LOGIN_LIMIT_IP": (50, int),
     "GATEHOUSE_LOGIN_LIMIT_WINDOW": (15 * 60, int),
+    "GATEHOUSE_SESSION_LIMIT_IP": (100, int),
     "GATEHOUSE_TRUSTED_PROXIES": (0, int),
     "GATEHOUSE_REAUTH_WINDOW": (10 * 60, int),
     "GATEHOUSE_DB_POOL_SIZE": (8, int),

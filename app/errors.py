@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from app import audit, middleware, sessions
 from app.db import UNAVAILABLE
+from app.security import CrossSiteRequest
 from app.throttle import Throttled
 
 log = logging.getLogger("gatehouse.errors")
@@ -19,6 +20,7 @@ log = logging.getLogger("gatehouse.errors")
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(CSRFError, csrf_error)
+    app.register_error_handler(CrossSiteRequest, cross_site)
     app.register_error_handler(sessions.SessionNotFound, lambda e: render_error(404))
     app.register_error_handler(Throttled, throttled)
     for exc in UNAVAILABLE:
@@ -45,6 +47,11 @@ def csrf_error(error: CSRFError):
     _record("csrf_failed", detail=f"{request.method} {request.path}")
     return render_error(400, "The form had expired or did not come from this site. "
                              "Please try again.")
+
+
+def cross_site(error: CrossSiteRequest):
+    _record("csrf_failed", detail=f"{request.method} {request.path}: {error.description}")
+    return render_error(403, error.description)
 
 
 def throttled(error: Throttled):

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from flask import Flask, Response, current_app, flash, g, jsonify, redirect, request, session
 
-from app import sessions, tokens
+from app import sessions, throttle, tokens
 from app.models import User
 
 ACCESS_COOKIE = "__Host-access"
@@ -46,6 +46,8 @@ class Gatehouse:
     policy: sessions.Policy
     cache: tokens.VerifiedTokenCache
     clock: Callable[[], float]
+    unknown_session_limit: int = 100  # unknown session values per client address per window
+    unknown_session_window: int = 900
 
 
 @dataclass
@@ -73,6 +75,8 @@ def init_app(app: Flask) -> None:
             max_age=config["GATEHOUSE_SESSION_MAX_AGE"]),
         cache=tokens.VerifiedTokenCache(),
         clock=config.get("GATEHOUSE_CLOCK", time.time),
+        unknown_session_limit=config["GATEHOUSE_SESSION_LIMIT_IP"],
+        unknown_session_window=config["GATEHOUSE_LOGIN_LIMIT_WINDOW"],
     )
     app.before_request(open_auth)
     app.after_request(save_auth)
@@ -106,8 +110,9 @@ def open_auth() -> None:
             state.principal = _live(claims.session_id, claims.user_id, ext, at)
             sessions.mark_successor_seen(state.principal, handle, ext.keys)
         elif handle:
-            state.issued = sessions.rotate(handle, keys=ext.keys, policy=ext.policy, now=at,
-                                           ip_address=client_ip())
+            state.issued = sessions.rotate_guarded(
+                handle, guard=_unknown_session_guard(ext), keys=ext.keys, policy=ext.policy,
+                now=at, ip_address=client_ip())
             state.principal = sessions.check_live(state.issued.session_public_id,
                                                   policy=ext.policy, now=at)
     except sessions.SessionEnded as ended:
@@ -118,6 +123,11 @@ def open_auth() -> None:
         # Superseded by a re-key whose response this browser has (or will) receive: refuse,
         # but leave its cookies alone so the newer value is not wiped.
         state.principal = None
+
+
+def _unknown_session_guard(ext: Gatehouse) -> list[throttle.Limit]:
+    return [throttle.Limit(f"session-ip:{client_ip()}", ext.unknown_session_limit,
+                           ext.unknown_session_window)]
 
 
 def _verified_claims(ext: Gatehouse, token: str, at: float) -> tokens.AccessClaims | None:
@@ -185,9 +195,15 @@ def sign_in(user: User) -> None:
                         reason=sessions.SIGNED_OUT, now=at, ip_address=client_ip())
     session.clear()  # a planted CSRF secret or flash does not survive sign-in
     state.issued = sessions.start(user, keys=ext.keys, policy=ext.policy, now=at,
-                                  user_agent=request.headers.get("User-Agent", ""),
+                                  user_agent=_user_agent(),
                                   ip_address=client_ip())
     state.clear, state.principal = False, None
+
+
+def _user_agent() -> str:
+    """Untrusted text, stored without control characters (PostgreSQL refuses NUL)."""
+    return "".join(c for c in request.headers.get("User-Agent", "")[:512]
+                   if c.isprintable())
 
 
 def sign_out() -> None:
@@ -205,7 +221,8 @@ def end_other_sessions(reason: str) -> int:
     this browser's cookies is cut off too. Returns how many sessions were ended."""
     state, ext, at = auth(), gatehouse(), now()
     ended = sessions.revoke_all(state.principal.user_id, reason=reason, now=at,
-                                keep=state.principal.session_id, ip_address=client_ip())
+                                keep=state.principal.session_id, ip_address=client_ip(),
+                                actor=state.principal.session_public_id)
     state.issued = sessions.rekey(state.principal, keys=ext.keys, policy=ext.policy, now=at)
     return ended
 

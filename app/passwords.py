@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 MIN_LENGTH = 15
 MAX_LENGTH = 128
+MIN_DISTINCT = 5
 
 
 class PasswordRejected(ValueError):
@@ -50,36 +51,42 @@ def _too_long(password: str, context: Iterable[str]) -> str | None:
     return None
 
 
-def _repetitive(password: str, context: Iterable[str]) -> str | None:
-    if any(len(core) < 4 for core in _cores(password.casefold())):
-        return "This password repeats a few characters over and over; choose another."
-    return None
-
-
 def _common(password: str, context: Iterable[str]) -> str | None:
-    if any(core in common_passwords() for core in _cores(password.casefold())):
+    if not _cores(password.casefold()).isdisjoint(common_passwords()):
         return "This password appears in lists of commonly used passwords; choose another."
     return None
-
-
-def _cores(folded: str) -> set[str]:
-    """The password and what it is built from: "password1234567" -> "password" too."""
-    stripped = folded.strip(_PADDING)
-    cores = {folded, stripped, folded.replace(" ", "")}
-    for size in range(1, len(stripped) // 2 + 1):  # "passwordpassword" -> "password"
-        unit = stripped[:size]
-        if len(stripped) % size == 0 and unit * (len(stripped) // size) == stripped:
-            cores.add(unit)
-            break
-    return cores
 
 
 _PADDING = "0123456789!@#$%^&*()-_=+.,?~ "
 
 
+def _cores(folded: str) -> set[str]:
+    """The password and what it is built from: a word padded with digits or symbols on either
+    side ("password1234567", "123456789012345"), or repeated ("passwordpassword")."""
+    size = len(folded)
+    lead = size - len(folded.lstrip(_PADDING))
+    trail = size - len(folded.rstrip(_PADDING))
+    cores = {folded.replace(" ", "")}
+    for start in range(lead + 1):
+        cores.update(folded[start:end] for end in range(max(start, size - trail), size + 1))
+    stripped = folded[lead:size - trail] if lead < size else ""
+    for unit in range(1, len(stripped) // 2 + 1):  # "passwordpassword" -> "password"
+        if len(stripped) % unit == 0 and stripped[:unit] * (len(stripped) // unit) == stripped:
+            cores.add(stripped[:unit])
+            break
+    cores.discard("")
+    return cores
+
+
+def _repetitive(password: str, context: Iterable[str]) -> str | None:
+    if len(set(password.casefold())) < MIN_DISTINCT:  # "aaaaaaaaaaaaaaa", "121212121212121"
+        return "Use more than a few different characters; a few unrelated words work well."
+    return None
+
+
 def _contextual(password: str, context: Iterable[str]) -> str | None:
-    cores = _cores(password.casefold())
-    if any(word and word.casefold() in cores for word in context):
+    words = {word.casefold() for word in context if word}
+    if not _cores(password.casefold()).isdisjoint(words):
         return "Don't use your email address or the site's name as your password."
     return None
 
@@ -125,8 +132,11 @@ class Hasher:
         """Check ``password``; with no stored hash, spend the same time and return False."""
         if len(password) > MAX_LENGTH * 4:
             return False
+        password = normalise(password)
+        if len(password) > MAX_LENGTH:  # no such password can be set: refuse before hashing
+            return False
         try:
-            return self._hasher.verify(stored or self._dummy, normalise(password)) and bool(stored)
+            return self._hasher.verify(stored or self._dummy, password) and bool(stored)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 csrf = CSRFProtect()
@@ -25,6 +26,10 @@ HEADERS = {
 }
 
 
+class CrossSiteRequest(Forbidden):
+    """An unsafe request that did not come from this site's own pages or scripts."""
+
+
 def init_app(app: Flask) -> None:
     hops = app.config["GATEHOUSE_TRUSTED_PROXIES"]
     if hops:
@@ -42,12 +47,12 @@ def refuse_cross_site() -> None:
     if request.method not in UNSAFE_METHODS:
         return
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-        abort(403, "Cross-site request refused.")
+        raise CrossSiteRequest("Cross-site request refused.")
     origin = request.headers.get("Origin")
     if origin and origin != request.host_url.rstrip("/"):
-        abort(403, "Cross-origin request refused.")
+        raise CrossSiteRequest("Cross-origin request refused.")
     if request.path.startswith("/api/") and request.headers.get(JSON_HEADER) != "1":
-        abort(403, f"Missing {JSON_HEADER} header.")
+        raise CrossSiteRequest(f"Missing {JSON_HEADER} header.")
 
 
 def add_headers(response: Response) -> Response:
@@ -55,6 +60,7 @@ def add_headers(response: Response) -> Response:
         response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    if response.mimetype == "text/html" and "Cache-Control" not in response.headers:
+    cookie_or_page = response.mimetype == "text/html" or "Set-Cookie" in response.headers
+    if cookie_or_page and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
     return response

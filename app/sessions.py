@@ -8,9 +8,10 @@ the middleware checks liveness on every request.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from app import audit, tokens
+from app import audit, throttle, tokens
 from app.db import database, locked, write_transaction
 from app.models import LoginSession, RefreshToken, User
 
@@ -24,6 +25,7 @@ IDLE_TIMEOUT = "idle_timeout"
 EXPIRED = "expired"
 
 LAST_ACTIVE_RESOLUTION = 60  # seconds; "last active" is written at most this often per session
+_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what new_public_id makes; nothing else exists
 
 
 class SessionError(Exception):
@@ -134,14 +136,32 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
         session = locked(LoginSession.select().where(LoginSession.id == token.session_id)).get()
         failure = _liveness_failure(session, policy, now) or _reuse_failure(
             session, token, successor_hash, policy, now)
-        if failure is None and token.generation == session.generation:
+        advanced = failure is None and token.generation == session.generation
+        if advanced:
             _advance(session, successor_hash, now)
         elif isinstance(failure, SessionEnded):
             _end(session.id, session.user_id, failure.reason, now, ip_address)
         user_public_id = session.user.public_id
     if failure is not None:
         raise failure
+    audit.note("rotated" if advanced else "rotation_repeated", now=now, user=session.user_id,
+               session=session.id, generation=session.generation, ip=ip_address)
     return _issue(keys, policy, session, user_public_id, successor, now)
+
+
+def rotate_guarded(handle: str, *, guard: list[throttle.Limit], now: float,
+                   **kwargs) -> Issued:
+    """``rotate``, for a client that has not presented too many unknown values lately.
+
+    Raises Throttled before looking the value up once ``guard`` is used up, and counts each
+    unknown value against it, so session values cannot be guessed at speed.
+    """
+    throttle.check(guard, now)
+    try:
+        return rotate(handle, now=now, **kwargs)
+    except SessionNotFound:
+        throttle.fail(guard, now)
+        raise
 
 
 def _liveness_failure(session: LoginSession, policy: Policy, now: float) -> SessionError | None:
@@ -179,13 +199,20 @@ def _advance(session: LoginSession, successor_hash: str, now: float) -> None:
     session.save()
 
 
-def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str = "") -> None:
+def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str = "",
+         detail: str = "") -> None:
     """End a session once: an already-ended one keeps its first reason and gets no new event."""
     updated = (LoginSession.update(ended_at=now, end_reason=reason)
                .where(LoginSession.id == session_id, LoginSession.ended_at.is_null())
                .execute())
     if updated:
-        audit.record(reason, user=user_id, session=session_id, ip=ip_address, now=now)
+        audit.record(reason, user=user_id, session=session_id, ip=ip_address, now=now,
+                     detail=detail)
+
+
+def _ended_by(session: LoginSession, actor: str) -> str:
+    """The event detail of a revocation: which session ended, and from which one."""
+    return f"session {session.public_id} ended by session {actor}" if actor else ""
 
 
 def _issue(keys: tokens.Keys, policy: Policy, session: LoginSession, user_public_id: str,
@@ -251,19 +278,20 @@ def mark_successor_seen(principal: Principal, handle: str, keys: tokens.Keys) ->
 
 
 def revoke(session_public_id: str, *, user_id: int, reason: str, now: float,
-           ip_address: str = "") -> None:
-    """End one of ``user_id``'s sessions. Someone else's session is SessionNotFound."""
-    session = LoginSession.get_or_none(LoginSession.public_id == session_public_id,
-                                       LoginSession.user == user_id,
-                                       LoginSession.ended_at.is_null())
-    if session is None:
+           ip_address: str = "", actor: str = "") -> None:
+    """End one of ``user_id``'s sessions, from the session ``actor`` (a public id).
+    Someone else's session, or a value that is no public id at all, is SessionNotFound."""
+    session = _PUBLIC_ID.fullmatch(session_public_id) and LoginSession.get_or_none(
+        LoginSession.public_id == session_public_id, LoginSession.user == user_id,
+        LoginSession.ended_at.is_null())
+    if not session:
         raise SessionNotFound()
     with write_transaction():
-        _end(session.id, user_id, reason, now, ip_address)
+        _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor))
 
 
 def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None,
-               ip_address: str = "") -> int:
+               ip_address: str = "", actor: str = "") -> int:
     """End every live session of the user except ``keep``; return how many were ended."""
     query = LoginSession.select().where(LoginSession.user == user_id,
                                         LoginSession.ended_at.is_null())
@@ -272,7 +300,7 @@ def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None
     with write_transaction():
         ended = list(query)
         for session in ended:
-            _end(session.id, user_id, reason, now, ip_address)
+            _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor))
     return len(ended)
 
 

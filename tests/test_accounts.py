@@ -10,7 +10,7 @@ from app.models import User
 @pytest.mark.parametrize("password, accepted, reason", [
     ("fifteen chars!!", True, None),
     ("fourteen chars", False, "at least 15"),
-    ("x" * 128, False, "repeats"),
+    ("x" * 128, False, "different characters"),
     ("é" * 64 + "my own words", True, None),
     ("a" * 129, False, "at most 128"),
     ("passwordpassword", False, "commonly used"),

@@ -41,5 +41,5 @@ def delete_session(session_id: str):
     if not confirm_password(password if isinstance(password, str) else None):
         return jsonify(error="reauthentication_required"), 403
     sessions.revoke(session_id, user_id=principal.user_id, reason=sessions.REVOKED, now=now(),
-                    ip_address=client_ip())
+                    ip_address=client_ip(), actor=principal.session_public_id)
     return "", 204

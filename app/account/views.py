@@ -47,7 +47,7 @@ def revoke(session_id: str):
         sign_out()
         return redirect(url_for("auth.login"))
     sessions.revoke(session_id, user_id=principal.user_id, reason=sessions.REVOKED, now=now(),
-                    ip_address=client_ip())
+                    ip_address=client_ip(), actor=principal.session_public_id)
     flash("That session was signed out. It can no longer be used.", "success")
     return redirect(url_for("account.sessions_page"))
 
