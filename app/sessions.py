@@ -253,6 +253,8 @@ def mark_successor_seen(principal: Principal, handle: str, keys: tokens.Keys) ->
 def revoke(session_public_id: str, *, user_id: int, reason: str, now: float,
            ip_address: str = "") -> None:
     """End one of ``user_id``'s sessions. Someone else's session is SessionNotFound."""
+    if not tokens.is_public_id(session_public_id):
+        raise SessionNotFound()
     session = LoginSession.get_or_none(LoginSession.public_id == session_public_id,
                                        LoginSession.user == user_id,
                                        LoginSession.ended_at.is_null())

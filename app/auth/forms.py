@@ -1,15 +1,23 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms import EmailField, Field, HiddenField, PasswordField
+from wtforms.validators import InputRequired, Length, StopValidation, ValidationError
 
 from app.accounts import EMAIL_MAX, SITE_NAME, InvalidEmail, normalise_email
 from app.passwords import MAX_LENGTH, PasswordRejected, check_policy
 
+
+def _well_formed(form: FlaskForm, field: Field) -> None:
+    """Refuse text no keyboard typed: a NUL (PostgreSQL cannot store or even compare it) or
+    U+FFFD, which is what bytes that were not UTF-8 decode to."""
+    if field.data and ("\x00" in field.data or "\ufffd" in field.data):
+        raise StopValidation("This contains characters that cannot be used here.")
+
+
 # Generous caps on what is read at all; the password policy gives the precise reasons.
-_email = [InputRequired("Enter your email address."), Length(max=EMAIL_MAX)]
-_password = [InputRequired("Enter your password."), Length(max=MAX_LENGTH * 4)]
+_email = [InputRequired("Enter your email address."), Length(max=EMAIL_MAX), _well_formed]
+_password = [InputRequired("Enter your password."), Length(max=MAX_LENGTH * 4), _well_formed]
 
 
 def _valid_email(form: FlaskForm, field: EmailField) -> None:
@@ -54,4 +62,5 @@ class PasswordForm(FlaskForm):
 class ConfirmForm(FlaskForm):
     """A bare CSRF-protected form, with the password when re-authentication is due."""
 
-    password = PasswordField("Your password", validators=[Length(max=MAX_LENGTH * 4)])
+    password = PasswordField("Your password",
+                             validators=[Length(max=MAX_LENGTH * 4), _well_formed])
