@@ -11,12 +11,13 @@ from urllib.parse import unquote, urlsplit
 
 import peewee
 from flask import Flask
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 database = peewee.DatabaseProxy()
 
-# Errors that mean "the database is not answering", mapped to 503 by errors.py.
-UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError)
+# Errors that mean "the database is not answering" (down, unreachable, timed out, or every
+# pooled connection busy for the pool's wait timeout), mapped to 503 by errors.py.
+UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded)
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -38,12 +39,19 @@ def open_database(url: str, pool_size: int = 8) -> peewee.Database:
             timeout=10, check_same_thread=False,
         )
     if parts.scheme in ("postgres", "postgresql"):
+        # Every wait is bounded: connecting (3 s), a statement or a row lock (10 s), a
+        # transaction left idle by a stuck worker (15 s, so its row locks are released), data
+        # a vanished server never acknowledges (10 s), a free pooled connection (10 s). The
+        # pool checks an idle connection with a round trip before lending it, so one broken
+        # by an outage is discarded and replaced once the database is back.
         return PooledPostgresqlDatabase(
             unquote(parts.path.lstrip("/")), host=parts.hostname or "127.0.0.1",
             port=parts.port or 5432, user=unquote(parts.username or "postgres"),
             password=unquote(parts.password) if parts.password else None,
             max_connections=pool_size, stale_timeout=300, timeout=10, connect_timeout=3,
-            options="-c statement_timeout=10000 -c lock_timeout=10000",
+            options="-c statement_timeout=10000 -c lock_timeout=10000 "
+                    "-c idle_in_transaction_session_timeout=15000",
+            tcp_user_timeout=10_000,
         )
     raise ValueError(f"DATABASE_URL scheme {parts.scheme!r} is not sqlite or postgresql")
 
@@ -78,6 +86,9 @@ def create_schema(models: list[type[peewee.Model]]) -> None:
                 database.create_tables(models, safe=True)
         else:
             database.create_tables(models, safe=True)
+    # No connection opened at start may outlive it: under ``gunicorn --preload`` the workers
+    # are forked from this process and must never share one socket.
+    database.close_idle()
 
 
 def init_app(app: Flask) -> None:

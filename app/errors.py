@@ -33,6 +33,8 @@ def render_error(status: int, message: str | None = None, **extra):
               405: "Method not allowed", 413: "Request too large", 429: "Too many attempts",
               500: "Something went wrong", 503: "Temporarily unavailable"}
     title = titles.get(status, "Error")
+    # Refused before the middleware ran (CSRF, cross-site): the page shows someone anonymous.
+    g.setdefault("auth", middleware.AuthState())
     if request.path.startswith("/api/"):
         return jsonify(error=title, message=message, **extra), status
     return render_template("error.html", status=status, title=title, message=message,

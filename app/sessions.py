@@ -8,7 +8,6 @@ the middleware checks liveness on every request.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from app import audit, throttle, tokens
@@ -25,7 +24,6 @@ IDLE_TIMEOUT = "idle_timeout"
 EXPIRED = "expired"
 
 LAST_ACTIVE_RESOLUTION = 60  # seconds; "last active" is written at most this often per session
-_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what new_public_id makes; nothing else exists
 
 
 class SessionError(Exception):
@@ -281,10 +279,12 @@ def revoke(session_public_id: str, *, user_id: int, reason: str, now: float,
            ip_address: str = "", actor: str = "") -> None:
     """End one of ``user_id``'s sessions, from the session ``actor`` (a public id).
     Someone else's session, or a value that is no public id at all, is SessionNotFound."""
-    session = _PUBLIC_ID.fullmatch(session_public_id) and LoginSession.get_or_none(
-        LoginSession.public_id == session_public_id, LoginSession.user == user_id,
-        LoginSession.ended_at.is_null())
-    if not session:
+    if not tokens.is_public_id(session_public_id):
+        raise SessionNotFound()
+    session = LoginSession.get_or_none(LoginSession.public_id == session_public_id,
+                                       LoginSession.user == user_id,
+                                       LoginSession.ended_at.is_null())
+    if session is None:
         raise SessionNotFound()
     with write_transaction():
         _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor))

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import string
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -71,6 +72,15 @@ def new_handle() -> str:
 
 def new_public_id() -> str:
     return secrets.token_urlsafe(16)
+
+
+def is_public_id(value: str) -> bool:
+    """Whether ``value`` could be an id from ``new_public_id`` (checked before any lookup, so
+    that no NUL or other garbage from a URL ever reaches the database)."""
+    return len(value) == 22 and value.isascii() and _URLSAFE.issuperset(value)
+
+
+_URLSAFE = frozenset(string.ascii_letters + string.digits + "-_")
 
 
 def successor_handle(keys: Keys, handle: str) -> str:

@@ -3,9 +3,11 @@ and small actions that drive the real pages with real CSRF tokens."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
@@ -44,10 +46,48 @@ def clock() -> Clock:
     return Clock()
 
 
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def is_postgres(url: str) -> bool:
+    return urlsplit(url).scheme in ("postgres", "postgresql")
+
+
+@functools.cache
+def unreachable(url: str) -> str | None:
+    """Why the PostgreSQL database at ``url`` cannot be used, or None when it answers."""
+    import psycopg2
+
+    try:
+        psycopg2.connect(url, connect_timeout=3).close()
+    except psycopg2.Error as exc:
+        return f"PostgreSQL at TEST_DATABASE_URL is not reachable ({str(exc).strip()})"
+    return None
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with ``reason`` on a developer's machine; in CI (CI=true) nothing may be skipped."""
+    if IN_CI:
+        pytest.fail(f"{reason}; CI must run it", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def database_url(tmp_path) -> str:
     """The database under test: PostgreSQL when TEST_DATABASE_URL is set, else a SQLite file."""
-    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    if is_postgres(url) and (reason := unreachable(url)):
+        skip_or_fail(reason)
+    return url
+
+
+@pytest.fixture
+def postgres_url(database_url) -> str:
+    """For tests of faults that only PostgreSQL has (a network between the app and it)."""
+    if not is_postgres(database_url):
+        pytest.skip("PostgreSQL only: runs when TEST_DATABASE_URL=postgresql://... is set "
+                    "(the PostgreSQL pass of .ci/run)")
+    return database_url
 
 
 @pytest.fixture

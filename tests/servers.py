@@ -65,11 +65,13 @@ def request(port: int, method: str, path: str, *, cookies: dict[str, str] | None
 
 @dataclass
 class Server:
-    """A gunicorn serving ``wsgi:app`` with the given environment."""
+    """A gunicorn serving ``wsgi:app`` (or a test-only entry point in tests/) with the given
+    environment."""
 
     env: dict[str, str]
     workers: int = 2
     threads: int = 1
+    wsgi: str = "wsgi:app"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log: object = None
@@ -79,14 +81,22 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Server:
+        return self.launch().wait_ready()
+
+    def launch(self) -> Server:
+        """Start gunicorn without waiting for it (to start several servers at once)."""
         env = {**os.environ, **self.env}
         command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
                    "--workers", str(self.workers), "--threads", str(self.threads),
-                   "--graceful-timeout", "5", "--log-level", "warning", "wsgi:app"]
+                   "--pythonpath", str(ROOT / "tests"),
+                   "--graceful-timeout", "5", "--log-level", "warning", self.wsgi]
         # A file, not a pipe: a chatty server must never block on a full pipe buffer.
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(command, cwd=ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=self.log)
+        return self
+
+    def wait_ready(self) -> Server:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -160,6 +170,13 @@ def sign_up(server: Server, email: str, password: str,
     """Register and sign in over HTTP; return the browser's cookies."""
     jar: dict[str, str] = {}
     post_form(server, "/register", {"email": email, "password": password}, jar)
+    return sign_in(server, email, password, jar)
+
+
+def sign_in(server: Server, email: str, password: str,
+            jar: dict[str, str] | None = None) -> dict[str, str]:
+    """Sign in over HTTP (a new browser unless ``jar`` is given); return its cookies."""
+    jar = {} if jar is None else jar
     reply = post_form(server, "/login", {"email": email, "password": password}, jar)
     assert reply.status == 302, reply.body[:500]
     return jar

@@ -1,13 +1,23 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms import EmailField, Field, HiddenField, PasswordField
+from wtforms.validators import InputRequired, Length, StopValidation, ValidationError
 
 from app.accounts import EMAIL_MAX, SITE_NAME, InvalidEmail, normalise_email
 from app.passwords import MAX_LENGTH, PasswordRejected, check_policy
 
+
+def _well_formed(form: FlaskForm, field: Field) -> None:
+    """Refuse text no keyboard typed: a NUL (PostgreSQL cannot store or even compare it) or
+    U+FFFD, which is what bytes that were not UTF-8 decode to."""
+    if field.data and ("\x00" in field.data or "\ufffd" in field.data):
+        raise StopValidation("This contains characters that cannot be used here.")
+
+
 # Generous caps on what is read at all; the password policy gives the precise reasons.
+# Sign-in reads these as they are (any failure there is the one generic message); what is
+# stored or checked against a policy must also be well formed.
 _email = [InputRequired("Enter your email address."), Length(max=EMAIL_MAX)]
 _password = [InputRequired("Enter your password."), Length(max=MAX_LENGTH * 4)]
 
@@ -31,8 +41,9 @@ def _acceptable_password(email_field: str):
 
 
 class RegisterForm(FlaskForm):
-    email = EmailField("Email", validators=[*_email, _valid_email])
-    password = PasswordField("Password", validators=[*_password, _acceptable_password("email")])
+    email = EmailField("Email", validators=[*_email, _well_formed, _valid_email])
+    password = PasswordField("Password", validators=[*_password, _well_formed,
+                                                     _acceptable_password("email")])
 
 
 class LoginForm(FlaskForm):
@@ -44,7 +55,7 @@ class LoginForm(FlaskForm):
 class PasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=_password)
     new_password = PasswordField("New password",
-                                 validators=[*_password, _acceptable_password("")])
+                                 validators=[*_password, _well_formed, _acceptable_password("")])
 
     def __init__(self, email: str, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -54,4 +65,5 @@ class PasswordForm(FlaskForm):
 class ConfirmForm(FlaskForm):
     """A bare CSRF-protected form, with the password when re-authentication is due."""
 
-    password = PasswordField("Your password", validators=[Length(max=MAX_LENGTH * 4)])
+    password = PasswordField("Your password",
+                             validators=[Length(max=MAX_LENGTH * 4), _well_formed])
