@@ -153,8 +153,18 @@ def save_auth(response: Response) -> Response:
         _set_cookies(response, state.issued)
     if state.signed_in or state.clear or state.issued is not None:
         response.headers["Cache-Control"] = "no-store"
-        response.vary.add("Cookie")
+        _vary_on_cookie(response)
     return response
+
+
+def _vary_on_cookie(response: Response) -> None:
+    # The same as ``response.vary.add("Cookie")`` without parsing and re-serialising the
+    # header through a HeaderSet on every signed-in response.
+    vary = response.headers.get("Vary")
+    if not vary:
+        response.headers["Vary"] = "Cookie"
+    elif "cookie" not in (v.strip().lower() for v in vary.split(",")):
+        response.headers["Vary"] = f"{vary}, Cookie"
 
 
 def _cookie_attributes() -> dict[str, Any]:

@@ -51,10 +51,14 @@ def refuse_cross_site() -> None:
 
 
 def add_headers(response: Response) -> Response:
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+    # Every response pays for this: one pass over the headers already set, rather than a scan
+    # of them per header (setdefault), keeps it at a few microseconds.
+    headers = response.headers
+    present = set(headers.keys(lower=True))
+    headers.extend([(name, value) for name, value in HEADERS.items()
+                    if name.lower() not in present])
     if request.is_secure:
-        response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    if response.mimetype == "text/html" and "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = "no-store"
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    if "cache-control" not in present and response.mimetype == "text/html":
+        headers["Cache-Control"] = "no-store"
     return response
