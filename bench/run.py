@@ -27,7 +27,7 @@ from app.db import database, is_postgres
 from app.middleware import ACCESS_COOKIE, ISSUER, SESSION_COOKIE, gatehouse
 from app.models import LoginSession, RefreshToken, SecurityEvent, User
 from bench import jwt_reference, seed
-from tests.servers import Server, request
+from tests.servers import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "drive.lua"
