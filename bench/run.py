@@ -107,6 +107,11 @@ class Bench:
         # both sides alike.
         with self.server("bench.bare:app", health="/") as self.yardstick:
             figures = [self.jwt_reference(), *self.gatehouse(), *self.million()]
+        hardened, page = figures[1], figures[2]
+        self.notes.append(f"authenticated page ÷ hardened bare route: "
+                          f"{page.rps / page.bare_rps / (hardened.rps / hardened.bare_rps):.2f} "
+                          "(what authentication itself costs, with the cookies and headers "
+                          "every signed-in page carries set aside)")
         rates = [f.bare_rps for f in figures if f.bare_rps]
         self.notes.append(f"bare Flask route over the run: {min(rates):,.0f} to "
                           f"{max(rates):,.0f} req/s; each ratio is to the run just before it")
@@ -145,6 +150,9 @@ class Bench:
             browsers = self.browsers(flask_cookie)
             self.expect(server, "/bench/page", browsers[0], 200, BARE_BODY)
             figures = [
+                self.wrk(self.yardstick, "bare Flask route + a signed-in browser's cookies + "
+                         "Gatehouse's security headers, no authentication", "/hardened",
+                         browsers, "get"),
                 self.wrk(server, "authenticated page (valid access cookie + liveness check)",
                          "/bench/page", browsers, "get", target="≥ 0.85× bare"),
                 self.wrk(server, "authenticated `/account` (real template, CSRF token)",
