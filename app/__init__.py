@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from app import account, auth, cli, config, db, errors, middleware, security
+from app import account, auth, cli, config, db, errors, lazysession, middleware, security
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -21,6 +21,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings)
 
     db.init_app(app)
+    lazysession.init_app(app)
     # Authentication opens before the CSRF and same-origin checks, so that a refused request
     # is recorded against the person it was aimed at.
     middleware.init_app(app)

@@ -5,6 +5,8 @@ SQLite (WAL) is the embedded default; PostgreSQL is what several app instances s
 
 from __future__ import annotations
 
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -12,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 import peewee
 from flask import Flask
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 database = peewee.DatabaseProxy()
 
@@ -97,10 +100,43 @@ def init_app(app: Flask) -> None:
     database.initialize(open_database(app.config["DATABASE_URL"],
                                       app.config["GATEHOUSE_DB_POOL_SIZE"]))
     create_schema(models.ALL)
-    app.teardown_request(_close)
+    pool_size = app.config["GATEHOUSE_DB_POOL_SIZE"]
+    app.teardown_request(lambda exc: _close(exc, pool_size))
 
 
-def _close(exc: BaseException | None) -> None:
+KEEP_FOR = 60  # seconds a thread may hold one connection across requests before checking it in
+_held = threading.local()
+
+
+def _close(exc: BaseException | None, pool_size: int) -> None:
     # Pooled: closing returns the connection to this worker's pool rather than dropping it.
-    if not database.is_closed():
-        database.close()
+    if database.is_closed():
+        return
+    if exc is None and _may_keep(pool_size):
+        return
+    _held.since = None
+    database.close()
+
+
+def _may_keep(pool_size: int) -> bool:
+    """Whether this thread may keep its connection checked out for its next request.
+
+    A check-in and check-out cost about as much as the per-request liveness query, so a worker
+    thread holds on to a healthy connection. It goes back to the pool (which discards a broken
+    one and renews a stale one) after an unhandled error, with a transaction still open, once
+    the driver reports it closed or mid-transaction (a database restart, a failed statement:
+    the next request then starts from a fresh connection), every KEEP_FOR seconds, and always
+    when the process has more threads than the pool has connections, so no thread waits for
+    a connection another one is holding while idle.
+    """
+    if threading.active_count() > pool_size or database.in_transaction():
+        return False
+    conn = database.connection()
+    if is_postgres():
+        healthy = not conn.closed and conn.info.transaction_status == TRANSACTION_STATUS_IDLE
+    else:
+        healthy = not conn.in_transaction
+    now = time.monotonic()
+    since = getattr(_held, "since", None) or now
+    _held.since = since
+    return healthy and now - since < KEEP_FOR

@@ -119,6 +119,9 @@ def open_auth() -> None:
         _forget(state, ended.reason)
     except sessions.SessionNotFound:
         _forget(state, None)
+    except throttle.Throttled:
+        _forget(state, None)  # the 429 clears the unknown value, so signing in again works
+        raise
     except sessions.StaleHandle:
         # Superseded by a re-key whose response this browser has (or will) receive: refuse,
         # but leave its cookies alone so the newer value is not wiped.
@@ -163,8 +166,18 @@ def save_auth(response: Response) -> Response:
         _set_cookies(response, state.issued)
     if state.signed_in or state.clear or state.issued is not None:
         response.headers["Cache-Control"] = "no-store"
-        response.vary.add("Cookie")
+        _vary_on_cookie(response)
     return response
+
+
+def _vary_on_cookie(response: Response) -> None:
+    # The same as ``response.vary.add("Cookie")`` without parsing and re-serialising the
+    # header through a HeaderSet on every signed-in response.
+    vary = response.headers.get("Vary")
+    if not vary:
+        response.headers["Vary"] = "Cookie"
+    elif "cookie" not in (v.strip().lower() for v in vary.split(",")):
+        response.headers["Vary"] = f"{vary}, Cookie"
 
 
 def _cookie_attributes() -> dict[str, Any]:

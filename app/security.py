@@ -56,11 +56,15 @@ def refuse_cross_site() -> None:
 
 
 def add_headers(response: Response) -> Response:
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+    # Every response pays for this: one pass over the headers already set, rather than a scan
+    # of them per header (setdefault), keeps it at a few microseconds.
+    headers = response.headers
+    present = set(headers.keys(lower=True))
+    headers.extend([(name, value) for name, value in HEADERS.items()
+                    if name.lower() not in present])
     if request.is_secure:
-        response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    cookie_or_page = response.mimetype == "text/html" or "Set-Cookie" in response.headers
-    if cookie_or_page and "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = "no-store"
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    cookie_or_page = response.mimetype == "text/html" or "set-cookie" in present
+    if cookie_or_page and "cache-control" not in present:
+        headers["Cache-Control"] = "no-store"
     return response

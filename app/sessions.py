@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import audit, throttle, tokens
-from app.db import database, locked, write_transaction
+from app.db import database, is_postgres, locked, write_transaction
 from app.models import LoginSession, RefreshToken, User
 
 # Why a session ended: stored on the row, shown on the sessions page.
@@ -122,47 +122,94 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
       rotation, and after it for as long as no request has carried the successor (a lost
       response);
     * anything else that was superseded ends the session (``ReuseDetected``).
+
+    Fixed SQL rather than ORM queries: building them cost more than running them, and on
+    SQLite the write lock is held meanwhile, so every other worker's rotation waited too.
     """
     presented = tokens.token_hash(tokens.refresh_token(keys, handle))
     successor = tokens.successor_handle(keys, handle)
     successor_hash = tokens.token_hash(tokens.refresh_token(keys, successor))
+    # A token row never changes once written, so it is read before taking the lock.
+    token = _fetch(_TOKEN_SQL, presented)
+    if token is None:
+        raise SessionNotFound()
+    session_id, generation = token
     with write_transaction():
-        token = RefreshToken.get_or_none(RefreshToken.token_hash == presented)
-        if token is None:
+        # Read under the lock: a parallel request may have rotated while we waited.
+        row = _fetch(_ROTATE_SQL + (" FOR UPDATE OF s" if is_postgres() else ""), session_id)
+        if row is None:  # pruned since the token was read
             raise SessionNotFound()
-        # Re-read under the lock: a parallel request may have rotated while we waited.
-        session = locked(LoginSession.select().where(LoginSession.id == token.session_id)).get()
+        session = _Family(*row[:-1])
         failure = _liveness_failure(session, policy, now) or _reuse_failure(
-            session, token, successor_hash, policy, now)
-        advanced = failure is None and token.generation == session.generation
+            session, generation, successor_hash, policy, now)
+        advanced = failure is None and generation == session.generation
         if advanced:
             _advance(session, successor_hash, now)
         elif isinstance(failure, SessionEnded):
             _end(session.id, session.user_id, failure.reason, now, ip_address)
-        user_public_id = session.user.public_id
     if failure is not None:
         raise failure
     audit.note("rotated" if advanced else "rotation_repeated", now=now, user=session.user_id,
-               session=session.id, generation=session.generation, ip=ip_address)
-    return _issue(keys, policy, session, user_public_id, successor, now)
+               session=session.id, generation=session.generation + advanced, ip=ip_address)
+    return _issue(keys, policy, session, row[-1], successor, now)
 
 
 def rotate_guarded(handle: str, *, guard: list[throttle.Limit], now: float,
                    **kwargs) -> Issued:
-    """``rotate``, for a client that has not presented too many unknown values lately.
+    """``rotate``, counting every unknown value a client presents against ``guard``.
 
-    Raises Throttled before looking the value up once ``guard`` is used up, and counts each
-    unknown value against it, so session values cannot be guessed at speed.
+    Once a client has used up its allowance, its unknown values raise Throttled, so session
+    values cannot be guessed at speed. A known value is never refused for it: people behind
+    the same address as a guesser stay signed in.
     """
-    throttle.check(guard, now)
     try:
         return rotate(handle, now=now, **kwargs)
     except SessionNotFound:
+        throttle.check(guard, now)
         throttle.fail(guard, now)
         raise
 
 
-def _liveness_failure(session: LoginSession, policy: Policy, now: float) -> SessionError | None:
+@dataclass(frozen=True)
+class _Family:
+    """The columns of a session that rotation decides on, read under its row lock."""
+
+    id: int
+    public_id: str
+    user_id: int
+    generation: int
+    current_hash: str
+    rotated_at: float
+    successor_seen: bool
+    rekeyed: bool
+    last_active_at: float
+    absolute_expires_at: float
+    ended_at: float | None
+    end_reason: str | None
+
+
+_TOKEN_SQL = "SELECT session_id, generation FROM refresh_token WHERE token_hash = {p}"
+_ROTATE_SQL = (
+    "SELECT s.id, s.public_id, s.user_id, s.generation, s.current_hash, s.rotated_at, "
+    "s.successor_seen, s.rekeyed, s.last_active_at, s.absolute_expires_at, s.ended_at, "
+    's.end_reason, u.public_id FROM login_session s JOIN "user" u ON u.id = s.user_id '
+    "WHERE s.id = {p}"
+)
+_INSERT_TOKEN_SQL = ("INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "
+                     "VALUES ({p}, {p}, {p}, {p})")
+_ADVANCE_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, rotated_at = {p}, "
+                "successor_seen = {p}, rekeyed = {p}, last_active_at = {p} WHERE id = {p}")
+
+
+def _execute(sql: str, *params: object):
+    return database.execute_sql(sql.format(p=database.param), params)
+
+
+def _fetch(sql: str, *params: object) -> tuple | None:
+    return _execute(sql, *params).fetchone()
+
+
+def _liveness_failure(session: _Family, policy: Policy, now: float) -> SessionError | None:
     if session.ended_at is not None:
         return SessionEnded(session.end_reason)
     if now >= session.absolute_expires_at:
@@ -172,11 +219,11 @@ def _liveness_failure(session: LoginSession, policy: Policy, now: float) -> Sess
     return None
 
 
-def _reuse_failure(session: LoginSession, token: RefreshToken, successor_hash: str,
-                   policy: Policy, now: float) -> SessionError | None:
-    if token.generation == session.generation:
+def _reuse_failure(session: _Family, generation: int, successor_hash: str, policy: Policy,
+                   now: float) -> SessionError | None:
+    if generation == session.generation:
         return None
-    if token.generation == session.generation - 1:
+    if generation == session.generation - 1:
         if session.rekeyed:
             return StaleHandle()
         forgiven = now - session.rotated_at <= policy.grace or not session.successor_seen
@@ -185,16 +232,10 @@ def _reuse_failure(session: LoginSession, token: RefreshToken, successor_hash: s
     return ReuseDetected()
 
 
-def _advance(session: LoginSession, successor_hash: str, now: float) -> None:
-    RefreshToken.create(token_hash=successor_hash, session=session,
-                        generation=session.generation + 1, issued_at=now)
-    session.generation += 1
-    session.current_hash = successor_hash
-    session.rotated_at = now
-    session.successor_seen = False
-    session.rekeyed = False
-    session.last_active_at = now
-    session.save()
+def _advance(session: _Family, successor_hash: str, now: float) -> None:
+    _execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
+    _execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, False, now,
+           session.id)
 
 
 def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str = "",
@@ -213,8 +254,8 @@ def _ended_by(session: LoginSession, actor: str) -> str:
     return f"session {session.public_id} ended by session {actor}" if actor else ""
 
 
-def _issue(keys: tokens.Keys, policy: Policy, session: LoginSession, user_public_id: str,
-           handle: str, now: float) -> Issued:
+def _issue(keys: tokens.Keys, policy: Policy, session: LoginSession | _Family,
+           user_public_id: str, handle: str, now: float) -> Issued:
     issued_at = int(now)
     remaining = max(0, int(session.absolute_expires_at) - issued_at)
     access_ttl = min(policy.access_ttl, remaining)

@@ -65,13 +65,14 @@ def request(port: int, method: str, path: str, *, cookies: dict[str, str] | None
 
 @dataclass
 class Server:
-    """A gunicorn serving ``wsgi:app`` (or a test-only entry point in tests/) with the given
-    environment."""
+    """A gunicorn serving ``app`` (default ``wsgi:app``; a test-only entry point in tests/ is
+    importable too) with the given environment."""
 
     env: dict[str, str]
+    app: str = "wsgi:app"
+    health: str = "/healthz"  # answers 200 once a worker serves
     workers: int = 2
     threads: int = 1
-    wsgi: str = "wsgi:app"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log: object = None
@@ -89,7 +90,7 @@ class Server:
         command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
                    "--workers", str(self.workers), "--threads", str(self.threads),
                    "--pythonpath", str(ROOT / "tests"),
-                   "--graceful-timeout", "5", "--log-level", "warning", self.wsgi]
+                   "--graceful-timeout", "5", "--log-level", "warning", self.app]
         # A file, not a pipe: a chatty server must never block on a full pipe buffer.
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(command, cwd=ROOT, env=env,
@@ -102,13 +103,13 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.output()}")
             try:
-                if request(self.port, "GET", "/healthz", timeout=2).status == 200:
+                if request(self.port, "GET", self.health, timeout=2).status == 200:
                     return self
             except OSError:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("gunicorn did not answer /healthz in time")
+        raise RuntimeError(f"gunicorn did not answer {self.health} in time")
 
     def stop(self) -> None:
         if self.process is None:

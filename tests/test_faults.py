@@ -46,7 +46,7 @@ def test_worker_killed_mid_rotation_leaves_the_previous_value_usable(database_ur
     make_app()
     pause = tmp_path / "paused"
     env = server_env(database_url, SECRET, GATEHOUSE_TEST_PAUSE_FILE=pause)
-    with Server(env, workers=2, wsgi="paused_wsgi:app") as server:
+    with Server(env, workers=2, app="paused_wsgi:app") as server:
         previous = sign_up(server, "ada@example.com", PASSWORD)[SESSION_COOKIE]
         lost: list[BaseException] = []
 
@@ -149,6 +149,7 @@ def test_idle_pooled_connection_broken_by_an_outage_is_replaced(proxy, postgres_
 def test_every_pooled_connection_busy_is_503_not_500(make_app, ada):
     """Threads > pool size: a request that waits out the pool's timeout is told to retry."""
     pool = database.obj
+    database.close()  # this thread keeps its connection between requests; hand it back first
     pool._max_connections, pool._wait_timeout = 1, 0.2  # one connection, a short wait
     taken, release = threading.Event(), threading.Event()
 

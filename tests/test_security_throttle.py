@@ -6,7 +6,7 @@ import secrets
 import pytest
 from conftest import PASSWORD, browser, login, signed_up, submit
 
-from app.middleware import SESSION_COOKIE
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import SecurityEvent, Throttle
 
 EMAIL = "ada@example.com"
@@ -83,8 +83,12 @@ def test_unknown_session_values_from_one_address_are_throttled(app):
         guesser.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(32))
         assert guesser.get("/api/me").status_code == 401
     guesser.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(32))
-    assert_throttled(guesser.get("/api/me"))
+    refused = guesser.get("/api/me")
+    assert_throttled(refused)
+    assert guesser.get_cookie(SESSION_COOKIE) is None  # cleared: the person can sign in again
+    guesser.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(32))
     assert_throttled(guesser.get("/account"))
+    assert guesser.get("/login").status_code == 200  # no cookie, nothing to throttle
     other = from_ip(app, "192.0.2.67")
     other.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(32))
     assert other.get("/api/me").status_code == 401
@@ -118,3 +122,18 @@ def test_behind_one_trusted_proxy_the_address_it_saw_counts(make_app):
     login(proxy, "x@example.com", WRONG, headers={"X-Forwarded-For": "1.2.3.4, 198.51.100.23"})
     keys = {row.key for row in Throttle.select()}
     assert "ip:198.51.100.23" in keys and "ip:1.2.3.4" not in keys and "ip:10.0.0.2" not in keys
+
+
+def test_a_guesser_never_locks_out_people_behind_the_same_address(app):
+    """Only unknown values are refused: a valid session from the guesser's address still
+    rotates after the allowance is used up."""
+    person = from_ip(app, "192.0.2.66")
+    signed_up(person, EMAIL)
+    person.delete_cookie(ACCESS_COOKIE)  # the next request must rotate its session value
+    guesser = from_ip(app, "192.0.2.66")
+    for _ in range(6):
+        guesser.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(32))
+        guesser.get("/api/me")
+    guesser.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(32))
+    assert_throttled(guesser.get("/api/me"))
+    assert person.get("/api/me").status_code == 200
