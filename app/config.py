@@ -38,6 +38,16 @@ SETTINGS: dict[str, tuple[Any, type]] = {
     "GATEHOUSE_DB_POOL_SIZE": (8, int),
 }
 
+# The smallest value that still makes sense; zero would disable a control silently.
+MINIMUMS = {
+    "GATEHOUSE_ACCESS_TOKEN_TTL": 1, "GATEHOUSE_SESSION_IDLE_TTL": 60,
+    "GATEHOUSE_SESSION_MAX_AGE": 60, "GATEHOUSE_ARGON2_TIME_COST": 1,
+    "GATEHOUSE_ARGON2_MEMORY_KIB": 8, "GATEHOUSE_ARGON2_PARALLELISM": 1,
+    "GATEHOUSE_LOGIN_LIMIT_ACCOUNT": 1, "GATEHOUSE_LOGIN_LIMIT_IP": 1,
+    "GATEHOUSE_LOGIN_LIMIT_WINDOW": 1, "GATEHOUSE_SESSION_LIMIT_IP": 1,
+    "GATEHOUSE_DB_POOL_SIZE": 1,
+}
+
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development", "gatehouse"}
 MIN_SECRET_LENGTH = 32
 
@@ -64,6 +74,9 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str,
     config.update(overrides or {})
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'gatehouse.sqlite3'}"
+    for name, minimum in MINIMUMS.items():
+        if config[name] < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {config[name]}")
     if config["GATEHOUSE_ENV"] not in ("production", "development"):
         raise ConfigError("GATEHOUSE_ENV must be 'production' or 'development'")
     if config["GATEHOUSE_ENV"] == "production" and config.get("DEBUG"):
@@ -74,7 +87,8 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str,
 
 def _secret_key(config: Mapping[str, Any], instance_path: str) -> str:
     key = config["SECRET_KEY"]
-    weak = key.lower() in WEAK_SECRETS or len(key) < MIN_SECRET_LENGTH
+    weak = (key.lower() in WEAK_SECRETS or len(key) < MIN_SECRET_LENGTH
+            or len(set(key)) < 8)  # "aaaa…" is long but not random
     if not weak:
         return key
     if config["GATEHOUSE_ENV"] == "production" and not config.get("TESTING"):

@@ -106,8 +106,8 @@ def open_auth() -> None:
     handle = request.cookies.get(SESSION_COOKIE, "")
     claims = _verified_claims(ext, request.cookies.get(ACCESS_COOKIE, ""), at)
     try:
-        if claims is not None:
-            state.principal = _live(claims.session_id, claims.user_id, ext, at)
+        state.principal = _live(claims, ext, at) if claims else None
+        if state.principal is not None:
             sessions.mark_successor_seen(state.principal, handle, ext.keys)
         elif handle:
             state.issued = sessions.rotate_guarded(
@@ -123,8 +123,8 @@ def open_auth() -> None:
         _forget(state, None)  # the 429 clears the unknown value, so signing in again works
         raise
     except sessions.StaleHandle:
-        # Superseded by a re-key whose response this browser has (or will) receive: refuse,
-        # but leave its cookies alone so the newer value is not wiped.
+        # Replaced by a re-key moments ago, in a request already in flight: refuse it, but
+        # leave the cookies alone so the newer value the browser holds is not wiped.
         state.principal = None
 
 
@@ -142,14 +142,25 @@ def _verified_claims(ext: Gatehouse, token: str, at: float) -> tokens.AccessClai
         return None
 
 
-def _live(session_id: str, user_id: str, ext: Gatehouse, at: float) -> sessions.Principal:
-    principal = sessions.check_live(session_id, policy=ext.policy, now=at)
-    if not tokens.hashes_equal(principal.user_public_id, user_id):
+def _live(claims: tokens.AccessClaims, ext: Gatehouse, at: float) -> sessions.Principal | None:
+    """The token's session, if it is live; None for a token that predates a re-key, which is
+    then treated like an expired one (the session cookie renews it, or nothing does)."""
+    try:
+        principal = sessions.check_live(claims.session_id, policy=ext.policy, now=at,
+                                        token_issued_at=claims.issued_at)
+    except sessions.StaleAccessToken:
+        return None
+    if not tokens.hashes_equal(principal.user_public_id, claims.user_id):
         raise sessions.SessionNotFound()
     return principal
 
 
 def _forget(state: AuthState, reason: str | None) -> None:
+    if reason == sessions.SIGNED_OUT:
+        # Signed out (or signed in anew) from this very browser: a request that was in flight
+        # meanwhile must not clear or overwrite the cookies that the newer response set.
+        state.principal = None
+        return
     state.principal, state.issued, state.clear = None, None, True
     state.ended_reason = reason
     if reason:  # shown on the next page, even when a script's JSON call found out first

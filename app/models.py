@@ -40,7 +40,11 @@ class LoginSession(BaseModel):
     current_hash = peewee.CharField(max_length=64)
     rotated_at = peewee.DoubleField()
     successor_seen = peewee.BooleanField(default=True)
-    rekeyed = peewee.BooleanField(default=False)  # current value was issued by a re-key
+    # A re-key replaces the value with an unrelated random one: when, and the generation it
+    # created. Access tokens issued before ``access_not_before`` are refused.
+    rekeyed_at = peewee.DoubleField(null=True)
+    rekey_generation = peewee.IntegerField(null=True)
+    access_not_before = peewee.IntegerField(default=0)
     user_agent = peewee.CharField(max_length=512, default="")
     ip_address = peewee.CharField(max_length=64, default="")
     ended_at = peewee.DoubleField(null=True, index=True)

@@ -8,6 +8,7 @@ the middleware checks liveness on every request.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from app import audit, throttle, tokens
@@ -37,6 +38,8 @@ class SessionNotFound(SessionError):
 
 
 class SessionEnded(SessionError):
+    """The session has ended; ``reason`` says why (one of the constants above)."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -50,7 +53,11 @@ class ReuseDetected(SessionEnded):
 
 
 class StaleHandle(SessionError):
-    """A value superseded by a re-key: refused, but nothing is revoked for it."""
+    """A value a re-key replaced moments ago: refused, but nothing is revoked for it."""
+
+
+class StaleAccessToken(SessionError):
+    """An access token issued before its session was re-keyed: renew from the session cookie."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,8 @@ class _Family:
     current_hash: str
     rotated_at: float
     successor_seen: bool
-    rekeyed: bool
+    rekeyed_at: float | None
+    rekey_generation: int | None
     last_active_at: float
     absolute_expires_at: float
     ended_at: float | None
@@ -191,14 +199,15 @@ class _Family:
 _TOKEN_SQL = "SELECT session_id, generation FROM refresh_token WHERE token_hash = {p}"
 _ROTATE_SQL = (
     "SELECT s.id, s.public_id, s.user_id, s.generation, s.current_hash, s.rotated_at, "
-    "s.successor_seen, s.rekeyed, s.last_active_at, s.absolute_expires_at, s.ended_at, "
+    "s.successor_seen, s.rekeyed_at, s.rekey_generation, s.last_active_at, "
+    "s.absolute_expires_at, s.ended_at, "
     's.end_reason, u.public_id FROM login_session s JOIN "user" u ON u.id = s.user_id '
     "WHERE s.id = {p}"
 )
 _INSERT_TOKEN_SQL = ("INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "
                      "VALUES ({p}, {p}, {p}, {p})")
 _ADVANCE_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, rotated_at = {p}, "
-                "successor_seen = {p}, rekeyed = {p}, last_active_at = {p} WHERE id = {p}")
+                "successor_seen = {p}, last_active_at = {p} WHERE id = {p}")
 
 
 def _execute(sql: str, *params: object):
@@ -223,19 +232,29 @@ def _reuse_failure(session: _Family, generation: int, successor_hash: str, polic
                    now: float) -> SessionError | None:
     if generation == session.generation:
         return None
+    if _superseded_by_recent_rekey(session, generation, policy, now):
+        return StaleHandle()
     if generation == session.generation - 1:
-        if session.rekeyed:
-            return StaleHandle()
         forgiven = now - session.rotated_at <= policy.grace or not session.successor_seen
+        # Across a re-key the derived successor is not the current value: never forgiven.
         if forgiven and tokens.hashes_equal(successor_hash, session.current_hash):
             return None
     return ReuseDetected()
 
 
+def _superseded_by_recent_rekey(session: _Family, generation: int, policy: Policy,
+                                now: float) -> bool:
+    """A value the re-key replaced (or its predecessor, when the re-keying request had just
+    rotated it), presented by a request that was already in flight: refused, not an alarm.
+    After the grace window the same value is reuse like any other."""
+    if session.rekeyed_at is None or now - session.rekeyed_at > policy.grace:
+        return False
+    return session.rekey_generation - 2 <= generation < session.rekey_generation
+
+
 def _advance(session: _Family, successor_hash: str, now: float) -> None:
     _execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
-    _execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, False, now,
-           session.id)
+    _execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, now, session.id)
 
 
 def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str = "",
@@ -256,7 +275,7 @@ def _ended_by(session: LoginSession, actor: str) -> str:
 
 def _issue(keys: tokens.Keys, policy: Policy, session: LoginSession | _Family,
            user_public_id: str, handle: str, now: float) -> Issued:
-    issued_at = int(now)
+    issued_at = _issued_at(now)
     remaining = max(0, int(session.absolute_expires_at) - issued_at)
     access_ttl = min(policy.access_ttl, remaining)
     access = tokens.encode_access(keys, issuer=policy.issuer, user_id=user_public_id,
@@ -265,27 +284,36 @@ def _issue(keys: tokens.Keys, policy: Policy, session: LoginSession | _Family,
     return Issued(session.public_id, handle, min(policy.idle_ttl, remaining), access, access_ttl)
 
 
+def _issued_at(now: float) -> int:
+    # Rounded up, so that a cookie's Max-Age never outlives the token's ``exp``.
+    return math.ceil(now)
+
+
 _LIVENESS_SQL = (
     'SELECT s.id, s.public_id, s.ended_at, s.end_reason, s.absolute_expires_at, '
     's.last_active_at, s.authenticated_at, s.current_hash, s.successor_seen, '
-    'u.id, u.public_id, u.email '
+    's.access_not_before, u.id, u.public_id, u.email '
     'FROM login_session s JOIN "user" u ON u.id = s.user_id WHERE s.public_id = {p}'
 )
 
 
-def check_live(session_public_id: str, *, policy: Policy, now: float) -> Principal:
+def check_live(session_public_id: str, *, policy: Policy, now: float,
+               token_issued_at: int | None = None) -> Principal:
     """The per-request liveness check behind immediate revocation: one indexed lookup.
 
-    Raises SessionNotFound or SessionEnded; ends the session first if it has just expired.
+    Raises SessionNotFound or SessionEnded (ending the session first if it has just expired),
+    or StaleAccessToken for an access token issued before the session was re-keyed.
     """
     sql = _LIVENESS_SQL.format(p=database.param)
     row = database.execute_sql(sql, (session_public_id,)).fetchone()
     if row is None:
         raise SessionNotFound()
     (sid, public_id, ended_at, end_reason, absolute_expires_at, last_active_at,
-     authenticated_at, current_hash, seen, uid, user_public_id, email) = row
+     authenticated_at, current_hash, seen, not_before, uid, user_public_id, email) = row
     if ended_at is not None:
         raise SessionEnded(end_reason)
+    if token_issued_at is not None and token_issued_at < not_before:
+        raise StaleAccessToken()
     if now >= absolute_expires_at or now >= last_active_at + policy.idle_ttl:
         reason = EXPIRED if now >= absolute_expires_at else IDLE_TIMEOUT
         with write_transaction():
@@ -346,10 +374,13 @@ def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None
 
 
 def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float) -> Issued:
-    """Give the current session a fresh random value that no copy of the old one leads to.
+    """Give the current session a fresh random value that no copy of the old one leads to, and
+    refuse every access token issued before it.
 
     Used after a password change and "sign out all other sessions", so that a thief holding a
-    copy of this browser's cookies is cut off too. The old value is refused without revoking.
+    copy of this browser's cookies is cut off too. Under the session's row lock, like rotate.
+    A replaced value presented within the grace window (a request already in flight) is
+    refused without revoking; after it, presenting it is reuse and ends the session.
     """
     handle = tokens.new_handle()
     digest = tokens.token_hash(tokens.refresh_token(keys, handle))
@@ -360,10 +391,10 @@ def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float
                             generation=session.generation + 1, issued_at=now)
         session.generation += 1
         session.current_hash = digest
-        session.rotated_at = now
+        session.rotated_at = session.rekeyed_at = now
+        session.rekey_generation = session.generation
+        session.access_not_before = _issued_at(now)
         session.successor_seen = False
-        session.rekeyed = True
-        session.authenticated_at = now
         session.save()
     return _issue(keys, policy, session, principal.user_public_id, handle, now)
 

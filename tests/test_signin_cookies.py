@@ -62,22 +62,33 @@ def test_refresh_token_appears_in_no_cookie_and_no_body(client, app):
     assert not any(cookie(client, ACCESS_COOKIE) in body for body in bodies)
 
 
-def test_session_cookie_is_not_accepted_as_a_refresh_token(ada, app):
-    """The handle the browser holds is only ever looked up through its derived refresh token."""
+def test_nothing_the_browser_holds_is_accepted_as_a_refresh_token(ada, app):
+    """Presenting the refresh token itself (derived from the handle) as the session cookie, or
+    the handle where a refresh token is looked up, finds nothing."""
     from app.models import RefreshToken
 
     handle = cookie(ada, SESSION_COOKIE)
+    keys = tokens.Keys.derive(app.config["SECRET_KEY"])
     assert RefreshToken.get_or_none(RefreshToken.token_hash == tokens.token_hash(handle)) is None
+    thief = browser(app)
+    thief.set_cookie(SESSION_COOKIE, tokens.refresh_token(keys, handle))
+    assert thief.get("/api/me").status_code == 401
+    assert ada.get("/api/me").status_code == 200
 
 
 def test_sign_in_discards_cookies_planted_before(client, app):
+    """Session fixation: a valid Flask cookie and session cookie planted before sign-in are
+    replaced, the planted CSRF secret with them."""
     signed_up(client)
     planted = cookie(client, SESSION_COOKIE)
-    client.set_cookie("__Host-flask", "planted")
+    serializer = app.session_interface.get_signing_serializer(app)
+    client.set_cookie("__Host-flask", serializer.dumps({"csrf_token": "planted-secret"}))
     response = login(client)
     assert response.status_code == 302
     assert cookie(client, SESSION_COOKIE) != planted
-    assert client.get("/api/me").status_code == 200
+    assert client.get("/account").status_code == 200  # renders a form: a CSRF secret again
+    secret = serializer.loads(cookie(client, "__Host-flask"))["csrf_token"]
+    assert secret and secret != "planted-secret"
 
 
 def test_login_then_account_shows_the_email(ada):

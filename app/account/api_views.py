@@ -9,7 +9,7 @@ from app import sessions
 from app.account import api
 from app.auth import confirm_password
 from app.devices import describe
-from app.middleware import auth, client_ip, gatehouse, login_required, now
+from app.middleware import auth, client_ip, gatehouse, login_required, now, sign_out
 
 
 @api.get("/me")
@@ -40,6 +40,9 @@ def delete_session(session_id: str):
     password = (request.get_json(silent=True) or {}).get("password")
     if not confirm_password(password if isinstance(password, str) else None):
         return jsonify(error="reauthentication_required"), 403
+    if session_id == principal.session_public_id:
+        sign_out()  # ending this very session also clears its cookies, as signing out does
+        return "", 204
     sessions.revoke(session_id, user_id=principal.user_id, reason=sessions.REVOKED, now=now(),
                     ip_address=client_ip(), actor=principal.session_public_id)
     return "", 204

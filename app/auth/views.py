@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 
-from app import accounts, middleware
+from app import accounts, middleware, sessions
 from app.auth import bp, settings
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
 from app.middleware import login_required
@@ -68,7 +68,8 @@ def password():
         if user is not None:
             accounts.change_password(user, form.new_password.data, hasher=settings().hasher,
                                      now=middleware.now(), ip=middleware.client_ip())
-            middleware.end_other_sessions("password_changed")
+            sessions.reauthenticated(principal.session_id, now=middleware.now())
+            middleware.end_other_sessions(sessions.PASSWORD_CHANGED)
             flash("Your password was changed and every other session was signed out.",
                   "success")
             return redirect(url_for("account.sessions_page"))

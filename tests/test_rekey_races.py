@@ -1,0 +1,125 @@
+"""Re-keys and sign-ins racing requests already in flight: nobody is logged out by a race,
+nothing clears a newer response's cookies, and a thief is still caught."""
+
+import pytest
+from conftest import PASSWORD, Cookies, browser, login, page, submit
+
+from app import sessions
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.models import LoginSession
+
+GRACE = 30
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(GATEHOUSE_ACCESS_TOKEN_TTL=60, GATEHOUSE_REFRESH_GRACE=GRACE)
+
+
+def only_session() -> LoginSession:
+    (session,) = LoginSession.select()
+    return session
+
+
+def auth_cookies_set(response) -> list[str]:
+    return [h for h in response.headers.getlist("Set-Cookie")
+            if h.startswith((ACCESS_COOKIE, SESSION_COOKIE, "__Host-flask"))]
+
+
+def in_flight(app, cookies: Cookies):
+    """Another tab of the same browser whose request left before the response came back."""
+    tab = browser(app)
+    cookies.put(tab)
+    return tab
+
+
+def rekey_after_expiry(ada, clock) -> Cookies:
+    """Sign out all other sessions with an expired access token, so that the one request
+    rotates and then re-keys. Returns the cookies the browser held before."""
+    token = page(ada.get("/sessions")).find("input", attrs={"name": "csrf_token"})["value"]
+    before = Cookies.of(ada)
+    clock.advance(120)
+    assert ada.post("/sessions/revoke-others", data={"csrf_token": token}).status_code == 302
+    return before
+
+
+def test_a_parallel_request_during_a_rekey_is_refused_not_treated_as_theft(ada, app, clock):
+    before = rekey_after_expiry(ada, clock)
+    tab = in_flight(app, Cookies(None, before.session))
+    response = tab.get("/api/me")
+    assert response.status_code == 401
+    assert auth_cookies_set(response) == []  # the re-keyed cookies the browser got survive
+    assert only_session().ended_at is None
+    assert ada.get("/api/me").status_code == 200
+
+
+def test_a_replaced_value_after_the_grace_window_is_reuse(ada, app, clock):
+    """A lost re-key response, or a copy of the cookies: after the grace window the old value
+    ends the session with an explanation, rather than failing silently for ever."""
+    before = rekey_after_expiry(ada, clock)
+    clock.advance(GRACE + 1)
+    tab = in_flight(app, Cookies(None, before.session))
+    landed = tab.get("/account", follow_redirects=True)
+    assert "used somewhere else" in landed.get_data(as_text=True)
+    assert only_session().end_reason == sessions.REUSE_DETECTED
+
+
+def test_a_thief_who_rekeys_is_caught_when_the_owner_comes_back(ada, app, clock):
+    thief = in_flight(app, Cookies.of(ada))
+    assert submit(thief, "/sessions/revoke-others", {}, form_page="/sessions").status_code == 302
+    clock.advance(GRACE + 1)
+    ada.delete_cookie(ACCESS_COOKIE)  # the owner's access token has expired meanwhile
+    assert ada.get("/api/me").status_code == 401
+    assert only_session().end_reason == sessions.REUSE_DETECTED
+    assert thief.get("/api/me").status_code == 401
+
+
+def test_a_rekey_does_not_count_as_entering_the_password(ada, app, clock):
+    clock.advance(11 * 60)
+    assert submit(ada, "/sessions/revoke-others", {"password": PASSWORD},
+                  form_page="/sessions").status_code == 302
+    phone = browser(app)
+    login(phone)
+    clock.advance(11 * 60)
+    phone_id = phone.get("/api/me").get_json()["session_id"]
+    submit(ada, f"/sessions/{phone_id}/revoke", {}, form_page="/sessions")
+    assert phone.get("/api/me").status_code == 200  # asked for the password again
+
+
+def test_signing_in_again_is_not_undone_by_a_request_still_in_flight(ada, app):
+    old = Cookies.of(ada)
+    login(ada)  # signs in anew: the old session ends, new cookies are set
+    fresh = Cookies.of(ada)
+    late = in_flight(app, old).get("/api/me")
+    assert late.status_code == 401
+    assert auth_cookies_set(late) == []  # it would otherwise wipe the fresh sign-in
+    assert fresh.session != old.session and ada.get("/api/me").status_code == 200
+
+
+def test_signing_out_is_not_undone_and_not_reset_by_another_tab(ada, app):
+    old = Cookies.of(ada)
+    submit(ada, "/logout", {}, form_page="/account")
+    late = in_flight(app, old).get("/account")
+    assert late.status_code == 302 and auth_cookies_set(late) == []
+
+
+def test_revocation_from_another_device_still_clears_and_explains(ada, app):
+    phone = browser(app)
+    login(phone)
+    phone_id = phone.get("/api/me").get_json()["session_id"]
+    submit(ada, f"/sessions/{phone_id}/revoke", {}, form_page="/sessions")
+    response = phone.get("/account")
+    assert {h.split("=")[0] for h in auth_cookies_set(response)} >= {ACCESS_COOKIE,
+                                                                    SESSION_COOKIE}
+    assert "from another device" in phone.get("/login").get_data(as_text=True)
+
+
+def test_deleting_this_session_through_the_api_clears_its_cookies(ada):
+    ada.delete_cookie(ACCESS_COOKIE)  # an expired token: the request rotates first
+    own = Cookies.of(ada)
+    mine = in_flight(ada.application, own).get("/api/me").get_json()["session_id"]
+    response = ada.delete(f"/api/sessions/{mine}", headers={"X-Gatehouse-Request": "1"})
+    assert response.status_code == 204
+    cleared = {h.split("=")[0]: h for h in auth_cookies_set(response)}
+    assert "Max-Age=0" in cleared[ACCESS_COOKIE] and "Max-Age=0" in cleared[SESSION_COOKIE]
+
