@@ -216,7 +216,7 @@ def _reuse_failure(session: _Family, generation: int, successor_hash: str, polic
 def _advance(session: _Family, successor_hash: str, now: float) -> None:
     _execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
     _execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, False, now,
-           session.id)
+             session.id)
 
 
 def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str = "") -> None:
