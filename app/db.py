@@ -14,7 +14,6 @@ from urllib.parse import unquote, urlsplit
 import peewee
 from flask import Flask
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
-from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 database = peewee.DatabaseProxy()
 
@@ -121,21 +120,19 @@ def _close(exc: BaseException | None, pool_size: int) -> None:
 def _may_keep(pool_size: int) -> bool:
     """Whether this thread may keep its connection checked out for its next request.
 
-    A check-in and check-out cost about as much as the per-request liveness query, so a worker
-    thread holds on to a healthy connection. It goes back to the pool (which discards a broken
-    one and renews a stale one) after an unhandled error, with a transaction still open, once
-    the driver reports it closed or mid-transaction (a database restart, a failed statement:
-    the next request then starts from a fresh connection), every KEEP_FOR seconds, and always
-    when the process has more threads than the pool has connections, so no thread waits for
-    a connection another one is holding while idle.
+    On SQLite a check-in and check-out cost about as much as the per-request liveness query,
+    so a worker thread holds on to its connection. It goes back to the pool after an unhandled
+    error, with a transaction still open, every KEEP_FOR seconds, and always when the process
+    has more threads than the pool has connections, so no thread waits for a connection
+    another one is holding while idle.
+
+    A PostgreSQL connection always goes back: the pool checks it before lending it again, so
+    a connection the server dropped (a restart, a failover) is replaced before any request
+    uses it, and no request fails for it. That check is a round trip worth paying for.
     """
-    if threading.active_count() > pool_size or database.in_transaction():
+    if is_postgres() or threading.active_count() > pool_size or database.in_transaction():
         return False
-    conn = database.connection()
-    if is_postgres():
-        healthy = not conn.closed and conn.info.transaction_status == TRANSACTION_STATUS_IDLE
-    else:
-        healthy = not conn.in_transaction
+    healthy = not database.connection().in_transaction
     now = time.monotonic()
     since = getattr(_held, "since", None) or now
     _held.since = since

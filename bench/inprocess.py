@@ -9,8 +9,10 @@ shifts it), median of five rounds.
 from __future__ import annotations
 
 import argparse
+import atexit
 import itertools
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -61,6 +63,7 @@ def main() -> None:
     parser.add_argument("--profile", metavar="PATH")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="gatehouse-inprocess-")
+    atexit.register(shutil.rmtree, workdir, True)
     os.environ.update(DATABASE_URL=f"sqlite:///{workdir}/p.sqlite3", SECRET_KEY=SECRET,
                       GATEHOUSE_ENV="production", GATEHOUSE_ARGON2_TIME_COST="1",
                       GATEHOUSE_ARGON2_MEMORY_KIB="8")
