@@ -134,7 +134,9 @@ class Server:
     def __enter__(self) -> Server:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:  # pytest shows this beside the failure: worker timeouts etc.
+            print(f"--- gunicorn on port {self.port} wrote:\n{self.output()}")
         self.stop()
 
 
