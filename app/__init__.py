@@ -14,11 +14,8 @@ from app import account, auth, cli, config, db, errors, lazysession, middleware,
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, template_folder="../templates",
                 static_folder="../static")
-    settings = config.load(overrides, app.instance_path)
-    if settings["GATEHOUSE_ENV"] == "production" and app.debug:
-        raise config.ConfigError("debug mode is refused in production")
-    app.config.update(config.flask_settings(settings))
-    app.config.update(settings)
+    app.config.update(config.FLASK_SETTINGS)
+    app.config.update(config.load(overrides, app.instance_path, debug=app.debug))
 
     db.init_app(app)
     lazysession.init_app(app)

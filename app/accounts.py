@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import peewee
@@ -11,7 +12,7 @@ import peewee
 from app import audit, throttle, tokens
 from app.db import write_transaction
 from app.models import User
-from app.passwords import Hasher, PasswordRejected, check_policy
+from app.passwords import Hasher, check_policy
 
 SITE_NAME = "Gatehouse"
 EMAIL_MAX = 254
@@ -90,8 +91,12 @@ def verify_current(user_id: int, password: str, *, hasher: Hasher, limits: Throt
 
 
 def change_password(user: User, new_password: str, *, hasher: Hasher, now: float,
-                    ip: str = "") -> None:
-    """Set a new password (already proven: the caller verified the current one)."""
+                    ip: str = "", then: Callable[[], object] = lambda: None) -> None:
+    """Set a new password (already proven: the caller verified the current one).
+
+    ``then`` runs in the same transaction (ending the other sessions): the new password and
+    its consequences commit together or not at all.
+    """
     password = check_policy(new_password, context=(user.email, user.email.split("@")[0],
                                                    SITE_NAME))
     digest = hasher.hash(password)  # outside the transaction: it takes tens of milliseconds
@@ -99,3 +104,4 @@ def change_password(user: User, new_password: str, *, hasher: Hasher, now: float
         User.update(password_hash=digest, password_changed_at=now).where(
             User.id == user.id).execute()
         audit.record("password_changed", user=user.id, ip=ip, now=now)
+        then()

@@ -64,9 +64,12 @@ def _parse(name: str, raw: str, kind: type) -> Any:
     return raw
 
 
-def load(overrides: Mapping[str, Any] | None, instance_path: str,
+def load(overrides: Mapping[str, Any] | None, instance_path: str, *, debug: bool = False,
          environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Return the full configuration: defaults, then the environment, then ``overrides``."""
+    """Return the full configuration: defaults, then the environment, then ``overrides``.
+
+    ``debug`` is Flask's own debug flag (``FLASK_DEBUG``), refused in production like ``DEBUG``.
+    """
     config = {name: default for name, (default, _) in SETTINGS.items()}
     for name, (_, kind) in SETTINGS.items():
         if name in environ:
@@ -79,7 +82,7 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str,
             raise ConfigError(f"{name} must be at least {minimum}, got {config[name]}")
     if config["GATEHOUSE_ENV"] not in ("production", "development"):
         raise ConfigError("GATEHOUSE_ENV must be 'production' or 'development'")
-    if config["GATEHOUSE_ENV"] == "production" and config.get("DEBUG"):
+    if config["GATEHOUSE_ENV"] == "production" and (debug or config.get("DEBUG")):
         raise ConfigError("debug mode is refused in production: it exposes an interactive console")
     config["SECRET_KEY"] = _secret_key(config, instance_path)
     return config
@@ -107,19 +110,18 @@ def _secret_key(config: Mapping[str, Any], instance_path: str) -> str:
     return path.read_text().strip()
 
 
-def flask_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Flask's own settings that follow from ours: cookie attributes, CSRF, body cap."""
-    return {
-        "SESSION_COOKIE_NAME": "__Host-flask",
-        "SESSION_COOKIE_SECURE": True,
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_DOMAIN": None,
-        "SESSION_COOKIE_PATH": "/",
-        # A CSRF token lives as long as the browser's Flask session, so a form left open over
-        # lunch still submits (flask-wtf's default 3600 s limit loses people's input).
-        "WTF_CSRF_TIME_LIMIT": None,
-        "WTF_CSRF_SSL_STRICT": False,
-        "MAX_CONTENT_LENGTH": 64 * 1024,
-        "MAX_FORM_MEMORY_SIZE": 64 * 1024,
-    }
+# Flask's own settings that Gatehouse fixes: cookie attributes, CSRF, body cap.
+FLASK_SETTINGS: dict[str, Any] = {
+    "SESSION_COOKIE_NAME": "__Host-flask",
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_DOMAIN": None,
+    "SESSION_COOKIE_PATH": "/",
+    # A CSRF token lives as long as the browser's Flask session, so a form left open over
+    # lunch still submits (flask-wtf's default 3600 s limit loses people's input).
+    "WTF_CSRF_TIME_LIMIT": None,
+    "WTF_CSRF_SSL_STRICT": False,
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "MAX_FORM_MEMORY_SIZE": 64 * 1024,
+}

@@ -1,9 +1,9 @@
 """Flask's signed session cookie, verified and decoded only when a request first touches it.
 
-Gatehouse keeps only the CSRF secret and flashed messages there. Most requests (JSON calls,
-pages without forms or flashes) never read either, yet Flask verifies the cookie's signature and
-decodes it on every request: about a fifth of the cost of an authenticated request. Behaviour
-is Flask's own in every other respect; only *when* the cookie is read changes.
+Gatehouse keeps only the CSRF secret and flashed messages there. JSON calls never read either
+(every HTML page does: the layout shows flashed messages), yet Flask verifies the cookie's
+signature and decodes it on every request: about a fifth of the cost of an authenticated JSON
+call. Behaviour is Flask's own in every other respect; only *when* the cookie is read changes.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ def _loading(method: Callable[..., Any]) -> Callable[..., Any]:
 
 # Every way of reading or changing the mapping goes through the loader first.
 for _name in ("__getitem__", "__setitem__", "__delitem__", "__contains__", "__iter__",
-              "__len__", "__eq__", "__repr__", "__or__", "__ior__", "get", "setdefault", "pop",
-              "popitem", "clear", "update", "keys", "values", "items", "copy"):
+              "__reversed__", "__len__", "__eq__", "__ne__", "__repr__", "__or__", "__ior__",
+              "get", "setdefault", "pop", "popitem", "clear", "update", "keys", "values",
+              "items", "copy"):
     setattr(LazySession, _name, _loading(getattr(SecureCookieSession, _name)))
 
 

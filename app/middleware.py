@@ -26,7 +26,6 @@ SESSION_COOKIE = "__Host-session"
 ISSUER = "gatehouse"
 
 ENDED_MESSAGES = {
-    sessions.SIGNED_OUT: "You were signed out.",
     sessions.REVOKED: "This session was signed out from another device.",
     sessions.REVOKED_OTHERS: "This session was signed out from another device.",
     sessions.PASSWORD_CHANGED: "Your password was changed, so this session was ended.",

@@ -64,7 +64,8 @@ def add_headers(response: Response) -> Response:
                     if name.lower() not in present])
     if request.is_secure:
         headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    cookie_or_page = response.mimetype == "text/html" or "set-cookie" in present
-    if cookie_or_page and "cache-control" not in present:
+    # Pages always; any response that sets or clears an auth cookie, or is authenticated, gets
+    # no-store from middleware.save_auth (which runs after this hook).
+    if response.mimetype == "text/html" and "cache-control" not in present:
         headers["Cache-Control"] = "no-store"
     return response

@@ -221,10 +221,17 @@ def _fetch(sql: str, *params: object) -> tuple | None:
 def _liveness_failure(session: _Family, policy: Policy, now: float) -> SessionError | None:
     if session.ended_at is not None:
         return SessionEnded(session.end_reason)
-    if now >= session.absolute_expires_at:
-        return SessionEnded(EXPIRED)
-    if now >= session.last_active_at + policy.idle_ttl:
-        return SessionEnded(IDLE_TIMEOUT)
+    reason = _expiry(session.absolute_expires_at, session.last_active_at, policy, now)
+    return SessionEnded(reason) if reason else None
+
+
+def _expiry(absolute_expires_at: float, last_active_at: float, policy: Policy,
+            now: float) -> str | None:
+    """Why a session has run out by ``now``, if it has: its absolute lifetime, or idleness."""
+    if now >= absolute_expires_at:
+        return EXPIRED
+    if now >= last_active_at + policy.idle_ttl:
+        return IDLE_TIMEOUT
     return None
 
 
@@ -274,8 +281,8 @@ def _ended_by(session: LoginSession, actor: str) -> str:
 
 
 def _issue(keys: tokens.Keys, policy: Policy, session: LoginSession | _Family,
-           user_public_id: str, handle: str, now: float) -> Issued:
-    issued_at = _issued_at(now)
+           user_public_id: str, handle: str, now: float, issued_at: int | None = None) -> Issued:
+    issued_at = issued_at or _issued_at(now)
     remaining = max(0, int(session.absolute_expires_at) - issued_at)
     access_ttl = min(policy.access_ttl, remaining)
     access = tokens.encode_access(keys, issuer=policy.issuer, user_id=user_public_id,
@@ -304,8 +311,7 @@ def check_live(session_public_id: str, *, policy: Policy, now: float,
     Raises SessionNotFound or SessionEnded (ending the session first if it has just expired),
     or StaleAccessToken for an access token issued before the session was re-keyed.
     """
-    sql = _LIVENESS_SQL.format(p=database.param)
-    row = database.execute_sql(sql, (session_public_id,)).fetchone()
+    row = _fetch(_LIVENESS_SQL, session_public_id)
     if row is None:
         raise SessionNotFound()
     (sid, public_id, ended_at, end_reason, absolute_expires_at, last_active_at,
@@ -314,8 +320,8 @@ def check_live(session_public_id: str, *, policy: Policy, now: float,
         raise SessionEnded(end_reason)
     if token_issued_at is not None and token_issued_at < not_before:
         raise StaleAccessToken()
-    if now >= absolute_expires_at or now >= last_active_at + policy.idle_ttl:
-        reason = EXPIRED if now >= absolute_expires_at else IDLE_TIMEOUT
+    reason = _expiry(absolute_expires_at, last_active_at, policy, now)
+    if reason:
         with write_transaction():
             _end(sid, uid, reason, now)
         raise SessionEnded(reason)
@@ -393,10 +399,13 @@ def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float
         session.current_hash = digest
         session.rotated_at = session.rekeyed_at = now
         session.rekey_generation = session.generation
-        session.access_not_before = _issued_at(now)
+        # One second past any token issued so far, this one included (iat is whole seconds):
+        # the new token is dated then, well inside the verifier's leeway.
+        session.access_not_before = _issued_at(now) + 1
         session.successor_seen = False
         session.save()
-    return _issue(keys, policy, session, principal.user_public_id, handle, now)
+    return _issue(keys, policy, session, principal.user_public_id, handle, now,
+                  issued_at=session.access_not_before)
 
 
 def reauthenticated(session_id: int, *, now: float) -> None:

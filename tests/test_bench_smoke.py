@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import skip_or_fail
 from servers import ROOT
 
 pytestmark = pytest.mark.slow
@@ -18,9 +19,7 @@ def test_bench_runs_and_checks_its_own_rotations(make_app):
     """On PostgreSQL it seeds the test database; make_app's teardown empties it again."""
     make_app()
     if shutil.which("wrk") is None:
-        if os.environ.get("CI"):
-            pytest.fail("wrk is missing in CI; .ci/run installs it")
-        pytest.skip("wrk is not installed (apt-get install wrk)")
+        skip_or_fail("wrk is not installed (apt-get install wrk; .ci/run installs it)")
     env = {**os.environ, "GATEHOUSE_ARGON2_TIME_COST": "1", "GATEHOUSE_ARGON2_MEMORY_KIB": "8"}
     env.pop("DATABASE_URL", None)
     if os.environ.get("TEST_DATABASE_URL"):

@@ -75,15 +75,47 @@ def test_a_thief_who_rekeys_is_caught_when_the_owner_comes_back(ada, app, clock)
 
 
 def test_a_rekey_does_not_count_as_entering_the_password(ada, app, clock):
-    clock.advance(11 * 60)
-    assert submit(ada, "/sessions/revoke-others", {"password": PASSWORD},
-                  form_page="/sessions").status_code == 302
+    """Only typing the password restarts the re-authentication window: a re-key (which needs
+    no password inside the window) must not, or a cookie thief could renew it for ever."""
+    window = app.config["GATEHOUSE_REAUTH_WINDOW"]
+    clock.advance(window - 60)  # still inside the window: no password asked
+    assert submit(ada, "/sessions/revoke-others", {}, form_page="/sessions").status_code == 302
     phone = browser(app)
     login(phone)
-    clock.advance(11 * 60)
+    clock.advance(120)  # past the window from sign-in, inside it from the re-key
     phone_id = phone.get("/api/me").get_json()["session_id"]
-    submit(ada, f"/sessions/{phone_id}/revoke", {}, form_page="/sessions")
-    assert phone.get("/api/me").status_code == 200  # asked for the password again
+    refused = submit(ada, f"/sessions/{phone_id}/revoke", {}, form_page="/sessions",
+                     follow_redirects=True)
+    assert "Enter your current password" in refused.get_data(as_text=True)
+    assert phone.get("/api/me").status_code == 200
+
+
+def test_an_access_token_from_the_same_second_as_a_rekey_is_refused(ada, app, clock):
+    clock.now = float(int(clock.now)) + 0.1
+    copy = in_flight(app, Cookies(None, Cookies.of(ada).session))
+    clock.advance(120)  # both access tokens have expired; the copy renews first
+    assert copy.get("/api/me").status_code == 200
+    clock.advance(0.5)  # the owner re-keys within the same whole second
+    token = page(ada.get("/sessions")).find("input", attrs={"name": "csrf_token"})["value"]
+    assert ada.post("/sessions/revoke-others", data={"csrf_token": token}).status_code == 302
+    assert copy.get("/api/me").status_code == 401
+    assert ada.get("/api/me").status_code == 200
+
+
+def test_a_password_change_commits_whole_or_not_at_all(ada, app, monkeypatch):
+    phone = browser(app)
+    login(phone)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("database lost while re-keying")
+
+    monkeypatch.setattr(sessions, "rekey", fail)
+    response = submit(ada, "/account/password", {"current_password": PASSWORD,
+                                                 "new_password": "an entirely new passphrase"})
+    assert response.status_code == 500
+    monkeypatch.undo()
+    assert phone.get("/api/me").status_code == 200  # nothing was ended...
+    assert login(browser(app), password=PASSWORD).status_code == 302  # ...nor changed
 
 
 def test_signing_in_again_is_not_undone_by_a_request_still_in_flight(ada, app):

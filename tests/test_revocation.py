@@ -38,11 +38,23 @@ def test_revocation_refuses_a_token_this_worker_has_verified_many_times(app, ada
     assert response.get_json()["reason"] == "revoked"
 
 
-def test_json_calls_leave_flask_session_cookie_alone(ada):
-    """The Flask session cookie is read lazily: a call that never touches it never re-sets it."""
+def test_json_calls_never_decode_the_flask_session_cookie(ada, monkeypatch):
+    """The Flask session cookie is read lazily: a call that never touches it neither verifies
+    and decodes it nor re-sets it; a page (which shows flashed messages) does read it."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    decoded = []
+    original = SecureCookieSessionInterface.open_session
+    monkeypatch.setattr(SecureCookieSessionInterface, "open_session",
+                        lambda self, app, request: decoded.append(1) or original(self, app,
+                                                                                  request))
+    ada.get("/account")  # its sign-out form puts a CSRF secret in the Flask cookie
+    assert ada.get_cookie("__Host-flask") is not None
+    decoded.clear()
     response = ada.get("/api/me")
-    assert response.status_code == 200
+    assert response.status_code == 200 and decoded == []
     assert not any("__Host-flask" in v for v in response.headers.getlist("Set-Cookie"))
+    assert ada.get("/account").status_code == 200 and decoded == [1]
 
 
 @pytest.mark.slow

@@ -183,7 +183,7 @@ def test_activity_keeps_a_session_alive_but_the_absolute_lifetime_ends_it(make_a
 def test_session_cookie_never_outlives_the_absolute_lifetime(make_app, clock):
     app = make_app(GATEHOUSE_SESSION_MAX_AGE=1000, GATEHOUSE_ACCESS_TOKEN_TTL=300)
     client = browser(app)
-    from conftest import register, login
+    from conftest import login, register
 
     register(client)
     login(client)

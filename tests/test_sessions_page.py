@@ -65,7 +65,8 @@ def test_password_change_ends_every_other_session(ada, phone):
     assert response.status_code == 302
     assert phone.get("/api/me").status_code == 401
     assert ada.get("/api/me").status_code == 200
-    reasons = {s.end_reason for s in LoginSession.select().where(LoginSession.ended_at.is_null(False))}
+    ended = LoginSession.select().where(LoginSession.ended_at.is_null(False))
+    reasons = {s.end_reason for s in ended}
     assert reasons == {sessions.PASSWORD_CHANGED}
     assert login(phone, password="a brand new passphrase for ada").status_code == 302
 

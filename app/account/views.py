@@ -8,8 +8,15 @@ from app.auth import confirm_password, reauth_due
 from app.auth.forms import ConfirmForm
 from app.db import UNAVAILABLE, database
 from app.devices import describe
-from app.middleware import (auth, client_ip, end_other_sessions, gatehouse, login_required,
-                            now, sign_out)
+from app.middleware import (
+    auth,
+    client_ip,
+    end_other_sessions,
+    gatehouse,
+    login_required,
+    now,
+    sign_out,
+)
 
 RECENTLY_ENDED = 7 * 24 * 3600
 

@@ -66,12 +66,17 @@ def password():
                                        hasher=settings().hasher, limits=settings().throttles,
                                        now=middleware.now(), ip=middleware.client_ip())
         if user is not None:
-            accounts.change_password(user, form.new_password.data, hasher=settings().hasher,
-                                     now=middleware.now(), ip=middleware.client_ip())
-            sessions.reauthenticated(principal.session_id, now=middleware.now())
-            middleware.end_other_sessions(sessions.PASSWORD_CHANGED)
+            accounts.change_password(
+                user, form.new_password.data, hasher=settings().hasher, now=middleware.now(),
+                ip=middleware.client_ip(), then=_end_other_sessions_for_new_password)
             flash("Your password was changed and every other session was signed out.",
                   "success")
             return redirect(url_for("account.sessions_page"))
         form.current_password.errors.append("That is not your current password.")
     return render_template("auth/password.html", form=form)
+
+
+def _end_other_sessions_for_new_password() -> None:
+    principal = middleware.auth().principal
+    sessions.reauthenticated(principal.session_id, now=middleware.now())
+    middleware.end_other_sessions(sessions.PASSWORD_CHANGED)
