@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -34,9 +34,24 @@ def init_app(app: Flask) -> None:
     hops = app.config["GATEHOUSE_TRUSTED_PROXIES"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    # flask-wtf's own hook looks up the view's exemptions on every request, GETs included
+    # (about 7 µs); check_unsafe_request calls the same ``protect`` for unsafe methods only.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
-    app.before_request(refuse_cross_site)
+    if not app.config["WTF_CSRF_METHODS"] <= UNSAFE_METHODS:
+        raise ValueError("WTF_CSRF_METHODS may name only methods check_unsafe_request sees")
+    app.before_request(check_unsafe_request)
     app.after_request(add_headers)
+
+
+def check_unsafe_request() -> None:
+    """Every unsafe request needs a valid CSRF token (outside exempt views and blueprints) and
+    must come from this origin. Safe methods change nothing, so they skip both checks."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    if current_app.config["WTF_CSRF_ENABLED"]:
+        csrf.protect(apply_exemptions=True)  # flask-wtf's check, exemptions honoured
+    refuse_cross_site()
 
 
 def refuse_cross_site() -> None:
@@ -44,8 +59,6 @@ def refuse_cross_site() -> None:
 
     JSON calls from the site's own scripts carry no form token, so they need the custom header.
     """
-    if request.method not in UNSAFE_METHODS:
-        return
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         raise CrossSiteRequest("Cross-site request refused.")
     origin = request.headers.get("Origin")
