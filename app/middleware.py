@@ -176,19 +176,24 @@ def save_auth(response: Response) -> Response:
     elif state.issued is not None:
         _set_cookies(response, state.issued)
     if state.signed_in or state.clear or state.issued is not None:
-        response.headers["Cache-Control"] = "no-store"
-        _vary_on_cookie(response)
+        _make_private(response)
     return response
 
 
-def _vary_on_cookie(response: Response) -> None:
-    # The same as ``response.vary.add("Cookie")`` without parsing and re-serialising the
-    # header through a HeaderSet on every signed-in response.
-    vary = response.headers.get("Vary")
+def _make_private(response: Response) -> None:
+    """``Cache-Control: no-store`` and ``Vary: Cookie``: what one person's responses carry.
+
+    One pass over the headers: ``Headers.get`` of an absent name raises and catches a werkzeug
+    HTTP exception inside, and ``response.vary`` re-parses and re-serialises the header; the
+    two cost about as much as the rest of save_auth.
+    """
+    headers = response.headers
+    vary = [value for name, value in headers.items() if name.lower() == "vary"]
+    headers.set("Cache-Control", "no-store")
     if not vary:
-        response.headers["Vary"] = "Cookie"
-    elif "cookie" not in (v.strip().lower() for v in vary.split(",")):
-        response.headers["Vary"] = f"{vary}, Cookie"
+        headers.add("Vary", "Cookie")
+    elif "cookie" not in (v.strip().lower() for value in vary for v in value.split(",")):
+        headers.set("Vary", f"{', '.join(vary)}, Cookie")
 
 
 def _cookie_attributes() -> dict[str, Any]:
