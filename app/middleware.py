@@ -102,9 +102,10 @@ def open_auth() -> None:
     g.auth = state = AuthState()
     if request.endpoint == "static":
         return
-    ext, at = gatehouse(), now()
-    handle = request.cookies.get(SESSION_COOKIE, "")
-    claims = _verified_claims(ext, request.cookies.get(ACCESS_COOKIE, ""), at)
+    ext, cookies = gatehouse(), request.cookies
+    at = ext.clock()
+    handle = cookies.get(SESSION_COOKIE, "")
+    claims = _verified_claims(ext, cookies.get(ACCESS_COOKIE, ""), at)
     try:
         state.principal = _live(claims, ext, at) if claims else None
         if state.principal is not None:

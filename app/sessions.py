@@ -8,6 +8,7 @@ the middleware checks liveness on every request.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -211,7 +212,13 @@ _ADVANCE_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, 
 
 
 def _execute(sql: str, *params: object):
-    return database.execute_sql(sql.format(p=database.param), params)
+    return database.execute_sql(_bind(sql, database.param), params)
+
+
+@functools.cache
+def _bind(sql: str, param: str) -> str:
+    """``sql`` with the engine's placeholder, formatted once per statement and engine."""
+    return sql.format(p=param)
 
 
 def _fetch(sql: str, *params: object) -> tuple | None:
@@ -304,8 +311,7 @@ def check_live(session_public_id: str, *, policy: Policy, now: float,
     Raises SessionNotFound or SessionEnded (ending the session first if it has just expired),
     or StaleAccessToken for an access token issued before the session was re-keyed.
     """
-    sql = _LIVENESS_SQL.format(p=database.param)
-    row = database.execute_sql(sql, (session_public_id,)).fetchone()
+    row = _fetch(_LIVENESS_SQL, session_public_id)
     if row is None:
         raise SessionNotFound()
     (sid, public_id, ended_at, end_reason, absolute_expires_at, last_active_at,
