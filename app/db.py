@@ -79,6 +79,29 @@ def locked(query: peewee.Select) -> peewee.Select:
     return query.for_update() if is_postgres() else query
 
 
+_reader = threading.local()
+
+
+def fetch_one(sql: str, params: tuple) -> tuple | None:
+    """The first row of a fixed query, through one cursor this thread keeps per connection.
+
+    For the per-request liveness check: a new cursor each time (peewee's ``execute_sql``)
+    costs about 3 µs of a 100 µs request on SQLite. All rows are read, so the statement is
+    reset at once: a SQLite statement left part-read would hold the connection's read
+    snapshot open (stale reads later, and a WAL that cannot be checkpointed). Errors are
+    peewee's, as for every other query, so an outage is still a 503; the query is not in
+    peewee's debug log.
+    """
+    conn = database.connection()
+    if getattr(_reader, "conn", None) is not conn:
+        _reader.conn, _reader.cursor = conn, conn.cursor()
+    cursor = _reader.cursor
+    with peewee.__exception_wrapper__:
+        cursor.execute(sql, params)  # psycopg2's returns None, not the cursor
+        rows = cursor.fetchall()
+    return rows[0] if rows else None
+
+
 def create_schema(models: list[type[peewee.Model]]) -> None:
     with database.connection_context():
         if is_postgres():

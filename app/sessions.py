@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from app import audit, throttle, tokens
-from app.db import database, is_postgres, locked, write_transaction
+from app.db import database, fetch_one, is_postgres, locked, write_transaction
 from app.models import LoginSession, RefreshToken, User
 
 # Why a session ended: stored on the row, shown on the sessions page.
@@ -311,7 +311,7 @@ def check_live(session_public_id: str, *, policy: Policy, now: float,
     Raises SessionNotFound or SessionEnded (ending the session first if it has just expired),
     or StaleAccessToken for an access token issued before the session was re-keyed.
     """
-    row = _fetch(_LIVENESS_SQL, session_public_id)
+    row = fetch_one(_bind(_LIVENESS_SQL, database.param), (session_public_id,))
     if row is None:
         raise SessionNotFound()
     (sid, public_id, ended_at, end_reason, absolute_expires_at, last_active_at,
