@@ -132,15 +132,17 @@ _held = threading.local()
 
 def _close(exc: BaseException | None, pool_size: int) -> None:
     # Pooled: closing returns the connection to this worker's pool rather than dropping it.
-    if database.is_closed():
+    # The proxy is resolved once: each call through it costs a lookup, on every request.
+    db = database.obj
+    if db.is_closed():
         return
-    if exc is None and _may_keep(pool_size):
+    if exc is None and _may_keep(db, pool_size):
         return
     _held.since = None
-    database.close()
+    db.close()
 
 
-def _may_keep(pool_size: int) -> bool:
+def _may_keep(db: peewee.Database, pool_size: int) -> bool:
     """Whether this thread may keep its connection checked out for its next request.
 
     On SQLite a check-in and check-out cost about as much as the per-request liveness query,
@@ -153,9 +155,10 @@ def _may_keep(pool_size: int) -> bool:
     a connection the server dropped (a restart, a failover) is replaced before any request
     uses it, and no request fails for it. That check is a round trip worth paying for.
     """
-    if is_postgres() or threading.active_count() > pool_size or database.in_transaction():
+    if (isinstance(db, peewee.PostgresqlDatabase) or threading.active_count() > pool_size
+            or db.in_transaction()):
         return False
-    healthy = not database.connection().in_transaction
+    healthy = not db.connection().in_transaction
     now = time.monotonic()
     since = getattr(_held, "since", None) or now
     _held.since = since
