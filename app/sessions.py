@@ -8,11 +8,12 @@ the middleware checks liveness on every request.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 from app import audit, throttle, tokens
-from app.db import database, is_postgres, locked, write_transaction
+from app.db import database, fetch_one, is_postgres, locked, write_transaction
 from app.models import LoginSession, RefreshToken, User
 
 # Why a session ended: stored on the row, shown on the sessions page.
@@ -211,7 +212,13 @@ _ADVANCE_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, 
 
 
 def _execute(sql: str, *params: object):
-    return database.execute_sql(sql.format(p=database.param), params)
+    return database.execute_sql(_bind(sql, database.param), params)
+
+
+@functools.cache
+def _bind(sql: str, param: str) -> str:
+    """``sql`` with the engine's placeholder, formatted once per statement and engine."""
+    return sql.format(p=param)
 
 
 def _fetch(sql: str, *params: object) -> tuple | None:
@@ -311,7 +318,7 @@ def check_live(session_public_id: str, *, policy: Policy, now: float,
     Raises SessionNotFound or SessionEnded (ending the session first if it has just expired),
     or StaleAccessToken for an access token issued before the session was re-keyed.
     """
-    row = _fetch(_LIVENESS_SQL, session_public_id)
+    row = fetch_one(_bind(_LIVENESS_SQL, database.param), (session_public_id,))
     if row is None:
         raise SessionNotFound()
     (sid, public_id, ended_at, end_reason, absolute_expires_at, last_active_at,

@@ -91,6 +91,7 @@ def main() -> None:
     signed_in = [browser(row) for row in rows[:1000]]
     cases = {
         "bare Flask route": (bare, [environ("/", "")]),
+        "hardened bare route": (bare, [environ("/hardened", c) for c in signed_in]),
         "authenticated page": (app, [environ("/bench/page", c) for c in signed_in]),
         "GET /api/me": (app, [environ("/api/me", c) for c in signed_in]),
         "/account (template)": (app, [environ("/account", c) for c in signed_in]),

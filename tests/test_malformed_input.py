@@ -12,8 +12,10 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 from conftest import PASSWORD, Cookies, browser, csrf_token, login, signed_up, submit
+from flask import Request
+from werkzeug.test import EnvironBuilder
 
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE, CookieRequest
 from app.models import LoginSession, User
 
 PAYLOADS = {
@@ -163,3 +165,14 @@ def test_requests_refused_before_the_middleware_are_not_500s(ada):
                         headers={"Sec-Fetch-Site": "cross-site"})
     assert cross_site.status_code == 403
     assert LoginSession.get().ended_at is None
+
+
+@pytest.mark.parametrize("header", [
+    "", "a=1", "a=1; a=2; b=3", 'q="a b\\"c"; r=x', "=novalue; ;; k=v=w", "a=1;b=2 ; c",
+    *(payload.decode("latin1") for payload in PAYLOADS.values()),
+])
+def test_cookies_are_parsed_as_werkzeug_parses_them(header):
+    """CookieRequest only skips werkzeug's scan of the environ for the Cookie header."""
+    environ = EnvironBuilder(headers={"Cookie": header} if header else {}).get_environ()
+    mine, theirs = CookieRequest(environ).cookies, Request(environ).cookies
+    assert list(mine.items(multi=True)) == list(theirs.items(multi=True))

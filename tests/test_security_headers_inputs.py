@@ -110,6 +110,14 @@ def test_hsts_only_over_https(app):
     assert "Strict-Transport-Security" not in browser(app).get("/").headers
 
 
+def test_hsts_behind_a_trusted_proxy_that_terminated_https(make_app):
+    """The headers are added inside ProxyFix, so they see the scheme the client used."""
+    app = make_app(GATEHOUSE_TRUSTED_PROXIES=1)
+    behind = browser(app).get("/", headers={"X-Forwarded-Proto": "https"})
+    assert "max-age=" in behind.headers["Strict-Transport-Security"]
+    assert "Strict-Transport-Security" not in browser(app).get("/").headers
+
+
 def test_pages_contain_no_inline_script_or_event_handlers(app):
     client = browser(app)
     signed_up(client)

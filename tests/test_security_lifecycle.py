@@ -19,7 +19,7 @@ from conftest import (
     submit,
 )
 
-from app import config, create_app, tokens
+from app import config, create_app, sessions, tokens
 from app.db import database
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import SecurityEvent, User
@@ -227,6 +227,8 @@ def database_down(monkeypatch):
         def refuse(*args, **kwargs):
             raise peewee.OperationalError("could not connect to server")
         monkeypatch.setattr(database.obj, "execute_sql", refuse)
+        # The liveness check reads through a cursor it keeps (db.fetch_one), not execute_sql.
+        monkeypatch.setattr(sessions, "fetch_one", refuse)
     return down
 
 
