@@ -59,8 +59,8 @@ class Gatehouse:
     policy: sessions.Policy
     cache: tokens.VerifiedTokenCache
     clock: Callable[[], float]
-    unknown_session_limit: int = 100  # unknown session values per client address per window
-    unknown_session_window: int = 900
+    unknown_session_limit: int  # unknown session values per client address per window
+    unknown_session_window: int
 
 
 @dataclass

@@ -222,7 +222,7 @@ def _bind(sql: str, param: str) -> str:
 
 
 def _fetch(sql: str, *params: object) -> tuple | None:
-    return _execute(sql, *params).fetchone()
+    return fetch_one(_bind(sql, database.param), params)
 
 
 def _liveness_failure(session: _Family, policy: Policy, now: float) -> SessionError | None:
@@ -318,7 +318,7 @@ def check_live(session_public_id: str, *, policy: Policy, now: float,
     Raises SessionNotFound or SessionEnded (ending the session first if it has just expired),
     or StaleAccessToken for an access token issued before the session was re-keyed.
     """
-    row = fetch_one(_bind(_LIVENESS_SQL, database.param), (session_public_id,))
+    row = _fetch(_LIVENESS_SQL, session_public_id)
     if row is None:
         raise SessionNotFound()
     (sid, public_id, ended_at, end_reason, absolute_expires_at, last_active_at,
