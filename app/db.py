@@ -5,6 +5,7 @@ SQLite (WAL) is the embedded default; PostgreSQL is what several app instances s
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import peewee
-from flask import Flask
+from flask import Flask, has_request_context
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 database = peewee.DatabaseProxy()
@@ -121,9 +122,33 @@ def init_app(app: Flask) -> None:
 
     database.initialize(open_database(app.config["DATABASE_URL"],
                                       app.config["GATEHOUSE_DB_POOL_SIZE"]))
-    create_schema(models.ALL)
+    schema = _Schema(models.ALL)
+    schema.ensure()
+    app.before_request(schema.ensure)
     pool_size = app.config["GATEHOUSE_DB_POOL_SIZE"]
     app.teardown_request(lambda exc: _close(exc, pool_size))
+
+
+class _Schema:
+    """Creates the schema at start, or, when the database does not answer then, before the
+    first request after it does. A worker (re)started during an outage must boot: gunicorn
+    stops the whole server when a worker fails to, and its requests answer 503 meanwhile."""
+
+    def __init__(self, models: list[type[peewee.Model]]) -> None:
+        self.models, self.ready = models, False
+
+    def ensure(self) -> None:
+        if self.ready:
+            return
+        try:
+            create_schema(self.models)
+        except UNAVAILABLE:
+            if has_request_context():
+                raise  # this request answers 503, the next one tries again
+            logging.getLogger("gatehouse.db").warning(
+                "database unavailable at start; the schema is created when it answers")
+            return
+        self.ready = True
 
 
 KEEP_FOR = 60  # seconds a thread may hold one connection across requests before checking it in

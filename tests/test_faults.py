@@ -171,3 +171,17 @@ def test_every_pooled_connection_busy_is_503_not_500(make_app, ada):
         release.set()
         holder.join(timeout=WAIT)
     assert ada.get("/api/me").status_code == 200
+
+
+def test_an_app_started_during_an_outage_boots_and_creates_its_schema_later(
+        proxy, postgres_url, make_app):
+    """A worker (re)started while PostgreSQL is away must boot (gunicorn stops the whole server
+    when one cannot), answer 503 meanwhile, and create the schema once the database is back."""
+    proxy.cut()
+    app = make_app(DATABASE_URL=through(proxy, postgres_url))
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 503
+    assert client.get("/register").status_code == 503  # until the schema is known to exist
+    proxy.restore()
+    signed_up(client)
+    assert client.get("/api/me").get_json()["email"] == "ada@example.com"
