@@ -132,7 +132,8 @@ def init_app(app: Flask) -> None:
 class _Schema:
     """Creates the schema at start, or, when the database does not answer then, before the
     first request after it does. A worker (re)started during an outage must boot: gunicorn
-    stops the whole server when a worker fails to, and its requests answer 503 meanwhile."""
+    stops the whole server when a worker fails to. Meanwhile its requests run as usual: those
+    that need the database answer 503, the sign-in page still renders."""
 
     def __init__(self, models: list[type[peewee.Model]]) -> None:
         self.models, self.ready = models, False
@@ -143,11 +144,10 @@ class _Schema:
         try:
             create_schema(self.models)
         except UNAVAILABLE:
-            if has_request_context():
-                raise  # this request answers 503, the next one tries again
-            logging.getLogger("gatehouse.db").warning(
-                "database unavailable at start; the schema is created when it answers")
-            return
+            if not has_request_context():
+                logging.getLogger("gatehouse.db").warning(
+                    "database unavailable at start; the schema is created when it answers")
+            return  # the next request tries again
         self.ready = True
 
 
