@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -125,8 +124,7 @@ def init_app(app: Flask) -> None:
     schema = _Schema(models.ALL)
     schema.ensure()
     app.before_request(schema.ensure)
-    pool_size = app.config["GATEHOUSE_DB_POOL_SIZE"]
-    app.teardown_request(lambda exc: _close(exc, pool_size))
+    app.teardown_request(_close)
 
 
 class _Schema:
@@ -151,40 +149,14 @@ class _Schema:
         self.ready = True
 
 
-KEEP_FOR = 60  # seconds a thread may hold one connection across requests before checking it in
-_held = threading.local()
+def _close(exc: BaseException | None) -> None:
+    """Give this request's connection back to the pool, whatever happened.
 
-
-def _close(exc: BaseException | None, pool_size: int) -> None:
-    # Pooled: closing returns the connection to this worker's pool rather than dropping it.
+    A connection is never kept by a thread between requests: Flask's development server (and
+    any server that starts a thread per request) ends that thread after one response, and a
+    connection it still held would be lost to the pool for good.
+    """
     # The proxy is resolved once: each call through it costs a lookup, on every request.
     db = database.obj
-    if db.is_closed():
-        return
-    if exc is None and _may_keep(db, pool_size):
-        return
-    _held.since = None
-    db.close()
-
-
-def _may_keep(db: peewee.Database, pool_size: int) -> bool:
-    """Whether this thread may keep its connection checked out for its next request.
-
-    On SQLite a check-in and check-out cost about as much as the per-request liveness query,
-    so a worker thread holds on to its connection. It goes back to the pool after an unhandled
-    error, with a transaction still open, every KEEP_FOR seconds, and always when the process
-    has more threads than the pool has connections, so no thread waits for a connection
-    another one is holding while idle.
-
-    A PostgreSQL connection always goes back: the pool checks it before lending it again, so
-    a connection the server dropped (a restart, a failover) is replaced before any request
-    uses it, and no request fails for it. That check is a round trip worth paying for.
-    """
-    if (isinstance(db, peewee.PostgresqlDatabase) or threading.active_count() > pool_size
-            or db.in_transaction()):
-        return False
-    healthy = not db.connection().in_transaction
-    now = time.monotonic()
-    since = getattr(_held, "since", None) or now
-    _held.since = since
-    return healthy and now - since < KEEP_FOR
+    if not db.is_closed():
+        db.close()
