@@ -20,9 +20,22 @@ log = logging.getLogger("gatehouse.security")
 
 def record(kind: str, *, user: int | None, now: float, session: int | None = None,
            ip: str = "", detail: str = "") -> None:
+    detail = printable(detail)
     SecurityEvent.create(kind=kind, user=user, session=session, ip_address=ip[:64],
                          detail=detail[:255], created_at=now)
     note(kind, user=user, now=now, session=session, ip=ip, detail=detail)
+
+
+def printable(text: str) -> str:
+    """``text`` with every control, surrogate or other unprintable character escaped.
+
+    A detail may quote a request path: one with NUL is refused by PostgreSQL and one with a
+    lone surrogate (undecodable bytes) cannot be encoded, either of which would turn the
+    refusal being recorded into a 500.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def note(kind: str, *, now: float, **fields: Any) -> None:

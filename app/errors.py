@@ -7,7 +7,7 @@ import secrets
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException
 
 from app import audit, middleware, sessions
 from app.db import UNAVAILABLE
@@ -37,6 +37,10 @@ def render_error(status: int, message: str | None = None, **extra):
     g.setdefault("auth", middleware.AuthState())
     if request.path.startswith("/api/"):
         return jsonify(error=title, message=message, **extra), status
+    if isinstance(request.routing_exception, BadHost):
+        # A Host header that is no host name: no URL can be built for this request, and the
+        # page links its stylesheet by URL. Whatever was refused, the answer is plain text.
+        return "Bad request: invalid Host header.\n", 400, {"Content-Type": "text/plain"}
     return render_template("error.html", status=status, title=title, message=message,
                            **extra), status
 

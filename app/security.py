@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -38,7 +39,20 @@ class CrossSiteRequest(Forbidden):
     """An unsafe request that did not come from this site's own pages or scripts."""
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where a body nested deeper than Python can recurse ("[" * 60_000) is
+    malformed input like any other: ``get_json`` answers 400 for it, or None when silent,
+    instead of letting a RecursionError become a 500."""
+
+    def loads(self, s: str | bytes, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 def init_app(app: Flask) -> None:
+    app.json = BoundedJSONProvider(app)
     # ProxyFix goes outside, so that the scheme the headers see is the one the client used.
     app.wsgi_app = with_security_headers(app.wsgi_app)
     hops = app.config["GATEHOUSE_TRUSTED_PROXIES"]
