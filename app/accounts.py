@@ -33,7 +33,7 @@ class Throttles:
 
     def keys(self, email: str, ip: str) -> list[throttle.Limit]:
         return [throttle.Limit(f"account:{email}", self.per_account, self.window),
-                throttle.Limit(f"ip:{ip}", self.per_ip, self.window)]
+                throttle.Limit(f"ip:{throttle.address_key(ip)}", self.per_ip, self.window)]
 
 
 def normalise_email(email: str) -> str:

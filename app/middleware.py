@@ -157,7 +157,8 @@ def open_auth() -> None:
 
 
 def _unknown_session_guard(ext: Gatehouse) -> list[throttle.Limit]:
-    return [throttle.Limit(f"session-ip:{client_ip()}", ext.unknown_session_limit,
+    return [throttle.Limit(f"session-ip:{throttle.address_key(client_ip())}",
+                           ext.unknown_session_limit,
                            ext.unknown_session_window)]
 
 

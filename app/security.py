@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 csrf = CSRFProtect()
+log = logging.getLogger("gatehouse.security")
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_HEADER = "X-Gatehouse-Request"  # not CORS-safelisted: a cross-site call needs a preflight
@@ -58,6 +60,8 @@ def init_app(app: Flask) -> None:
     hops = app.config["GATEHOUSE_TRUSTED_PROXIES"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    else:
+        app.wsgi_app = warn_of_untrusted_proxy(app.wsgi_app)
     # flask-wtf's own hook looks up the view's exemptions on every request, GETs included
     # (about 7 µs); check_unsafe_request calls the same ``protect`` for unsafe methods only.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
@@ -89,6 +93,26 @@ def refuse_cross_site() -> None:
         raise CrossSiteRequest("Cross-origin request refused.")
     if request.path.startswith("/api/") and request.headers.get(JSON_HEADER) != "1":
         raise CrossSiteRequest(f"Missing {JSON_HEADER} header.")
+
+
+def warn_of_untrusted_proxy(wsgi_app: WSGIApplication) -> WSGIApplication:
+    """Log a warning, once per worker, when a request carries ``X-Forwarded-For`` that no
+    setting trusts. Behind a proxy with ``GATEHOUSE_TRUSTED_PROXIES=0`` every client has the
+    proxy's address, so one client's failures would throttle sign-in for everyone."""
+    warned = False
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        nonlocal warned
+        if not warned and "HTTP_X_FORWARDED_FOR" in environ:
+            warned = True
+            log.warning(
+                "A request from %s carried X-Forwarded-For, which GATEHOUSE_TRUSTED_PROXIES=0 "
+                "ignores: if a proxy of yours sets it, every client now shares that proxy's "
+                "address and its per-address limits. Set GATEHOUSE_TRUSTED_PROXIES to the "
+                "number of proxies in front.", environ.get("REMOTE_ADDR", "?"))
+        return wsgi_app(environ, start_response)
+
+    return app
 
 
 def with_security_headers(wsgi_app: WSGIApplication) -> WSGIApplication:

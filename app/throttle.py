@@ -6,6 +6,7 @@ until the window ends. Keys name what is counted: ``account:<email>``, ``ip:<add
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -28,6 +29,23 @@ class Limit:
     key: str
     limit: int
     window: int
+
+
+def address_key(ip: str) -> str:
+    """What a per-address limit counts: an IPv4 address, or the /64 an IPv6 address is in.
+
+    One IPv6 subscriber is routinely handed a whole /64 (and privacy extensions rotate
+    addresses within it), so keying on the exact address would never limit anyone.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip  # not an address (a unix socket, a test): counted as it is
+    if address.version == 6 and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def check(limits: list[Limit], now: float) -> None:

@@ -48,6 +48,34 @@ def test_per_address_limit_stops_password_spraying(app):
     assert login(from_ip(app, "192.0.2.51"), "someone-else@example.com", WRONG).status_code == 401
 
 
+def test_ipv6_clients_are_limited_by_their_64(app):
+    """Rotating through the addresses of one /64 (a single subscriber's) is one client."""
+    for n in range(6):
+        client = from_ip(app, f"2001:db8:1:2::{n + 1:x}")
+        assert login(client, f"user{n}@example.com", WRONG).status_code == 401
+    assert_throttled(login(from_ip(app, "2001:db8:1:2:ffff:1:2:3"), "x@example.com", WRONG))
+    assert login(from_ip(app, "2001:db8:1:3::1"), "x@example.com", WRONG).status_code == 401
+    assert {row.key for row in Throttle.select().where(Throttle.key.startswith("ip:"))} == {
+        "ip:2001:db8:1:2::/64", "ip:2001:db8:1:3::/64"}
+
+
+def test_ipv4_mapped_ipv6_counts_as_the_ipv4_address(app):
+    for n in range(6):
+        login(from_ip(app, "::ffff:192.0.2.80" if n % 2 else "192.0.2.80"),
+              f"user{n}@example.com", WRONG)
+    assert_throttled(login(from_ip(app, "192.0.2.80"), "x@example.com", WRONG))
+
+
+def test_session_guessing_from_one_64_is_one_client(app):
+    for n in range(5):
+        guesser = from_ip(app, f"2001:db8:9::{n + 1:x}")
+        guesser.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(32))
+        assert guesser.get("/api/me").status_code == 401
+    guesser = from_ip(app, "2001:db8:9::abcd")
+    guesser.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(32))
+    assert_throttled(guesser.get("/api/me"))
+
+
 def test_successful_sign_in_resets_the_account_counter(app):
     signed_up(browser(app), EMAIL)
     for _ in range(2):
@@ -137,3 +165,21 @@ def test_a_guesser_never_locks_out_people_behind_the_same_address(app):
     guesser.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(32))
     assert_throttled(guesser.get("/api/me"))
     assert person.get("/api/me").status_code == 200
+
+
+def test_an_untrusted_forwarded_for_is_warned_about_once(make_app, caplog):
+    """A proxy on the same host with GATEHOUSE_TRUSTED_PROXIES=0 would make every client share
+    its address: the operator is told, once per worker."""
+    client = from_ip(make_app(), "127.0.0.1")
+    for _ in range(3):
+        client.get("/login", headers={"X-Forwarded-For": "198.51.100.7"})
+    warnings = [r for r in caplog.records
+                if r.levelname == "WARNING" and "GATEHOUSE_TRUSTED_PROXIES" in r.getMessage()]
+    assert len(warnings) == 1 and "127.0.0.1" in warnings[0].getMessage()
+
+
+def test_no_warning_without_the_header_or_with_a_trusted_proxy(make_app, caplog):
+    from_ip(make_app(), "127.0.0.1").get("/login")
+    proxied = from_ip(make_app(GATEHOUSE_TRUSTED_PROXIES=1), "127.0.0.1")
+    proxied.get("/login", headers={"X-Forwarded-For": "198.51.100.7"})
+    assert not [r for r in caplog.records if "GATEHOUSE_TRUSTED_PROXIES" in r.getMessage()]
