@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from app import audit, throttle, tokens
+from app import audit, devices, throttle, tokens
 from app.db import write_transaction
 from app.models import User
 from app.passwords import Hasher, check_policy
@@ -23,17 +23,36 @@ class InvalidEmail(ValueError):
     """Not an email address we can accept; the message is for the person."""
 
 
+# NIST SP 800-63B 5.2.2: at most 100 consecutive failed attempts on one account. The short
+# window alone would allow ~960 a day; this second tier stops them at 100 until a success.
+ACCOUNT_FAILURE_CAP = 100
+ACCOUNT_CAP_WINDOW = 30 * 24 * 3600
+
+
 @dataclass(frozen=True)
 class Throttles:
-    """Failure limits: per account and per client address, within one window."""
+    """Attempt limits: per account (or per known browser at it) and per client address within
+    one window, the NIST cap per account, and registrations per address."""
 
     per_account: int
     per_ip: int
     window: int
+    register_per_ip: int = 10
 
-    def keys(self, email: str, ip: str) -> list[throttle.Limit]:
-        return [throttle.Limit(f"account:{email}", self.per_account, self.window),
+    def keys(self, email: str, ip: str, device: str | None = None) -> list[throttle.Limit]:
+        """The account's limits first (a success resets them), the address's last.
+
+        ``device`` names a browser that has signed in to this account before: it is judged by
+        its own attempts, not by the account's, so failures from elsewhere cannot lock it out.
+        """
+        subject = f"device:{device}" if device else f"account:{email}"
+        return [throttle.Limit(subject, self.per_account, self.window),
+                throttle.Limit(f"total-{subject}", ACCOUNT_FAILURE_CAP, ACCOUNT_CAP_WINDOW),
                 throttle.Limit(f"ip:{throttle.address_key(ip)}", self.per_ip, self.window)]
+
+    def registration(self, ip: str) -> list[throttle.Limit]:
+        return [throttle.Limit(f"register-ip:{throttle.address_key(ip)}",
+                               self.register_per_ip, self.window)]
 
 
 def normalise_email(email: str) -> str:
@@ -43,11 +62,18 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "") -> None:
+def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "",
+             limits: Throttles | None = None) -> None:
     """Create an account. An email that is already registered is silently accepted, so that
-    registration does not reveal which addresses have accounts (its owner signs in as before)."""
+    registration does not reveal which addresses have accounts (its owner signs in as before).
+
+    With ``limits``, each attempt is counted against the client's address before anything is
+    hashed, and one over the limit raises Throttled (the operator's CLI passes none).
+    """
     email = normalise_email(email)
     password = check_policy(password, context=(email, email.split("@")[0], SITE_NAME))
+    if limits is not None:
+        throttle.take(limits.registration(ip), now)
     digest = hasher.hash(password)  # hashed either way: same time for new and taken emails
     try:
         with write_transaction():
@@ -59,24 +85,27 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
 
 
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
-                 ip: str = "") -> User | None:
+                 ip: str = "", device_id: str = "") -> User | None:
     """Return the user whose password this is, or None; raise Throttled when over the limits.
 
-    Unknown emails cost one dummy argon2 verify, so timing does not tell them apart.
+    The attempt is counted before the password is checked, so no more than the limit are ever
+    checked, however many arrive at once. Unknown emails cost one dummy argon2 verify, so
+    timing does not tell them apart. ``device_id`` is the browser's device cookie.
     """
     try:
         email = normalise_email(email)
     except InvalidEmail:
         # Never an account; hashed so that NUL or odd bytes never reach a SQL parameter.
         email = "invalid:" + tokens.token_hash(email)
-    keys = limits.keys(email, ip)
-    throttle.check(keys, now)
     user = User.get_or_none(User.email == email)
+    keys = limits.keys(email, ip, user and devices.throttle_id(user.id, device_id))
+    throttle.take(keys, now)
     if not hasher.verify(user.password_hash if user else None, password):
-        throttle.fail(keys, now)
         audit.record("sign_in_failed", user=user.id if user else None, ip=ip, now=now)
         return None
-    throttle.reset(keys[0].key)
+    for limit in keys[:-1]:
+        throttle.reset(limit.key)
+    throttle.give_back(keys[-1].key)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         user.save()
@@ -84,10 +113,11 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
 
 
 def verify_current(user_id: int, password: str, *, hasher: Hasher, limits: Throttles,
-                   now: float, ip: str = "") -> User | None:
-    """Re-check the signed-in person's password; failures count against the same limits."""
+                   now: float, ip: str = "", device_id: str = "") -> User | None:
+    """Re-check the signed-in person's password; attempts count against the same limits."""
     user = User.get_by_id(user_id)
-    return authenticate(user.email, password, hasher=hasher, limits=limits, now=now, ip=ip)
+    return authenticate(user.email, password, hasher=hasher, limits=limits, now=now, ip=ip,
+                        device_id=device_id)
 
 
 def change_password(user: User, new_password: str, *, hasher: Hasher, now: float,

@@ -32,11 +32,15 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.utils import cached_property
 
-from app import sessions, throttle, tokens
+from app import devices, sessions, throttle, tokens
 from app.models import User
 
 ACCESS_COOKIE = "__Host-access"
 SESSION_COOKIE = "__Host-session"
+# Identifies the browser, not the person: set at its first sign-in, kept a year, through
+# sign-outs. It authenticates nothing on its own (see devices.py).
+DEVICE_COOKIE = "__Host-device"
+DEVICE_MAX_AGE = 365 * 24 * 3600
 ISSUER = "gatehouse"
 
 ENDED_MESSAGES = {
@@ -48,6 +52,9 @@ ENDED_MESSAGES = {
                               "your password."),
     sessions.IDLE_TIMEOUT: "Your session ended after a period of inactivity.",
     sessions.EXPIRED: "Your session reached its maximum age.",
+    sessions.SESSION_LIMIT: ("This session was signed out because your account signed in on "
+                             "more devices than it may keep at once; the session unused for "
+                             "longest ends first."),
 }
 
 
@@ -71,6 +78,7 @@ class AuthState:
     issued: sessions.Issued | None = None
     clear: bool = False
     ended_reason: str | None = None
+    new_device: str | None = None  # a device cookie to set (this browser's first sign-in)
 
     @property
     def signed_in(self) -> bool:
@@ -99,7 +107,8 @@ def init_app(app: Flask) -> None:
             issuer=ISSUER, access_ttl=config["GATEHOUSE_ACCESS_TOKEN_TTL"],
             grace=config["GATEHOUSE_REFRESH_GRACE"],
             idle_ttl=config["GATEHOUSE_SESSION_IDLE_TTL"],
-            max_age=config["GATEHOUSE_SESSION_MAX_AGE"]),
+            max_age=config["GATEHOUSE_SESSION_MAX_AGE"],
+            max_sessions=config["GATEHOUSE_MAX_SESSIONS_PER_USER"]),
         cache=tokens.VerifiedTokenCache(),
         clock=config.get("GATEHOUSE_CLOCK", time.time),
         unknown_session_limit=config["GATEHOUSE_SESSION_LIMIT_IP"],
@@ -123,6 +132,12 @@ def auth() -> AuthState:
 
 def client_ip() -> str:
     return request.remote_addr or ""
+
+
+def device_id() -> str:
+    """This browser's device cookie, or "" when it has none (or one we never issued)."""
+    value = g.auth.new_device or request.cookies.get(DEVICE_COOKIE, "")
+    return value if devices.is_device_id(value) else ""
 
 
 def open_auth() -> None:
@@ -204,6 +219,9 @@ def save_auth(response: Response) -> Response:
         _unset_cookies(response)
     elif state.issued is not None:
         _set_cookies(response, state.issued)
+    if state.new_device is not None:
+        response.set_cookie(DEVICE_COOKIE, state.new_device, max_age=DEVICE_MAX_AGE,
+                            **_cookie_attributes())
     if state.signed_in or state.clear or state.issued is not None:
         _make_private(response)
     return response
@@ -252,6 +270,10 @@ def sign_in(user: User) -> None:
         sessions.revoke(state.principal.session_public_id, user_id=state.principal.user_id,
                         reason=sessions.SIGNED_OUT, now=at, ip_address=client_ip())
     session.clear()  # a planted CSRF secret or flash does not survive sign-in
+    device = device_id()
+    if not device:
+        device = state.new_device = tokens.new_handle()
+    devices.remember(user.id, device, at)
     state.issued = sessions.start(user, keys=ext.keys, policy=ext.policy, now=at,
                                   user_agent=_user_agent(),
                                   ip_address=client_ip())

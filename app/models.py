@@ -46,6 +46,7 @@ class LoginSession(BaseModel):
     rekey_generation = peewee.IntegerField(null=True)
     access_not_before = peewee.IntegerField(default=0)
     user_agent = peewee.CharField(max_length=512, default="")
+    device_name = peewee.CharField(max_length=128, default="")  # parsed once, at sign-in
     ip_address = peewee.CharField(max_length=64, default="")
     ended_at = peewee.DoubleField(null=True, index=True)
     end_reason = peewee.CharField(max_length=32, null=True)
@@ -78,4 +79,31 @@ class Throttle(BaseModel):
     failures = peewee.IntegerField(default=0)
 
 
-ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle]
+class KnownDevice(BaseModel):
+    """A browser (its ``__Host-device`` cookie, by hash) that has signed in to an account:
+    judged by its own failures there, not by the account's lockout."""
+
+    user = peewee.ForeignKeyField(User, backref="devices", on_delete="CASCADE")
+    device_hash = peewee.CharField(max_length=64)
+    first_seen_at = peewee.DoubleField()
+    last_seen_at = peewee.DoubleField()
+
+    class Meta:
+        indexes = ((("user", "device_hash"), True),)
+
+
+class AnonymousFailure(BaseModel):
+    """Refused requests nobody signed in made (a form without its token, a guessed session
+    value, a throttled attempt), counted per address, kind and hour instead of a row each."""
+
+    window_start = peewee.DoubleField()
+    ip_address = peewee.CharField(max_length=64)
+    kind = peewee.CharField(max_length=32)
+    count = peewee.IntegerField(default=1)
+    last_detail = peewee.CharField(max_length=255, default="")
+
+    class Meta:
+        indexes = ((("window_start", "ip_address", "kind"), True),)
+
+
+ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle, KnownDevice, AnonymousFailure]

@@ -1,7 +1,13 @@
-"""Failure throttling with its state in the database, so it holds across workers and instances.
+"""Throttling with its state in the database, so it holds across workers and instances.
 
-A fixed window per key: after ``limit`` failures within ``window`` seconds the key is refused
-until the window ends. Keys name what is counted: ``account:<email>``, ``ip:<address>``.
+A fixed window per key: after ``limit`` counted attempts within ``window`` seconds the key is
+refused until the window ends. Keys name what is counted: ``account:<email>``,
+``ip:<address>``, ``register-ip:<address>``...
+
+Two ways to count. ``take`` counts an attempt *before* the costly work it guards (a password
+check, an argon2 hash), in one statement per key, so that no more than ``limit`` attempts
+ever get through, however many arrive at once. ``check`` and ``fail`` count a failure after
+the fact, for work that costs no more than the counting (looking up a session value).
 """
 
 from __future__ import annotations
@@ -66,12 +72,42 @@ def fail(limits: list[Limit], now: float) -> None:
     """
     with write_transaction():
         for limit in limits:
-            window_over = Throttle.window_start <= now - limit.window
-            (Throttle.insert(key=limit.key, window_start=now, failures=1)
-             .on_conflict(conflict_target=[Throttle.key], update={
-                 Throttle.failures: Case(None, [(window_over, 1)], Throttle.failures + 1),
-                 Throttle.window_start: Case(None, [(window_over, now)], Throttle.window_start),
-             }).execute())
+            _upsert(limit, now).execute()
+
+
+def take(limits: list[Limit], now: float) -> None:
+    """Count one attempt against every key; raise Throttled if it is over any key's limit.
+
+    Each key is one upsert that returns the count it wrote, all in one transaction: attempts
+    from every worker and instance queue on the key's row, and each sees its own number, so
+    exactly ``limit`` of them pass per window. A refused attempt counts too (the key simply
+    stays over its limit until the window ends).
+    """
+    waits = []
+    with write_transaction():
+        for limit in limits:
+            count, window_start = _upsert(limit, now).returning(
+                Throttle.failures, Throttle.window_start).tuples().execute()[0]
+            if count > limit.limit:
+                waits.append(window_start + limit.window - now)
+    if waits:
+        raise Throttled(max(1, math.ceil(max(waits))))
+
+
+def give_back(key: str) -> None:
+    """Return an attempt ``take`` counted, once the attempt turned out well: a person signing
+    in from an address does not use up that address's allowance for failures."""
+    Throttle.update(failures=Throttle.failures - 1).where(
+        Throttle.key == key, Throttle.failures > 0).execute()
+
+
+def _upsert(limit: Limit, now: float):
+    window_over = Throttle.window_start <= now - limit.window
+    return (Throttle.insert(key=limit.key, window_start=now, failures=1)
+            .on_conflict(conflict_target=[Throttle.key], update={
+                Throttle.failures: Case(None, [(window_over, 1)], Throttle.failures + 1),
+                Throttle.window_start: Case(None, [(window_over, now)], Throttle.window_start),
+            }))
 
 
 def reset(key: str) -> None:

@@ -28,7 +28,8 @@ def init_app(app: Flask) -> None:
                                     config["GATEHOUSE_ARGON2_PARALLELISM"])),
         throttles=Throttles(config["GATEHOUSE_LOGIN_LIMIT_ACCOUNT"],
                             config["GATEHOUSE_LOGIN_LIMIT_IP"],
-                            config["GATEHOUSE_LOGIN_LIMIT_WINDOW"]),
+                            config["GATEHOUSE_LOGIN_LIMIT_WINDOW"],
+                            config["GATEHOUSE_REGISTER_LIMIT_IP"]),
         reauth_window=config["GATEHOUSE_REAUTH_WINDOW"],
     )
     app.register_blueprint(bp)
@@ -54,7 +55,7 @@ def confirm_password(password: str | None) -> bool:
     principal, at = middleware.auth().principal, middleware.now()
     user = accounts.verify_current(principal.user_id, password or "", hasher=settings().hasher,
                                    limits=settings().throttles, now=at,
-                                   ip=middleware.client_ip())
+                                   ip=middleware.client_ip(), device_id=middleware.device_id())
     if user is not None:
         sessions.reauthenticated(principal.session_id, now=at)
     return user is not None

@@ -27,7 +27,8 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         accounts.register(form.email.data, form.password.data, hasher=settings().hasher,
-                          now=middleware.now(), ip=middleware.client_ip())
+                          now=middleware.now(), ip=middleware.client_ip(),
+                          limits=settings().throttles)
         flash("Your account is ready. Sign in with your email and password.", "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/register.html", form=form)
@@ -39,7 +40,8 @@ def login():
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data,
                                      hasher=settings().hasher, limits=settings().throttles,
-                                     now=middleware.now(), ip=middleware.client_ip())
+                                     now=middleware.now(), ip=middleware.client_ip(),
+                                     device_id=middleware.device_id())
         if user is not None:
             middleware.sign_in(user)
             return redirect(safe_next(form.next.data))
@@ -64,7 +66,8 @@ def password():
     if form.validate_on_submit():
         user = accounts.verify_current(principal.user_id, form.current_password.data,
                                        hasher=settings().hasher, limits=settings().throttles,
-                                       now=middleware.now(), ip=middleware.client_ip())
+                                       now=middleware.now(), ip=middleware.client_ip(),
+                                       device_id=middleware.device_id())
         if user is not None:
             accounts.change_password(
                 user, form.new_password.data, hasher=settings().hasher, now=middleware.now(),
