@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from app import accounts, sessions, throttle
+from app import accounts, audit, sessions, throttle
 from app.auth import settings
 from app.middleware import gatehouse, now
 from app.passwords import PasswordRejected
@@ -20,11 +20,13 @@ def init_app(app: Flask) -> None:
 @click.command("prune")
 @with_appcontext
 def prune() -> None:
-    """Delete sessions and tokens that ended or expired long ago, and stale throttles."""
+    """Delete sessions and tokens that ended or expired long ago, stale throttles, and
+    security events older than GATEHOUSE_EVENT_RETENTION."""
     at = now()
     removed = sessions.prune(policy=gatehouse().policy, now=at)
-    cleared = throttle.prune(at, max_window=settings().throttles.window)
-    click.echo(f"Pruned {removed} sessions and {cleared} throttle entries.")
+    cleared = throttle.prune(at, max_window=accounts.ACCOUNT_CAP_WINDOW)
+    events = audit.prune(at, retention=current_app.config["GATEHOUSE_EVENT_RETENTION"])
+    click.echo(f"Pruned {removed} sessions, {cleared} throttle entries and {events} events.")
 
 
 @click.command("create-user")

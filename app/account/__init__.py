@@ -21,6 +21,7 @@ END_REASONS = {
     sessions.REUSE_DETECTED: "A reused token was detected",
     sessions.IDLE_TIMEOUT: "Inactive too long",
     sessions.EXPIRED: "Reached its maximum age",
+    sessions.SESSION_LIMIT: "Too many sessions: the one unused longest was signed out",
 }
 EVENT_NAMES = {
     **END_REASONS,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from app import audit, sessions
 from app.account import bp
@@ -36,13 +36,16 @@ def account():
 @login_required
 def sessions_page():
     principal, at = auth().principal, now()
-    policy = gatehouse().policy
+    policy, page = gatehouse().policy, request.args.get
     return render_template(
         "account/sessions.html",
-        live=sessions.list_active(principal.user_id, policy=policy, now=at),
-        ended=sessions.list_ended(principal.user_id, since=at - RECENTLY_ENDED),
-        events=audit.recent(principal.user_id), describe=describe, now=at, policy=policy,
-        expires_at=sessions.expires_at, form=ConfirmForm(), reauth=reauth_due())
+        live=sessions.list_active(principal.user_id, policy=policy, now=at,
+                                  current=principal.session_id, page=page("live", 1, int)),
+        ended=sessions.list_ended(principal.user_id, since=at - RECENTLY_ENDED,
+                                  page=page("ended", 1, int)),
+        events=sessions.paged(audit.recent(principal.user_id), page("events", 1, int)),
+        describe=describe, now=at, policy=policy, expires_at=sessions.expires_at,
+        form=ConfirmForm(), reauth=reauth_due())
 
 
 @bp.route("/sessions/<session_id>/revoke", methods=["POST"])
