@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 
 from app import create_app
 from app.db import database
-from app.models import ALL, LoginSession, SecurityEvent, User
-from tests.servers import Server, _form, request, server_env, sign_up
+from app.models import ALL, AnonymousFailure, LoginSession, SecurityEvent, User
+from tests.servers import Server, _form, request, server_env, sign_in, sign_up
 
 PASSWORD = "correct horse battery staple"
 SECRET = secrets.token_urlsafe(48)
@@ -107,6 +107,7 @@ def parallel_wrong_passwords(server: Server, attempts: int = 100) -> None:
 
 def anonymous_rows(server: Server, total: int = 3000) -> None:
     before = count(SecurityEvent.select())
+    counters = count(AnonymousFailure.select())
     start = time.monotonic()
 
     def hit(n: int) -> None:
@@ -120,11 +121,27 @@ def anonymous_rows(server: Server, total: int = 3000) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(hit, range(total)))
     added = count(SecurityEvent.select()) - before
+    counters = count(AnonymousFailure.select()) - counters
     print(f"5. {total} anonymous requests (POST /login without a token, junk session cookies) "
-          f"in {time.monotonic() - start:.1f} s added {added} security_event rows")
+          f"in {time.monotonic() - start:.1f} s added {added} security_event rows "
+          f"and {counters} anonymous_failure rows")
+
+
+def session_cap(server: Server, sign_ins: int = 150) -> None:
+    """Sign in over and over (each a new browser): the live sessions stop at the cap."""
+    email = "capped@example.com"
+    sign_up(server, email, PASSWORD)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: sign_in(server, email, PASSWORD), range(sign_ins - 1)))
+    with database.connection_context():
+        user = User.get(User.email == email)
+        live = LoginSession.select().where(LoginSession.user == user.id,
+                                           LoginSession.ended_at.is_null()).count()
+    print(f"2. {sign_ins} sign-ins to one account: {live} sessions live afterwards")
 
 
 def many_sessions(server: Server, url: str, sessions: int = 5000) -> None:
+    """5,000 sessions written straight to the database (past any cap): what listing costs."""
     jar = sign_up(server, "many@example.com", PASSWORD)
     with database.connection_context():
         user = User.get(User.email == "many@example.com")
@@ -170,6 +187,7 @@ def main() -> None:
             registrations(server, person)
             parallel_wrong_passwords(server)
             anonymous_rows(server)
+            session_cap(server)
             many_sessions(server, url)
 
 
