@@ -51,6 +51,10 @@ class LoginSession(BaseModel):
     ended_at = peewee.DoubleField(null=True, index=True)
     end_reason = peewee.CharField(max_length=32, null=True)
 
+    class Meta:
+        # A person's pages of sessions read in index order, whatever their history holds.
+        indexes = ((("user", "last_active_at"), False), (("user", "ended_at"), False))
+
 
 class RefreshToken(BaseModel):
     """Every refresh token a session has had, by hash, so that any older one is recognised."""
@@ -69,6 +73,9 @@ class SecurityEvent(BaseModel):
     detail = peewee.CharField(max_length=255, default="")
     ip_address = peewee.CharField(max_length=64, default="")
     created_at = peewee.DoubleField(default=time.time, index=True)
+
+    class Meta:
+        indexes = ((("user", "created_at"), False),)  # a person's activity, newest first
 
 
 class Throttle(BaseModel):

@@ -131,7 +131,12 @@ def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_age
 
 def _end_least_recently_used(user_id: int, *, keep: int, now: float) -> None:
     """End the person's sessions beyond the ``keep`` most recently used. The work is bounded:
-    after the first sign-in at the cap, at most one session is over it at a time."""
+    after the first sign-in at the cap, at most one session is over it at a time.
+
+    The person's row is locked first (SQLite's write lock already is one), so that parallel
+    sign-ins of one person, on any instance, take turns and never both fit under the cap.
+    """
+    locked(User.select(User.id).where(User.id == user_id)).execute()
     over = (LoginSession.select(LoginSession.id)
             .where(LoginSession.user == user_id, LoginSession.ended_at.is_null())
             .order_by(LoginSession.last_active_at.desc(), LoginSession.id.desc())

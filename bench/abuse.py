@@ -55,7 +55,9 @@ def me_median_ms(server: Server, jar: dict[str, str], seconds: float) -> float:
 
 
 def registrations(server: Server, person: dict[str, str], seconds: float = 10) -> None:
-    """8 connections from one address register new accounts for ``seconds``."""
+    """8 connections from one address register new accounts for ``seconds``. That address is
+    given in X-Forwarded-For (the server trusts one proxy), so that the other scenarios, from
+    127.0.0.1, are not limited by this one."""
     idle = me_median_ms(server, person, 2)
     before, stop, statuses = count(User.select()), time.monotonic() + seconds, []
 
@@ -68,8 +70,8 @@ def registrations(server: Server, person: dict[str, str], seconds: float = 10) -
             body = urlencode({"csrf_token": token, "email": f"r{worker}-{n}@example.com",
                               "password": PASSWORD}).encode()
             statuses.append(request(server.port, "POST", "/register", cookies=jar, body=body,
-                                    headers={"Content-Type": "application/x-www-form-urlencoded"}
-                                    ).status)
+                                    headers={"Content-Type": "application/x-www-form-urlencoded",
+                                             "X-Forwarded-For": "198.51.100.77"}).status)
 
     with ThreadPoolExecutor(9) as pool:
         for worker in range(8):
@@ -95,7 +97,8 @@ def parallel_wrong_passwords(server: Server, attempts: int = 100) -> None:
                           "password": "a wrong password, guessed"}).encode()
         gate.wait(timeout=60)
         return request(server.port, "POST", "/login", cookies=jar, body=body,
-                       headers={"Content-Type": "application/x-www-form-urlencoded"}).status
+                       headers={"Content-Type": "application/x-www-form-urlencoded",
+                                "X-Forwarded-For": "198.51.100.78"}).status
 
     with ThreadPoolExecutor(attempts) as pool:
         statuses = list(pool.map(attempt, range(attempts)))
@@ -156,8 +159,10 @@ def many_sessions(server: Server, url: str, sessions: int = 5000) -> None:
                 LoginSession.insert_many(rows[start:start + 500]).execute()
     other = sign_up(server, "other@example.com", PASSWORD)
     for path in ("/sessions", "/api/sessions"):
+        for _ in range(3 * WORKERS):  # every worker has its templates compiled
+            request(server.port, "GET", path, cookies=jar, timeout=120)
         times = []
-        for _ in range(3):
+        for _ in range(5):
             start = time.perf_counter()
             reply = request(server.port, "GET", path, cookies=jar, timeout=120)
             times.append((time.perf_counter() - start) * 1000)
@@ -179,7 +184,7 @@ def main() -> None:
         url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(workdir) / 'abuse.sqlite3'}"
         reset_schema(url)
         env = server_env(url, SECRET, GATEHOUSE_ARGON2_TIME_COST=2,
-                         GATEHOUSE_ARGON2_MEMORY_KIB=19456)
+                         GATEHOUSE_ARGON2_MEMORY_KIB=19456, GATEHOUSE_TRUSTED_PROXIES=1)
         print(f"gunicorn {WORKERS} workers x {THREADS} threads, "
               f"{'PostgreSQL' if url.startswith('postgres') else 'SQLite'}, default argon2")
         with Server(env, workers=WORKERS, threads=THREADS) as server:

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 from conftest import PASSWORD, SECRET
-from servers import Server, _form, request, server_env, sign_up
+from servers import Server, _form, request, server_env, sign_in, sign_up
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 
@@ -115,3 +115,17 @@ def test_parallel_wrong_passwords_never_check_more_than_the_limit(database_url, 
                                           SecurityEvent.kind == "sign_in_failed").count()
     assert checks == 10
     assert sorted(statuses) == [401] * 10 + [429] * 30
+
+
+def test_parallel_sign_ins_never_exceed_the_session_cap(database_url, make_app):
+    from app.models import LoginSession
+
+    make_app()
+    # Attempts in flight count against the account until each succeeds: allow them all.
+    env = server_env(database_url, SECRET, GATEHOUSE_MAX_SESSIONS_PER_USER=5,
+                     GATEHOUSE_LOGIN_LIMIT_ACCOUNT=100)
+    with Server(env, workers=3, threads=8) as running:
+        sign_up(running, "ada@example.com", PASSWORD)
+        with ThreadPoolExecutor(24) as pool:
+            list(pool.map(lambda _: sign_in(running, "ada@example.com", PASSWORD), range(24)))
+    assert LoginSession.select().where(LoginSession.ended_at.is_null()).count() == 5
