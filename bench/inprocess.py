@@ -19,10 +19,11 @@ import time
 
 from werkzeug.test import EnvironBuilder
 
-from app import tokens
+from app import settings, tokens
 from app.db import database
-from app.middleware import ACCESS_COOKIE, ISSUER, SESSION_COOKIE, gatehouse
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, User
+from app.settings import ISSUER
 from bench import seed
 
 SECRET = "in-process-benchmark-secret-0123456789abcdef"
@@ -73,9 +74,9 @@ def main() -> None:
     sessions = 2 * (WARMUP + ROUNDS * CALLS) + 2000
     with app.app_context(), database.connection_context():
         seed.reset()
-        seed.seed(gatehouse().keys, users=100, sessions=sessions, password_hash="x",
+        seed.seed(settings.current().keys, users=100, sessions=sessions, password_hash="x",
                   now=time.time())
-        ext, now = gatehouse(), int(time.time())
+        ext, now = settings.current(), int(time.time())
         users = dict(User.select(User.id, User.public_id).tuples())
         rows = list(LoginSession.select().where(LoginSession.ended_at.is_null())
                     .order_by(LoginSession.id))

@@ -2,7 +2,7 @@
 
 import pytest
 from argon2 import PasswordHasher
-from conftest import PASSWORD, page, register, submit
+from support import PASSWORD, page, register, submit
 
 from app.models import User
 

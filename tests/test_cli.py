@@ -1,8 +1,8 @@
 """Operator commands, through Flask's CLI runner."""
 
-from conftest import browser, signed_up
+from support import browser, signed_up
 
-from app import sessions
+from app import session_rules, session_store
 from app.models import LoginSession, RefreshToken, User
 
 
@@ -23,7 +23,7 @@ def test_create_user_applies_the_password_policy(app):
 def test_prune_deletes_long_ended_sessions_and_their_tokens(app, clock):
     first, second = browser(app), browser(app)
     signed_up(first)
-    from conftest import login, submit
+    from support import login, submit
 
     login(second)
     submit(first, "/logout", {}, form_page="/account")
@@ -38,9 +38,9 @@ def test_prune_deletes_long_ended_sessions_and_their_tokens(app, clock):
 def test_prune_keeps_live_and_recently_ended_sessions(app, clock):
     client = browser(app)
     signed_up(client)
-    sessions.revoke_all(User.get().id, reason=sessions.REVOKED, now=clock())
+    session_store.revoke_all(User.get().id, reason=session_rules.REVOKED, now=clock())
     browser_two = browser(app)
-    from conftest import login
+    from support import login
 
     login(browser_two)
     result = app.test_cli_runner().invoke(args=["prune"])

@@ -12,8 +12,8 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from conftest import PASSWORD, SECRET, signed_up
 from servers import Reply, Server, post_form, server_env, sign_up
+from support import PASSWORD, SECRET, signed_up
 from tcpproxy import HANG, REFUSE, TcpProxy
 
 from app import tokens
@@ -165,7 +165,7 @@ def test_every_pooled_connection_busy_is_503_not_500(make_app, ada):
         assert taken.wait(timeout=WAIT)
         busy = ada.get("/api/me")
         assert busy.status_code == 503
-        assert json.loads(busy.data)["error"] == "Temporarily unavailable"
+        assert json.loads(busy.data)["error"] == "unavailable"
         assert ada.get("/healthz").status_code == 503
     finally:
         release.set()

@@ -11,13 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier, BrokenBarrierError
 
 import pytest
-from conftest import PASSWORD, SECRET, is_postgres, reset_database
 from servers import ROOT, Server, post_form, server_env, sign_in, sign_up
+from support import PASSWORD, SECRET, is_postgres, reset_database
 
 from app import tokens
 from app.db import database
-from app.middleware import ACCESS_COOKIE, ISSUER, SESSION_COOKIE
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import ALL, LoginSession, RefreshToken, SecurityEvent
+from app.settings import ISSUER
 
 pytestmark = pytest.mark.slow
 

@@ -2,11 +2,10 @@
 nothing clears a newer response's cookies, and a thief is still caught."""
 
 import pytest
-from conftest import PASSWORD, Cookies, browser, login, page, submit
+from support import PASSWORD, Cookies, auth_cookies_set, browser, login, only_session, page, submit
 
-from app import sessions
+from app import session_rules, session_store
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
-from app.models import LoginSession
 
 GRACE = 30
 
@@ -16,14 +15,6 @@ def app(make_app):
     return make_app(GATEHOUSE_ACCESS_TOKEN_TTL=60, GATEHOUSE_REFRESH_GRACE=GRACE)
 
 
-def only_session() -> LoginSession:
-    (session,) = LoginSession.select()
-    return session
-
-
-def auth_cookies_set(response) -> list[str]:
-    return [h for h in response.headers.getlist("Set-Cookie")
-            if h.startswith((ACCESS_COOKIE, SESSION_COOKIE, "__Host-flask"))]
 
 
 def in_flight(app, cookies: Cookies):
@@ -61,7 +52,7 @@ def test_a_replaced_value_after_the_grace_window_is_reuse(ada, app, clock):
     tab = in_flight(app, Cookies(None, before.session))
     landed = tab.get("/account", follow_redirects=True)
     assert "used somewhere else" in landed.get_data(as_text=True)
-    assert only_session().end_reason == sessions.REUSE_DETECTED
+    assert only_session().end_reason == session_rules.REUSE_DETECTED
 
 
 def test_a_thief_who_rekeys_is_caught_when_the_owner_comes_back(ada, app, clock):
@@ -70,7 +61,7 @@ def test_a_thief_who_rekeys_is_caught_when_the_owner_comes_back(ada, app, clock)
     clock.advance(GRACE + 1)
     ada.delete_cookie(ACCESS_COOKIE)  # the owner's access token has expired meanwhile
     assert ada.get("/api/me").status_code == 401
-    assert only_session().end_reason == sessions.REUSE_DETECTED
+    assert only_session().end_reason == session_rules.REUSE_DETECTED
     assert thief.get("/api/me").status_code == 401
 
 
@@ -109,7 +100,7 @@ def test_a_password_change_commits_whole_or_not_at_all(ada, app, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("database lost while re-keying")
 
-    monkeypatch.setattr(sessions, "rekey", fail)
+    monkeypatch.setattr(session_store, "rekey", fail)
     response = submit(ada, "/account/password", {"current_password": PASSWORD,
                                                  "new_password": "an entirely new passphrase"})
     assert response.status_code == 500

@@ -6,7 +6,7 @@ import secrets
 
 import peewee
 import pytest
-from conftest import (
+from support import (
     PASSWORD,
     SECRET,
     Cookies,
@@ -19,7 +19,7 @@ from conftest import (
     submit,
 )
 
-from app import config, create_app, sessions, tokens
+from app import config, create_app, session_store, tokens
 from app.db import database
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import SecurityEvent, User
@@ -228,7 +228,7 @@ def database_down(monkeypatch):
             raise peewee.OperationalError("could not connect to server")
         monkeypatch.setattr(database.obj, "execute_sql", refuse)
         # The liveness check reads through a cursor it keeps (db.fetch_one), not execute_sql.
-        monkeypatch.setattr(sessions, "fetch_one", refuse)
+        monkeypatch.setattr(session_store, "fetch_one", refuse)
     return down
 
 

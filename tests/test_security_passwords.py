@@ -5,7 +5,7 @@ import unicodedata
 
 import pytest
 from argon2 import PasswordHasher
-from conftest import PASSWORD, browser, login, page, register, signed_up
+from support import PASSWORD, browser, login, page, register, signed_up
 
 from app.models import User
 from app.passwords import Argon2Profile, Hasher

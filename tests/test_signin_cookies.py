@@ -2,7 +2,7 @@
 
 import jwt
 import pytest
-from conftest import PASSWORD, browser, cookie, login, page, register, signed_up
+from support import PASSWORD, browser, cookie, login, page, register, signed_up
 
 from app import tokens
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
@@ -120,7 +120,7 @@ def test_next_only_redirects_within_the_site(client, target, lands):
 
 
 def test_sign_out_ends_the_session_and_clears_cookies(ada):
-    from conftest import Cookies, submit
+    from support import Cookies, submit
 
     before = Cookies.of(ada)
     response = submit(ada, "/logout", {}, form_page="/account")

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import PASSWORD, skip_or_fail
 from servers import ROOT
+from support import PASSWORD, skip_or_fail
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 

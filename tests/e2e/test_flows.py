@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PASSWORD, UA_FIREFOX, UA_PHONE
+from support import PASSWORD, UA_FIREFOX, UA_PHONE
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from e2e.support import AUTH_COOKIES, check_page, expect
