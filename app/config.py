@@ -90,7 +90,7 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str, *, debug: bool
 
 
 def _secret_key(config: Mapping[str, Any], instance_path: str) -> str:
-    key = config["SECRET_KEY"]
+    key: str = config["SECRET_KEY"]
     weak = (key.lower() in WEAK_SECRETS or len(key) < MIN_SECRET_LENGTH
             or len(set(key)) < 8)  # "aaaa…" is long but not random
     if not weak:

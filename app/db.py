@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def is_postgres() -> bool:
 
 
 @contextmanager
-def write_transaction():
+def write_transaction() -> Iterator[None]:
     """A transaction that takes the write lock up front.
 
     SQLite: ``BEGIN IMMEDIATE``, so two rotations never both read the old state. PostgreSQL:
@@ -115,50 +116,50 @@ def fetch_one(sql: str, *params: object) -> tuple | None:
     return rows[0] if rows else None
 
 
-def create_schema(models: list[type[peewee.Model]]) -> None:
-    with database.connection_context():
+@contextmanager
+def schema_lock() -> Iterator[None]:
+    """One transaction in which only this process changes the schema: PostgreSQL's advisory
+    lock (workers of several instances may start at once), SQLite's write lock."""
+    with database.connection_context(), write_transaction():
         if is_postgres():
-            # Workers of several instances may start at once; only one creates the tables.
-            with database.atomic():
-                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                database.create_tables(models, safe=True)
-        else:
-            database.create_tables(models, safe=True)
-    # No connection opened at start may outlive it: under ``gunicorn --preload`` the workers
-    # are forked from this process and must never share one socket.
-    database.close_idle()
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        yield
 
 
 def init_app(app: Flask) -> None:
-    from app import models  # models register themselves on the proxy
+    from app import migrations  # imports the models, which register themselves on the proxy
 
     database.initialize(open_database(app.config["DATABASE_URL"],
                                       app.config["GATEHOUSE_DB_POOL_SIZE"]))
-    schema = _Schema(models.ALL)
+    schema = _Schema(migrations.upgrade)
     schema.ensure()
     app.before_request(schema.ensure)
     app.teardown_request(_close)
 
 
 class _Schema:
-    """Creates the schema at start, or, when the database does not answer then, before the
-    first request after it does. A worker (re)started during an outage must boot: gunicorn
-    stops the whole server when a worker fails to. Meanwhile its requests run as usual: those
-    that need the database answer 503, the sign-in page still renders."""
+    """Brings the schema to its newest version at start, or, when the database does not answer
+    then, before the first request after it does. A worker (re)started during an outage must
+    boot: gunicorn stops the whole server when a worker fails to. Meanwhile its requests run as
+    usual: those that need the database answer 503, the sign-in page still renders."""
 
-    def __init__(self, models: list[type[peewee.Model]]) -> None:
-        self.models, self.ready = models, False
+    def __init__(self, upgrade: Callable[[], object]) -> None:
+        self.upgrade, self.ready = upgrade, False
 
     def ensure(self) -> None:
         if self.ready:
             return
         try:
-            create_schema(self.models)
+            self.upgrade()
         except UNAVAILABLE:
             if not has_request_context():
                 logging.getLogger("gatehouse.db").warning(
-                    "database unavailable at start; the schema is created when it answers")
+                    "database unavailable at start; the schema is upgraded when it answers")
             return  # the next request tries again
+        finally:
+            # No connection opened at start may outlive it: under ``gunicorn --preload`` the
+            # workers are forked from this process and must never share one socket.
+            database.close_idle()
         self.ready = True
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from flask import Flask, Request, Response, current_app, flash, g, redirect, request
@@ -64,7 +64,9 @@ class CookieRequest(Request):
 
     @cached_property
     def cookies(self) -> ImmutableMultiDict[str, str]:
-        return parse_cookie(self.environ.get("HTTP_COOKIE", ""), cls=self.dict_storage_class)
+        # werkzeug's own Request.cookies makes the same call with the same storage class.
+        return cast(ImmutableMultiDict[str, str], parse_cookie(
+            self.environ.get("HTTP_COOKIE", ""), cls=self.dict_storage_class))
 
 
 def init_app(app: Flask) -> None:

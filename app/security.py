@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, request
 from flask_wtf.csrf import CSRFProtect
@@ -54,10 +54,12 @@ class CrossSiteRequest(Forbidden):
 
 def init_app(app: Flask) -> None:
     # ProxyFix goes outside, so that the scheme the headers see is the one the client used.
-    app.wsgi_app = with_security_headers(app.wsgi_app)
+    # Flask's documented way to wrap its WSGI app, which mypy sees as assigning to a method.
+    app.wsgi_app = with_security_headers(app.wsgi_app)  # type: ignore[method-assign,assignment]
     hops = app.config["GATEHOUSE_TRUSTED_PROXIES"]
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     # flask-wtf's own hook looks up the view's exemptions on every request, GETs included
     # (about 7 µs); check_unsafe_request calls the same ``protect`` for unsafe methods only.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
@@ -103,7 +105,7 @@ def with_security_headers(wsgi_app: WSGIApplication) -> WSGIApplication:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         https = environ["wsgi.url_scheme"] == "https"  # what request.is_secure reads
 
-        def start(status: str, headers: list[tuple[str, str]], exc_info=None):
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             private = environ.get(PRIVATE, False)
             return start_response(status, secure_headers(headers, https, private), exc_info)
 

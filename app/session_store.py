@@ -264,4 +264,5 @@ def prune(*, policy: Policy, now: float, keep_ended_for: int = 30 * 24 * 3600) -
     with write_transaction():
         ids = [row.id for row in stale]
         RefreshToken.delete().where(RefreshToken.session.in_(ids)).execute()
-        return LoginSession.delete().where(LoginSession.id.in_(ids)).execute()
+        removed: int = LoginSession.delete().where(LoginSession.id.in_(ids)).execute()
+    return removed

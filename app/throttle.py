@@ -98,4 +98,5 @@ def reset(key: str) -> None:
 
 
 def prune(now: float, max_window: int) -> int:
-    return Throttle.delete().where(Throttle.window_start < now - max_window).execute()
+    removed: int = Throttle.delete().where(Throttle.window_start < now - max_window).execute()
+    return removed

@@ -62,7 +62,7 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     keys = limits.for_sign_in(email, ip)
     throttle.check(keys, now)
     user = User.get_or_none(User.email == email)
-    if not hasher.verify(user.password_hash if user else None, password):
+    if not hasher.verify(user.password_hash if user else None, password) or user is None:
         throttle.fail(keys, now)
         audit.record("sign_in_failed", user=user.id if user else None, ip=ip, now=now)
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import peewee
 import pytest
 from support import (
     CHEAP_ARGON2,
@@ -19,7 +20,8 @@ from support import (
     unreachable,
 )
 
-from app import create_app
+from app import create_app, session_store
+from app.db import database
 
 
 @pytest.fixture
@@ -71,3 +73,16 @@ def ada(client):
     """``client`` registered and signed in as ada@example.com."""
     signed_up(client)
     return client
+
+
+@pytest.fixture
+def database_down(monkeypatch):
+    """Call it to make every query fail as an unreachable server does."""
+
+    def down(monkeypatch=monkeypatch):
+        def refuse(*args, **kwargs):
+            raise peewee.OperationalError("could not connect to server")
+        monkeypatch.setattr(database.obj, "execute_sql", refuse)
+        # The liveness check reads through a cursor it keeps (db.fetch_one), not execute_sql.
+        monkeypatch.setattr(session_store, "fetch_one", refuse)
+    return down

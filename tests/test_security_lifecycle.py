@@ -4,7 +4,6 @@ events and secret-free logs, and failing closed when the database or the configu
 import logging
 import secrets
 
-import peewee
 import pytest
 from support import (
     PASSWORD,
@@ -19,8 +18,7 @@ from support import (
     submit,
 )
 
-from app import config, create_app, session_store, tokens
-from app.db import database
+from app import config, create_app, tokens
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import SecurityEvent, User
 
@@ -219,17 +217,6 @@ def test_a_full_flow_at_debug_level_logs_no_secret(make_app, clock, caplog):
 
 
 # --- group 11: fail closed ----------------------------------------------------------------
-
-
-@pytest.fixture
-def database_down(monkeypatch):
-    def down(monkeypatch=monkeypatch):
-        def refuse(*args, **kwargs):
-            raise peewee.OperationalError("could not connect to server")
-        monkeypatch.setattr(database.obj, "execute_sql", refuse)
-        # The liveness check reads through a cursor it keeps (db.fetch_one), not execute_sql.
-        monkeypatch.setattr(session_store, "fetch_one", refuse)
-    return down
 
 
 @pytest.mark.parametrize("path", ["/account", "/sessions", "/api/me", "/api/sessions"])

@@ -34,7 +34,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when)
     app.add_template_filter(duration)
     app.add_template_global(end_reason)
-    app.add_template_global(EVENT_NAMES, "event_names")
+    app.jinja_env.globals["event_names"] = EVENT_NAMES
 
 
 def when(timestamp: float | None) -> str:
