@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,15 +32,16 @@ SQLITE_PRAGMAS = {
 _SCHEMA_LOCK = 0x6761746568  # any constant shared by every instance: "gateh"
 
 
-def open_database(url: str, pool_size: int = 8) -> peewee.Database:
-    """Build a pooled database for ``sqlite:///path`` or ``postgresql://user@host/db``."""
+def open_database(url: str, pool_size: int = 8, wait: float = 10) -> peewee.Database:
+    """Build a pooled database for ``sqlite:///path`` or ``postgresql://user@host/db``, whose
+    requests wait at most ``wait`` seconds for a free connection."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path[1:])  # sqlite:///relative or sqlite:////absolute
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return PooledSqliteDatabase(
             path, pragmas=SQLITE_PRAGMAS, max_connections=pool_size, stale_timeout=300,
-            timeout=10, check_same_thread=False,
+            timeout=wait, check_same_thread=False,
         )
     if parts.scheme in ("postgres", "postgresql"):
         # Every wait is bounded: connecting (3 s), a statement or a row lock (10 s), a
@@ -53,7 +53,7 @@ def open_database(url: str, pool_size: int = 8) -> peewee.Database:
             unquote(parts.path.lstrip("/")), host=parts.hostname or "127.0.0.1",
             port=parts.port or 5432, user=unquote(parts.username or "postgres"),
             password=unquote(parts.password) if parts.password else None,
-            max_connections=pool_size, stale_timeout=300, timeout=10, connect_timeout=3,
+            max_connections=pool_size, stale_timeout=300, timeout=wait, connect_timeout=3,
             options="-c statement_timeout=10000 -c lock_timeout=10000 "
                     "-c idle_in_transaction_session_timeout=15000",
             tcp_user_timeout=10_000,
@@ -82,9 +82,6 @@ def locked(query: peewee.Select) -> peewee.Select:
     return query.for_update() if is_postgres() else query
 
 
-_reader = threading.local()
-
-
 @functools.cache
 def bind(sql: str, param: str) -> str:
     """``sql`` with the engine's placeholder for ``{p}``, formatted once per statement and
@@ -97,22 +94,14 @@ def execute(sql: str, *params: object) -> Any:
     return database.execute_sql(bind(sql, database.param), params)
 
 
-def fetch_one(sql: str, *params: object) -> tuple | None:
-    """The first row of a fixed query written with ``{p}`` placeholders, through one cursor
-    this thread keeps per connection.
+def fetch_one(sql: str, *params: object) -> tuple[Any, ...] | None:
+    """The first row of a fixed query written with ``{p}`` placeholders.
 
     All rows are read, so the statement is reset at once: a SQLite statement left part-read
     would hold the connection's read snapshot open (stale reads later, and a WAL that cannot
-    be checkpointed). Errors are peewee's, as for every other query, so an outage is still a
-    503; the query is not in peewee's debug log.
+    be checkpointed).
     """
-    conn = database.connection()
-    if getattr(_reader, "conn", None) is not conn:
-        _reader.conn, _reader.cursor = conn, conn.cursor()
-    cursor = _reader.cursor
-    with peewee.__exception_wrapper__:
-        cursor.execute(bind(sql, database.param), params)  # psycopg2's returns None
-        rows = cursor.fetchall()
+    rows = execute(sql, *params).fetchall()
     return rows[0] if rows else None
 
 

@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 import pytest
 from bs4 import BeautifulSoup
 
+from app import tokens
 from app.db import database
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import ALL, LoginSession
+from app.settings import ISSUER
 
 PASSWORD = "correct horse battery staple"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -146,3 +148,12 @@ def auth_cookies_set(response) -> list[str]:
     """The Set-Cookie headers of a response that touch this browser's sign-in cookies."""
     return [h for h in response.headers.getlist("Set-Cookie")
             if h.startswith((ACCESS_COOKIE, SESSION_COOKIE, "__Host-flask"))]
+
+
+def expired_access_token(user_id: str, session_id: str) -> str:
+    """An access token that expired a minute ago (beyond the verifier's leeway), signed with
+    the test key exactly as the app signs: the cookie a browser holds after a minute away,
+    without waiting for one to expire."""
+    issued = int(time.time()) - 120
+    return tokens.encode_access(tokens.Keys.derive(SECRET), issuer=ISSUER, user_id=user_id,
+                                session_id=session_id, now=issued, expires_at=issued + 60)
