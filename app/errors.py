@@ -96,7 +96,7 @@ def csrf_error(error: CSRFError) -> tuple[Any, int]:
 
 def cross_site(error: CrossSiteRequest) -> tuple[Any, int]:
     _record("csrf_failed", detail=f"{request.method} {request.path}: {error.description}")
-    return render_error(403, error.description, code="cross_site_request")
+    return render_error(403, error.description, code="cross_site")
 
 
 def throttled(error: Throttled) -> tuple[Any, int, dict[str, str]]:

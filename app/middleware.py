@@ -59,7 +59,8 @@ class CookieRequest(Request):
 
     werkzeug joins ``headers.getlist("Cookie")``, which walks the whole WSGI environ; a WSGI
     server puts every Cookie header into the one ``HTTP_COOKIE`` key (PEP 3333), so reading
-    that key gives the same string. Parsing is werkzeug's own.
+    that key gives the same string. Parsing is werkzeug's own. ``python -m bench.shims``:
+    4.3 % of the instructions of ``GET /api/me`` (807,293 without, 772,313 with).
     """
 
     @cached_property

@@ -54,7 +54,7 @@ def test_401_with_the_reason_when_the_session_was_ended_elsewhere(app, ada):
 
 
 def test_403_for_a_call_without_the_sites_header(ada):
-    error_of(ada.delete(f"/api/sessions/{session_id(ada)}"), 403, "cross_site_request")
+    error_of(ada.delete(f"/api/sessions/{session_id(ada)}"), 403, "cross_site")
 
 
 def test_403_when_the_password_must_be_entered_again(app, ada, clock):
