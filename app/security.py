@@ -60,8 +60,9 @@ def init_app(app: Flask) -> None:
     if hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    # flask-wtf's own hook looks up the view's exemptions on every request, GETs included
-    # (about 7 µs); check_unsafe_request calls the same ``protect`` for unsafe methods only.
+    # flask-wtf's own hook looks up the view's exemptions on every request, GETs included;
+    # check_unsafe_request calls the same ``protect`` for unsafe methods only (the saving is
+    # in bench/RESULTS.md).
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
     if not app.config["WTF_CSRF_METHODS"] <= UNSAFE_METHODS:
@@ -98,8 +99,9 @@ def with_security_headers(wsgi_app: WSGIApplication) -> WSGIApplication:
     JSON, errors, static files, and anything else that reaches ``start_response``.
 
     Done at the WSGI edge rather than in an ``after_request`` hook because there the headers are
-    a plain list: one pass over it costs about a microsecond, where werkzeug's ``Headers`` set
-    and validated them one by one for about ten, on every response.
+    a plain list, one pass over which costs a fraction of what werkzeug's ``Headers`` take to
+    set and validate them one by one, on every response (figures in bench/RESULTS.md). The
+    cache policy of one person's responses is applied here too, in the same pass.
     """
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

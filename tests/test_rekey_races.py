@@ -2,7 +2,16 @@
 nothing clears a newer response's cookies, and a thief is still caught."""
 
 import pytest
-from support import PASSWORD, Cookies, auth_cookies_set, browser, login, only_session, page, submit
+from support import (
+    PASSWORD,
+    Cookies,
+    auth_cookies_set,
+    browser,
+    csrf_token,
+    login,
+    only_session,
+    submit,
+)
 
 from app import session_rules, session_store
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
@@ -27,7 +36,7 @@ def in_flight(app, cookies: Cookies):
 def rekey_after_expiry(ada, clock) -> Cookies:
     """Sign out all other sessions with an expired access token, so that the one request
     rotates and then re-keys. Returns the cookies the browser held before."""
-    token = page(ada.get("/sessions")).find("input", attrs={"name": "csrf_token"})["value"]
+    token = csrf_token(ada.get("/sessions"))
     before = Cookies.of(ada)
     clock.advance(120)
     assert ada.post("/sessions/revoke-others", data={"csrf_token": token}).status_code == 302
@@ -87,7 +96,7 @@ def test_an_access_token_from_the_same_second_as_a_rekey_is_refused(ada, app, cl
     clock.advance(120)  # both access tokens have expired; the copy renews first
     assert copy.get("/api/me").status_code == 200
     clock.advance(0.5)  # the owner re-keys within the same whole second
-    token = page(ada.get("/sessions")).find("input", attrs={"name": "csrf_token"})["value"]
+    token = csrf_token(ada.get("/sessions"))
     assert ada.post("/sessions/revoke-others", data={"csrf_token": token}).status_code == 302
     assert copy.get("/api/me").status_code == 401
     assert ada.get("/api/me").status_code == 200

@@ -3,7 +3,7 @@ detection and atomicity, driven through the real middleware with a controllable 
 
 import jwt
 import pytest
-from support import Cookies, browser, cookie, only_session, page, submit
+from support import Cookies, browser, cookie, csrf_token, only_session, page, submit
 
 from app import session_rules, session_store
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
@@ -38,7 +38,7 @@ def test_form_post_after_expiry_is_processed_not_lost(ada, clock):
 
     login(other)
     other_id = other.get("/api/me").get_json()["session_id"]
-    token = page(ada.get("/sessions")).find("input", attrs={"name": "csrf_token"})["value"]
+    token = csrf_token(ada.get("/sessions"))
     expire_access(clock)
     before = Cookies.of(ada)
     response = ada.post(f"/sessions/{other_id}/revoke", data={"csrf_token": token})
