@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from peewee import fn
+from peewee import Select, fn
 
 from app.models import AnonymousFailure, SecurityEvent
 from app.throttle import address_key
@@ -85,7 +85,7 @@ def note(kind: str, *, now: float, **fields: Any) -> None:
     log.info(json.dumps({"event": kind, "at": at, **fields}, sort_keys=True, default=str))
 
 
-def recent(user_id: int):
+def recent(user_id: int) -> Select:
     """The person's events, newest first (a query: the caller pages it)."""
     return (SecurityEvent.select().where(SecurityEvent.user == user_id)
             .order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc()))

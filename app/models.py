@@ -16,6 +16,7 @@ class BaseModel(peewee.Model):
 
 
 class User(BaseModel):
+    id = peewee.AutoField()
     public_id = peewee.CharField(max_length=32, unique=True)  # the JWT `sub`; never the email
     email = peewee.CharField(max_length=254, unique=True)
     password_hash = peewee.CharField(max_length=255)
@@ -30,6 +31,7 @@ class LoginSession(BaseModel):
     ``rotated_at`` when it was issued and ``successor_seen`` whether any request has carried it.
     """
 
+    id = peewee.AutoField()
     public_id = peewee.CharField(max_length=32, unique=True)
     user = peewee.ForeignKeyField(User, backref="sessions", on_delete="CASCADE", index=True)
     created_at = peewee.DoubleField()
@@ -59,6 +61,7 @@ class LoginSession(BaseModel):
 class RefreshToken(BaseModel):
     """Every refresh token a session has had, by hash, so that any older one is recognised."""
 
+    id = peewee.AutoField()
     token_hash = peewee.CharField(max_length=64, unique=True)
     session = peewee.ForeignKeyField(LoginSession, backref="tokens", on_delete="CASCADE",
                                      index=True)
@@ -67,6 +70,7 @@ class RefreshToken(BaseModel):
 
 
 class SecurityEvent(BaseModel):
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, null=True, backref="events", on_delete="CASCADE")
     session = peewee.ForeignKeyField(LoginSession, null=True, on_delete="SET NULL")
     kind = peewee.CharField(max_length=32)
@@ -90,6 +94,7 @@ class KnownDevice(BaseModel):
     """A browser (its ``__Host-device`` cookie, by hash) that has signed in to an account:
     judged by its own failures there, not by the account's lockout."""
 
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, backref="devices", on_delete="CASCADE")
     device_hash = peewee.CharField(max_length=64)
     first_seen_at = peewee.DoubleField()
@@ -103,6 +108,7 @@ class AnonymousFailure(BaseModel):
     """Refused requests nobody signed in made (a form without its token, a guessed session
     value, a throttled attempt), counted per address, kind and hour instead of a row each."""
 
+    id = peewee.AutoField()
     window_start = peewee.DoubleField()
     ip_address = peewee.CharField(max_length=64)
     kind = peewee.CharField(max_length=32)
@@ -113,4 +119,12 @@ class AnonymousFailure(BaseModel):
         indexes = ((("window_start", "ip_address", "kind"), True),)
 
 
-ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle, KnownDevice, AnonymousFailure]
+class SchemaVersion(BaseModel):
+    """One row per migration applied (``app.migrations``): the highest is the schema's version."""
+
+    version = peewee.IntegerField(primary_key=True)
+    applied_at = peewee.DoubleField()
+
+
+ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
+       AnonymousFailure]

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from peewee import Case
+from peewee import Case, Insert
 
 from app.db import write_transaction
 from app.models import Throttle
@@ -52,6 +54,59 @@ def address_key(ip: str) -> str:
     if address.version == 6:
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
+
+
+# NIST SP 800-63B 5.2.2: at most 100 consecutive failed attempts on one account. The short
+# window alone would allow ~960 a day; this second tier stops them at 100 until a success.
+ACCOUNT_FAILURE_CAP = 100
+ACCOUNT_CAP_WINDOW = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Throttles:
+    """The configured limits, each within one window: password attempts per account (or per
+    known browser at it) and per client address, with NIST's cap per account; unknown session
+    values per address; registrations per address."""
+
+    per_account: int
+    per_ip: int
+    window: int
+    unknown_sessions_per_ip: int
+    register_per_ip: int = 10
+
+    def for_sign_in(self, email: str, ip: str, device: str | None = None) -> list[Limit]:
+        """The account's limits first (a success resets them), the address's last.
+
+        ``device`` names a browser that has signed in to this account before: it is judged by
+        its own attempts, not by the account's, so failures from elsewhere cannot lock it out.
+        """
+        subject = f"device:{device}" if device else f"account:{email}"
+        return [Limit(subject, self.per_account, self.window),
+                Limit(f"total-{subject}", ACCOUNT_FAILURE_CAP, ACCOUNT_CAP_WINDOW),
+                Limit(f"ip:{address_key(ip)}", self.per_ip, self.window)]
+
+    def for_unknown_sessions(self, ip: str) -> list[Limit]:
+        return [Limit(f"session-ip:{address_key(ip)}", self.unknown_sessions_per_ip,
+                      self.window)]
+
+    def for_registration(self, ip: str) -> list[Limit]:
+        return [Limit(f"register-ip:{address_key(ip)}", self.register_per_ip, self.window)]
+
+
+@contextmanager
+def counting(limits: list[Limit], now: float, failure: type[Exception]) -> Iterator[None]:
+    """Count every ``failure`` the block raises against ``limits``; once they are used up,
+    raise Throttled instead.
+
+    For guessed session values: only an unknown value counts, so a known one is never refused
+    and people behind the same address as a guesser stay signed in.
+    """
+    try:
+        yield
+    except failure:
+        check(limits, now)
+        fail(limits, now)
+        raise
 
 
 def check(limits: list[Limit], now: float) -> None:
@@ -101,7 +156,7 @@ def give_back(key: str) -> None:
         Throttle.key == key, Throttle.failures > 0).execute()
 
 
-def _upsert(limit: Limit, now: float):
+def _upsert(limit: Limit, now: float) -> Insert:
     window_over = Throttle.window_start <= now - limit.window
     return (Throttle.insert(key=limit.key, window_start=now, failures=1)
             .on_conflict(conflict_target=[Throttle.key], update={
@@ -115,4 +170,5 @@ def reset(key: str) -> None:
 
 
 def prune(now: float, max_window: int) -> int:
-    return Throttle.delete().where(Throttle.window_start < now - max_window).execute()
+    removed: int = Throttle.delete().where(Throttle.window_start < now - max_window).execute()
+    return removed

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, SECRET, skip_or_fail
 from servers import ROOT, Server, free_port, request, server_env, sign_up
+from support import PASSWORD, SECRET, skip_or_fail
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ that has signed in to an account before is judged by its own failures there, so 
 elsewhere cannot lock the owner out; untrusted browsers share the account's limit."""
 
 import pytest
-from conftest import browser, cookie, login, signed_up, submit
+from support import browser, cookie, login, signed_up, submit
 
 from app.middleware import DEVICE_COOKIE
 from app.models import KnownDevice

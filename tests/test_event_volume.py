@@ -4,7 +4,7 @@ never a row each; per-person events stay rows; old events are pruned."""
 import secrets
 
 import pytest
-from conftest import browser, login, signed_up
+from support import browser, login, signed_up
 
 from app import audit
 from app.middleware import SESSION_COOKIE

@@ -16,9 +16,9 @@ import re
 from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 
 import pytest
-from conftest import PASSWORD, Cookies, csrf_token, signed_up
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import PASSWORD, Cookies, csrf_token, signed_up
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 

@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, is_postgres
 from servers import ROOT, Server, free_port, request, server_env
+from support import PASSWORD, is_postgres
 from visitors import Visitor, drive_sequentially, flow_figures, sign_up_and_out
 
 pytestmark = pytest.mark.slow

@@ -1,11 +1,10 @@
-"""Accounts: registration, password sign-in with throttling, password change."""
+"""The user service: registration, password sign-in with throttling, password change."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import peewee
 
@@ -13,6 +12,7 @@ from app import audit, devices, throttle, tokens
 from app.db import write_transaction
 from app.models import User
 from app.passwords import Hasher, check_policy
+from app.throttle import Throttles
 
 SITE_NAME = "Gatehouse"
 EMAIL_MAX = 254
@@ -23,38 +23,6 @@ class InvalidEmail(ValueError):
     """Not an email address we can accept; the message is for the person."""
 
 
-# NIST SP 800-63B 5.2.2: at most 100 consecutive failed attempts on one account. The short
-# window alone would allow ~960 a day; this second tier stops them at 100 until a success.
-ACCOUNT_FAILURE_CAP = 100
-ACCOUNT_CAP_WINDOW = 30 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class Throttles:
-    """Attempt limits: per account (or per known browser at it) and per client address within
-    one window, the NIST cap per account, and registrations per address."""
-
-    per_account: int
-    per_ip: int
-    window: int
-    register_per_ip: int = 10
-
-    def keys(self, email: str, ip: str, device: str | None = None) -> list[throttle.Limit]:
-        """The account's limits first (a success resets them), the address's last.
-
-        ``device`` names a browser that has signed in to this account before: it is judged by
-        its own attempts, not by the account's, so failures from elsewhere cannot lock it out.
-        """
-        subject = f"device:{device}" if device else f"account:{email}"
-        return [throttle.Limit(subject, self.per_account, self.window),
-                throttle.Limit(f"total-{subject}", ACCOUNT_FAILURE_CAP, ACCOUNT_CAP_WINDOW),
-                throttle.Limit(f"ip:{throttle.address_key(ip)}", self.per_ip, self.window)]
-
-    def registration(self, ip: str) -> list[throttle.Limit]:
-        return [throttle.Limit(f"register-ip:{throttle.address_key(ip)}",
-                               self.register_per_ip, self.window)]
-
-
 def normalise_email(email: str) -> str:
     email = unicodedata.normalize("NFC", email.strip()).lower()
     if len(email) > EMAIL_MAX or not _EMAIL.match(email):
@@ -63,9 +31,10 @@ def normalise_email(email: str) -> str:
 
 
 def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "",
-             limits: Throttles | None = None) -> None:
-    """Create an account. An email that is already registered is silently accepted, so that
-    registration does not reveal which addresses have accounts (its owner signs in as before).
+             limits: Throttles | None = None) -> bool:
+    """Create an account; False when the email is already registered. The registration page
+    does not tell the two apart, so that it does not reveal which addresses have accounts
+    (the owner signs in as before); the operator's ``create-user`` does.
 
     With ``limits``, each attempt is counted against the client's address before anything is
     hashed, and one over the limit raises Throttled (the operator's CLI passes none).
@@ -73,7 +42,7 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
     email = normalise_email(email)
     password = check_policy(password, context=(email, email.split("@")[0], SITE_NAME))
     if limits is not None:
-        throttle.take(limits.registration(ip), now)
+        throttle.take(limits.for_registration(ip), now)
     digest = hasher.hash(password)  # hashed either way: same time for new and taken emails
     try:
         with write_transaction():
@@ -82,6 +51,8 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
             audit.record("registered", user=user.id, ip=ip, now=now)
     except peewee.IntegrityError:
         audit.record("register_existing", user=None, ip=ip, now=now)
+        return False
+    return True
 
 
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
@@ -98,9 +69,10 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
         # Never an account; hashed so that NUL or odd bytes never reach a SQL parameter.
         email = "invalid:" + tokens.token_hash(email)
     user = User.get_or_none(User.email == email)
-    keys = limits.keys(email, ip, user and devices.throttle_id(user.id, device_id))
+    device = devices.throttle_id(user.id, device_id) if user else None
+    keys = limits.for_sign_in(email, ip, device)
     throttle.take(keys, now)
-    if not hasher.verify(user.password_hash if user else None, password):
+    if not hasher.verify(user.password_hash if user else None, password) or user is None:
         audit.record("sign_in_failed", user=user.id if user else None, ip=ip, now=now)
         return None
     for limit in keys[:-1]:

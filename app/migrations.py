@@ -1,0 +1,149 @@
+"""Schema versions: numbered migrations, applied at start, recorded in ``schema_version``.
+
+Every change to ``models.py`` ships as the next function in ``MIGRATIONS`` (with
+``playhouse.migrate`` for columns, or plain ``create_tables`` for new tables); a version, once
+released, never changes, so that every database reaches the same schema by the same steps.
+``tests/test_migrations.py`` fails when the models and the migrated schema disagree.
+
+All of it runs in one transaction under the schema lock (``db.schema_lock``): several workers
+and instances may start at once, and only one of them upgrades; the others then find the
+newest version recorded and do nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import peewee
+from playhouse.migrate import SchemaMigrator, migrate
+
+from app.db import database, schema_lock
+from app.models import SchemaVersion
+
+
+def _initial() -> None:
+    """Version 1: the schema as it was before versions were recorded.
+
+    The tables are frozen here as they were then, not taken from ``models.py``: the models
+    move on, version 1 does not. ``safe=True`` makes this also the upgrade of a database made
+    by an earlier release, whose tables already exist.
+    """
+
+    class Base(peewee.Model):
+        class Meta:
+            database = database
+            legacy_table_names = False
+
+    class User(Base):
+        public_id = peewee.CharField(max_length=32, unique=True)
+        email = peewee.CharField(max_length=254, unique=True)
+        password_hash = peewee.CharField(max_length=255)
+        created_at = peewee.DoubleField()
+        password_changed_at = peewee.DoubleField()
+
+    class LoginSession(Base):
+        public_id = peewee.CharField(max_length=32, unique=True)
+        user = peewee.ForeignKeyField(User, on_delete="CASCADE", index=True)
+        created_at = peewee.DoubleField()
+        authenticated_at = peewee.DoubleField()
+        last_active_at = peewee.DoubleField()
+        absolute_expires_at = peewee.DoubleField()
+        generation = peewee.IntegerField()
+        current_hash = peewee.CharField(max_length=64)
+        rotated_at = peewee.DoubleField()
+        successor_seen = peewee.BooleanField()
+        rekeyed_at = peewee.DoubleField(null=True)
+        rekey_generation = peewee.IntegerField(null=True)
+        access_not_before = peewee.IntegerField()
+        user_agent = peewee.CharField(max_length=512)
+        ip_address = peewee.CharField(max_length=64)
+        ended_at = peewee.DoubleField(null=True, index=True)
+        end_reason = peewee.CharField(max_length=32, null=True)
+
+    class RefreshToken(Base):
+        token_hash = peewee.CharField(max_length=64, unique=True)
+        session = peewee.ForeignKeyField(LoginSession, on_delete="CASCADE", index=True)
+        generation = peewee.IntegerField()
+        issued_at = peewee.DoubleField()
+
+    class SecurityEvent(Base):
+        user = peewee.ForeignKeyField(User, null=True, on_delete="CASCADE")
+        session = peewee.ForeignKeyField(LoginSession, null=True, on_delete="SET NULL")
+        kind = peewee.CharField(max_length=32)
+        detail = peewee.CharField(max_length=255)
+        ip_address = peewee.CharField(max_length=64)
+        created_at = peewee.DoubleField(index=True)
+
+    class Throttle(Base):
+        key = peewee.CharField(max_length=300, primary_key=True)
+        window_start = peewee.DoubleField()
+        failures = peewee.IntegerField()
+
+    database.create_tables([User, LoginSession, RefreshToken, SecurityEvent, Throttle],
+                           safe=True)
+
+
+def _bounded_costs() -> None:
+    """Version 2: what bounds the cost of hostile clients. Browsers known to each account
+    (device cookies), anonymous refusals counted per address, kind and hour, each session's
+    device name stored at sign-in, and the indexes a person's paged lists read in order."""
+
+    class Base(peewee.Model):
+        class Meta:
+            database = database
+            legacy_table_names = False
+
+    class User(Base):
+        pass
+
+    class KnownDevice(Base):
+        user = peewee.ForeignKeyField(User, on_delete="CASCADE")
+        device_hash = peewee.CharField(max_length=64)
+        first_seen_at = peewee.DoubleField()
+        last_seen_at = peewee.DoubleField()
+
+        class Meta:
+            indexes = ((("user", "device_hash"), True),)
+
+    class AnonymousFailure(Base):
+        window_start = peewee.DoubleField()
+        ip_address = peewee.CharField(max_length=64)
+        kind = peewee.CharField(max_length=32)
+        count = peewee.IntegerField()
+        last_detail = peewee.CharField(max_length=255)
+
+        class Meta:
+            indexes = ((("window_start", "ip_address", "kind"), True),)
+
+    database.create_tables([KnownDevice, AnonymousFailure], safe=True)
+    # Plain SQL, not the migrator: for a NOT NULL column on SQLite it rebuilds the table, and
+    # dropping the old one would cascade to every refresh token (nobody could stay signed in).
+    database.execute_sql("ALTER TABLE login_session ADD COLUMN device_name VARCHAR(128) "
+                         "NOT NULL DEFAULT ''")
+    migrator = SchemaMigrator.from_database(database)
+    migrate(
+        migrator.add_index("login_session", ("user_id", "last_active_at")),
+        migrator.add_index("login_session", ("user_id", "ended_at")),
+        migrator.add_index("security_event", ("user_id", "created_at")),
+    )
+
+
+# Version n is MIGRATIONS[n - 1]. Append; never edit or reorder a released one.
+MIGRATIONS: list[Callable[[], None]] = [_initial, _bounded_costs]
+LATEST = len(MIGRATIONS)
+
+
+def upgrade(now: float | None = None) -> int:
+    """Apply every migration the database has not had, in order; return its version now.
+
+    Each is recorded with its number and when it was applied, in the same transaction as the
+    change itself, so a failed upgrade leaves the database at the version it had.
+    """
+    with schema_lock():
+        database.create_tables([SchemaVersion], safe=True)
+        current = SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar() or 0
+        for version in range(current + 1, LATEST + 1):
+            MIGRATIONS[version - 1]()
+            SchemaVersion.create(version=version, applied_at=now or time.time())
+    return max(current, LATEST)
