@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -20,10 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
-from app import create_app
-from app.db import database
-from app.models import ALL, AnonymousFailure, LoginSession, SecurityEvent, User
-from tests.servers import Server, _form, request, server_env, sign_in, sign_up
+# The tests' HTTP helpers (real forms with their CSRF tokens) import their sibling modules.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from servers import Server, _form, request, server_env, sign_in, sign_up  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.db import database  # noqa: E402
+from app.models import ALL, AnonymousFailure, LoginSession, SecurityEvent, User  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 SECRET = secrets.token_urlsafe(48)
