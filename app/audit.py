@@ -1,7 +1,9 @@
 """Security events: a row per event for the person's own history, and one structured log line.
 
 Each rotation is a log line only: a row every few minutes per browser would bloat the table
-without telling the person anything (the session's ``generation`` counts them).
+without telling the person anything (the session's ``generation`` counts them). An event that
+concerns nobody's account (a refused anonymous request) is a counter per address, kind and
+hour instead of a row: anyone can send those as fast as they like.
 
 Nothing secret is ever passed here: ids, kinds, reasons and addresses only.
 """
@@ -13,16 +15,65 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from app.models import SecurityEvent
+from peewee import Select, fn
+
+from app.models import AnonymousFailure, SecurityEvent
+from app.throttle import address_key
 
 log = logging.getLogger("gatehouse.security")
 
 
 def record(kind: str, *, user: int | None, now: float, session: int | None = None,
            ip: str = "", detail: str = "") -> None:
-    SecurityEvent.create(kind=kind, user=user, session=session, ip_address=ip[:64],
-                         detail=detail[:255], created_at=now)
+    detail = printable(detail)
+    if user is None:
+        _count_anonymous(kind, ip, detail, now)
+    else:
+        SecurityEvent.create(kind=kind, user=user, session=session, ip_address=ip[:64],
+                             detail=detail[:255], created_at=now)
     note(kind, user=user, now=now, session=session, ip=ip, detail=detail)
+
+
+ANONYMOUS_WINDOW = 3600
+
+
+def _count_anonymous(kind: str, ip: str, detail: str, now: float) -> None:
+    """One upsert: the row of this hour, address (IPv6 by /64) and kind counts one more."""
+    (AnonymousFailure.insert(window_start=now - now % ANONYMOUS_WINDOW, kind=kind,
+                             ip_address=address_key(ip)[:64], last_detail=detail[:255])
+     .on_conflict(conflict_target=[AnonymousFailure.window_start, AnonymousFailure.ip_address,
+                                   AnonymousFailure.kind],
+                  update={AnonymousFailure.count: AnonymousFailure.count + 1,
+                          AnonymousFailure.last_detail: detail[:255]})
+     .execute())
+
+
+def anonymous_count(kind: str | None = None) -> int:
+    """How many anonymous events were counted (of ``kind``), for operators and tests."""
+    query = AnonymousFailure.select(fn.COALESCE(fn.SUM(AnonymousFailure.count), 0))
+    if kind is not None:
+        query = query.where(AnonymousFailure.kind == kind)
+    return int(query.scalar())
+
+
+def prune(now: float, retention: int) -> int:
+    """Delete events, and anonymous counts, older than ``retention`` seconds."""
+    cutoff = now - retention
+    removed = SecurityEvent.delete().where(SecurityEvent.created_at < cutoff).execute()
+    return removed + AnonymousFailure.delete().where(
+        AnonymousFailure.window_start < cutoff - ANONYMOUS_WINDOW).execute()
+
+
+def printable(text: str) -> str:
+    """``text`` with every control, surrogate or other unprintable character escaped.
+
+    A detail may quote a request path: one with NUL is refused by PostgreSQL and one with a
+    lone surrogate (undecodable bytes) cannot be encoded, either of which would turn the
+    refusal being recorded into a 500.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def note(kind: str, *, now: float, **fields: Any) -> None:
@@ -34,6 +85,7 @@ def note(kind: str, *, now: float, **fields: Any) -> None:
     log.info(json.dumps({"event": kind, "at": at, **fields}, sort_keys=True, default=str))
 
 
-def recent(user_id: int, *, limit: int = 20) -> list[SecurityEvent]:
-    return list(SecurityEvent.select().where(SecurityEvent.user == user_id)
-                .order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc()).limit(limit))
+def recent(user_id: int) -> Select:
+    """The person's events, newest first (a query: the caller pages it)."""
+    return (SecurityEvent.select().where(SecurityEvent.user == user_id)
+            .order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc()))

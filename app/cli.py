@@ -13,7 +13,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app import session_store, settings, throttle, users
+from app import audit, session_store, settings, throttle, users
 from app.config import ConfigError
 from app.passwords import PasswordRejected
 
@@ -39,12 +39,14 @@ def config_errors_reported() -> Iterator[None]:
 @click.command("prune")
 @with_appcontext
 def prune() -> None:
-    """Delete sessions and tokens that ended or expired long ago, and stale throttles."""
+    """Delete sessions and tokens that ended or expired long ago, stale throttles, and
+    security events older than GATEHOUSE_EVENT_RETENTION."""
     config = settings.current()
     at = config.clock()
     removed = session_store.prune(policy=config.policy, now=at)
-    cleared = throttle.prune(at, max_window=config.throttles.window)
-    click.echo(f"Pruned {removed} sessions and {cleared} throttle entries.")
+    cleared = throttle.prune(at, max_window=throttle.ACCOUNT_CAP_WINDOW)
+    events = audit.prune(at, retention=config.event_retention)
+    click.echo(f"Pruned {removed} sessions, {cleared} throttle entries and {events} events.")
 
 
 @click.command("create-user")

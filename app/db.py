@@ -115,8 +115,25 @@ def schema_lock() -> Iterator[None]:
         yield
 
 
+class WithoutParameters(logging.Filter):
+    """peewee logs every query at DEBUG as ``(sql, params)``; the parameters include argon2
+    and refresh-token hashes, which must reach no log at any level. The SQL keeps its
+    placeholders; each parameter is logged as ``?``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, tuple) and len(record.msg) == 2:
+            sql, params = record.msg
+            record.msg = (sql, ["?"] * len(params or ()))
+        return True
+
+
+_QUERY_LOG_FILTER = WithoutParameters()
+
+
 def init_app(app: Flask) -> None:
     from app import migrations  # imports the models, which register themselves on the proxy
+
+    logging.getLogger("peewee").addFilter(_QUERY_LOG_FILTER)  # once: the same object
 
     database.initialize(open_database(app.config["DATABASE_URL"],
                                       app.config["GATEHOUSE_DB_POOL_SIZE"]))

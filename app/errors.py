@@ -11,9 +11,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import Forbidden, HTTPException
+from werkzeug.exceptions import BadHost, Forbidden, HTTPException
 
 from app import audit, middleware, session_rules, settings
 from app.db import UNAVAILABLE
@@ -74,6 +74,10 @@ def render_error(status: int, message: str | None = None, *, code: str | None = 
     g.setdefault("auth", middleware.AuthState())
     if is_api_request():
         return jsonify(error=code or kind.code, message=message or kind.message, **extra), status
+    if isinstance(request.routing_exception, BadHost):
+        # A Host header that is no host name: no URL can be built for this request, and the
+        # page links its stylesheet by URL. Whatever was refused, the answer is plain text.
+        return Response("Bad request: invalid Host header.\n", mimetype="text/plain"), 400
     return render_template("error.html", status=status, title=kind.title, message=message,
                            **extra), status
 

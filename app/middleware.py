@@ -23,13 +23,17 @@ from werkzeug.exceptions import Unauthorized
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.utils import cached_property
 
-from app import session_rules, session_store, settings, throttle, tokens
+from app import devices, session_rules, session_store, settings, throttle, tokens
 from app.models import User
 from app.security import is_api_request, mark_private
 from app.session_rules import Issued, Principal
 
 ACCESS_COOKIE = "__Host-access"
 SESSION_COOKIE = "__Host-session"
+# Identifies the browser, not the person: set at its first sign-in, kept a year, through
+# sign-outs. It authenticates nothing on its own (see devices.py).
+DEVICE_COOKIE = "__Host-device"
+DEVICE_MAX_AGE = 365 * 24 * 3600
 
 
 class NotSignedIn(Unauthorized):
@@ -48,6 +52,7 @@ class AuthState:
     issued: Issued | None = None
     clear: bool = False
     ended_reason: str | None = None
+    new_device: str | None = None  # a device cookie to set (this browser's first sign-in)
 
     @property
     def signed_in(self) -> bool:
@@ -92,6 +97,12 @@ def current_principal() -> Principal:
 
 def client_ip() -> str:
     return request.remote_addr or ""
+
+
+def device_id() -> str:
+    """This browser's device cookie, or "" when it has none (or one we never issued)."""
+    value = g.auth.new_device or request.cookies.get(DEVICE_COOKIE, "")
+    return value if devices.is_device_id(value) else ""
 
 
 def open_auth() -> None:
@@ -171,6 +182,8 @@ def save_auth(response: Response) -> Response:
                             **cookie)
         response.set_cookie(SESSION_COOKIE, issued.handle, max_age=issued.handle_max_age,
                             **cookie)
+    if state.new_device is not None:
+        response.set_cookie(DEVICE_COOKIE, state.new_device, max_age=DEVICE_MAX_AGE, **cookie)
     if state.signed_in or state.clear or state.issued is not None:
         mark_private()
     return response
@@ -187,6 +200,10 @@ def sign_in(user: User) -> None:
         session_store.revoke(state.principal.session_public_id, user_id=state.principal.user_id,
                              reason=session_rules.SIGNED_OUT, now=at, ip_address=client_ip())
     cookie_session.clear()  # a planted CSRF secret or flash does not survive sign-in
+    device = device_id()
+    if not device:
+        device = state.new_device = tokens.new_handle()
+    devices.remember(user.id, device, at)
     state.issued = session_store.start(user, keys=config.keys, policy=config.policy, now=at,
                                        user_agent=_user_agent(), ip_address=client_ip())
     state.clear, state.principal = False, None

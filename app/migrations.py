@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 import peewee
+from playhouse.migrate import SchemaMigrator, migrate
 
 from app.db import database, schema_lock
 from app.models import SchemaVersion
@@ -83,8 +84,53 @@ def _initial() -> None:
                            safe=True)
 
 
+def _bounded_costs() -> None:
+    """Version 2: what bounds the cost of hostile clients. Browsers known to each account
+    (device cookies), anonymous refusals counted per address, kind and hour, each session's
+    device name stored at sign-in, and the indexes a person's paged lists read in order."""
+
+    class Base(peewee.Model):
+        class Meta:
+            database = database
+            legacy_table_names = False
+
+    class User(Base):
+        pass
+
+    class KnownDevice(Base):
+        user = peewee.ForeignKeyField(User, on_delete="CASCADE")
+        device_hash = peewee.CharField(max_length=64)
+        first_seen_at = peewee.DoubleField()
+        last_seen_at = peewee.DoubleField()
+
+        class Meta:
+            indexes = ((("user", "device_hash"), True),)
+
+    class AnonymousFailure(Base):
+        window_start = peewee.DoubleField()
+        ip_address = peewee.CharField(max_length=64)
+        kind = peewee.CharField(max_length=32)
+        count = peewee.IntegerField()
+        last_detail = peewee.CharField(max_length=255)
+
+        class Meta:
+            indexes = ((("window_start", "ip_address", "kind"), True),)
+
+    database.create_tables([KnownDevice, AnonymousFailure], safe=True)
+    # Plain SQL, not the migrator: for a NOT NULL column on SQLite it rebuilds the table, and
+    # dropping the old one would cascade to every refresh token (nobody could stay signed in).
+    database.execute_sql("ALTER TABLE login_session ADD COLUMN device_name VARCHAR(128) "
+                         "NOT NULL DEFAULT ''")
+    migrator = SchemaMigrator.from_database(database)
+    migrate(
+        migrator.add_index("login_session", ("user_id", "last_active_at")),
+        migrator.add_index("login_session", ("user_id", "ended_at")),
+        migrator.add_index("security_event", ("user_id", "created_at")),
+    )
+
+
 # Version n is MIGRATIONS[n - 1]. Append; never edit or reorder a released one.
-MIGRATIONS: list[Callable[[], None]] = [_initial]
+MIGRATIONS: list[Callable[[], None]] = [_initial, _bounded_costs]
 LATEST = len(MIGRATIONS)
 
 

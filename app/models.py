@@ -48,9 +48,14 @@ class LoginSession(BaseModel):
     rekey_generation = peewee.IntegerField(null=True)
     access_not_before = peewee.IntegerField(default=0)
     user_agent = peewee.CharField(max_length=512, default="")
+    device_name = peewee.CharField(max_length=128, default="")  # parsed once, at sign-in
     ip_address = peewee.CharField(max_length=64, default="")
     ended_at = peewee.DoubleField(null=True, index=True)
     end_reason = peewee.CharField(max_length=32, null=True)
+
+    class Meta:
+        # A person's pages of sessions read in index order, whatever their history holds.
+        indexes = ((("user", "last_active_at"), False), (("user", "ended_at"), False))
 
 
 class RefreshToken(BaseModel):
@@ -73,6 +78,9 @@ class SecurityEvent(BaseModel):
     ip_address = peewee.CharField(max_length=64, default="")
     created_at = peewee.DoubleField(default=time.time, index=True)
 
+    class Meta:
+        indexes = ((("user", "created_at"), False),)  # a person's activity, newest first
+
 
 class Throttle(BaseModel):
     """Failure counts per key ("account:<email>", "ip:<addr>") in a fixed window."""
@@ -82,6 +90,35 @@ class Throttle(BaseModel):
     failures = peewee.IntegerField(default=0)
 
 
+class KnownDevice(BaseModel):
+    """A browser (its ``__Host-device`` cookie, by hash) that has signed in to an account:
+    judged by its own failures there, not by the account's lockout."""
+
+    id = peewee.AutoField()
+    user = peewee.ForeignKeyField(User, backref="devices", on_delete="CASCADE")
+    device_hash = peewee.CharField(max_length=64)
+    first_seen_at = peewee.DoubleField()
+    last_seen_at = peewee.DoubleField()
+
+    class Meta:
+        indexes = ((("user", "device_hash"), True),)
+
+
+class AnonymousFailure(BaseModel):
+    """Refused requests nobody signed in made (a form without its token, a guessed session
+    value, a throttled attempt), counted per address, kind and hour instead of a row each."""
+
+    id = peewee.AutoField()
+    window_start = peewee.DoubleField()
+    ip_address = peewee.CharField(max_length=64)
+    kind = peewee.CharField(max_length=32)
+    count = peewee.IntegerField(default=1)
+    last_detail = peewee.CharField(max_length=255, default="")
+
+    class Meta:
+        indexes = ((("window_start", "ip_address", "kind"), True),)
+
+
 class SchemaVersion(BaseModel):
     """One row per migration applied (``app.migrations``): the highest is the schema's version."""
 
@@ -89,4 +126,5 @@ class SchemaVersion(BaseModel):
     applied_at = peewee.DoubleField()
 
 
-ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion]
+ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
+       AnonymousFailure]

@@ -1,8 +1,11 @@
 """Password policy and hashing: the only importer of argon2.
 
 Policy follows NIST SP 800-63B: length is what counts (15 to 128 characters after NFC
-normalisation), any Unicode, no composition rules, and known-common passwords are refused
-with the reason.
+normalisation), any Unicode, no composition rules, and known-common, sequential, keyboard-walk
+and repetitive passwords are refused with the reason.
+
+The pattern check is written here rather than taken from zxcvbn: its Python port changes
+rarely, and one readable rule with one reason is enough for what NIST asks to refuse.
 """
 
 from __future__ import annotations
@@ -91,8 +94,59 @@ def _contextual(password: str, context: Iterable[str]) -> str | None:
     return None
 
 
+# What people type without thinking: the alphabet and digits (also run together, as in
+# "123456789abcdefg"), keyboard rows (QWERTY, QWERTZ, AZERTY, also row after row) and columns.
+# A walk counts in either direction.
+_SEQUENCES = (
+    "0123456789abcdefghijklmnopqrstuvwxyz",
+    "`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./",
+    "1234567890qwertyuiopasdfghjklzxcvbnm", "qwertzuiopasdfghjklyxcvbnm",
+    "azertyuiopqsdfghjklmwxcvbn", "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/-['=]",
+)
+_STEPS = frozenset((a, b) for seq in _SEQUENCES for pair in zip(seq, seq[1:], strict=False)
+                   for a, b in (pair, pair[::-1]))
+_SEPARATORS = " -_."
+MIN_UNPATTERNED = 8  # characters outside sequences, walks and repeats
+
+
+def _patterned(folded: str) -> int:
+    """How many characters of ``folded`` belong to a run of three or more that walks a
+    sequence or keyboard row ("abcd", "4321", "qwer", "1qaz") or repeats what came just
+    before it ("aaa", "ababab", "kittenkitten")."""
+    marked: set[int] = set()
+    for gap in range(1, 9):
+        _mark_runs(folded, marked, gap, max(2, gap))
+    return len(marked)
+
+
+def _mark_runs(text: str, marked: set[int], gap: int, min_links: int) -> None:
+    """Mark every run of at least ``min_links`` consecutive links, where position i links to
+    i - gap by repeating it or, for gap 1, by stepping along a sequence."""
+    run = 0
+    for i in range(gap, len(text) + 1):
+        linked = i < len(text) and (text[i] == text[i - gap]
+                                    or gap == 1 and (text[i - 1], text[i]) in _STEPS)
+        if linked:
+            run += 1
+        elif run >= min_links:
+            marked.update(range(i - run - gap, i))
+            run = 0
+        else:
+            run = 0
+
+
+def _predictable(password: str, context: Iterable[str]) -> str | None:
+    folded = "".join(c for c in password.casefold() if c not in _SEPARATORS)
+    if len(folded) - _patterned(folded) < MIN_UNPATTERNED:
+        return ("This is mostly a sequence, a keyboard pattern or a repetition (like abcdef, "
+                "qwerty or 121212), which is among the first things guessed; a few unrelated "
+                "words work well.")
+    return None
+
+
 # Order matters: length is judged before anything that has to read the whole value.
-CHECKS: tuple[Check, ...] = (_too_long, _too_short, _repetitive, _common, _contextual)
+CHECKS: tuple[Check, ...] = (_too_long, _too_short, _repetitive, _common, _contextual,
+                             _predictable)
 
 
 def check_policy(password: str, context: Iterable[str] = ()) -> str:

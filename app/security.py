@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 csrf = CSRFProtect()
+log = logging.getLogger("gatehouse.security")
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_HEADER = "X-Gatehouse-Request"  # not CORS-safelisted: a cross-site call needs a preflight
@@ -52,7 +55,20 @@ class CrossSiteRequest(Forbidden):
     """An unsafe request that did not come from this site's own pages or scripts."""
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where a body nested deeper than Python can recurse ("[" * 60_000) is
+    malformed input like any other: ``get_json`` answers 400 for it, or None when silent,
+    instead of letting a RecursionError become a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 def init_app(app: Flask) -> None:
+    app.json = BoundedJSONProvider(app)
     # ProxyFix goes outside, so that the scheme the headers see is the one the client used.
     # Flask's documented way to wrap its WSGI app, which mypy sees as assigning to a method.
     app.wsgi_app = with_security_headers(app.wsgi_app)  # type: ignore[method-assign,assignment]
@@ -60,6 +76,9 @@ def init_app(app: Flask) -> None:
     if hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    else:
+        app.wsgi_app = warn_of_untrusted_proxy(  # type: ignore[method-assign,assignment]
+            app.wsgi_app)
     # flask-wtf's own hook looks up the view's exemptions on every request, GETs included;
     # check_unsafe_request calls the same ``protect`` for unsafe methods only (the saving is
     # in bench/RESULTS.md).
@@ -92,6 +111,26 @@ def refuse_cross_site() -> None:
         raise CrossSiteRequest("Cross-origin request refused.")
     if is_api_request() and request.headers.get(JSON_HEADER) != "1":
         raise CrossSiteRequest(f"Missing {JSON_HEADER} header.")
+
+
+def warn_of_untrusted_proxy(wsgi_app: WSGIApplication) -> WSGIApplication:
+    """Log a warning, once per worker, when a request carries ``X-Forwarded-For`` that no
+    setting trusts. Behind a proxy with ``GATEHOUSE_TRUSTED_PROXIES=0`` every client has the
+    proxy's address, so one client's failures would throttle sign-in for everyone."""
+    warned = False
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        nonlocal warned
+        if not warned and "HTTP_X_FORWARDED_FOR" in environ:
+            warned = True
+            log.warning(
+                "A request from %s carried X-Forwarded-For, which GATEHOUSE_TRUSTED_PROXIES=0 "
+                "ignores: if a proxy of yours sets it, every client now shares that proxy's "
+                "address and its per-address limits. Set GATEHOUSE_TRUSTED_PROXIES to the "
+                "number of proxies in front.", environ.get("REMOTE_ADDR", "?"))
+        return wsgi_app(environ, start_response)
+
+    return app
 
 
 def with_security_headers(wsgi_app: WSGIApplication) -> WSGIApplication:

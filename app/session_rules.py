@@ -23,6 +23,7 @@ PASSWORD_CHANGED = "password_changed"
 REUSE_DETECTED = "reuse_detected"
 IDLE_TIMEOUT = "idle_timeout"
 EXPIRED = "expired"
+SESSION_LIMIT = "session_limit"
 
 LAST_ACTIVE_RESOLUTION = 60  # seconds; "last active" is written at most this often per session
 
@@ -56,6 +57,10 @@ END_REASONS: dict[str, EndReason] = {
     IDLE_TIMEOUT: EndReason("Inactive too long",
                             "Your session ended after a period of inactivity."),
     EXPIRED: EndReason("Reached its maximum age", "Your session reached its maximum age."),
+    SESSION_LIMIT: EndReason(
+        "Too many sessions: the one unused longest was signed out",
+        "This session was signed out because your account signed in on more devices than it "
+        "may keep at once; the session unused for longest ends first."),
 }
 UNKNOWN_END = EndReason("Ended", "Your session has ended.")
 
@@ -104,6 +109,7 @@ class Policy:
     grace: int
     idle_ttl: int
     max_age: int
+    max_sessions: int = 100  # live sessions per person; signing in beyond ends the LRU one
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,15 @@ included, because the middleware checks liveness on every request.
 
 from __future__ import annotations
 
-from app import audit, tokens
+from dataclasses import dataclass
+
+from peewee import Case, Select
+
+from app import audit, devices, tokens
 from app.db import execute, fetch_one, is_postgres, locked, write_transaction
 from app.models import LoginSession, RefreshToken, User
 from app.session_rules import (
+    SESSION_LIMIT,
     Family,
     Issued,
     LiveRow,
@@ -29,18 +34,42 @@ from app.session_rules import (
 
 def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_agent: str,
           ip_address: str) -> Issued:
-    """Begin a new session (a new token family) for ``user``, who has just proved who they are."""
+    """Begin a new session (a new token family) for ``user``, who has just proved who they are.
+
+    The person keeps at most ``policy.max_sessions`` live sessions: the least recently used
+    beyond that end here, with their reason, in the same transaction. The device name is
+    parsed from the User-Agent now, once, and stored.
+    """
     handle = tokens.new_handle()
     digest = tokens.token_hash(tokens.refresh_token(keys, handle))
+    device_name = devices.describe(user_agent)[:128]
     with write_transaction():
+        _end_least_recently_used(user.id, keep=policy.max_sessions - 1, now=now)
         session = LoginSession.create(
             public_id=tokens.new_public_id(), user=user, created_at=now, authenticated_at=now,
             last_active_at=now, absolute_expires_at=now + policy.max_age, current_hash=digest,
-            rotated_at=now, user_agent=user_agent[:512], ip_address=ip_address[:64],
+            rotated_at=now, user_agent=user_agent[:512], device_name=device_name,
+            ip_address=ip_address[:64],
         )
         RefreshToken.create(token_hash=digest, session=session, generation=0, issued_at=now)
         audit.record("sign_in", user=user.id, session=session.id, ip=ip_address, now=now)
     return issue(keys, policy, session, user.public_id, handle, now)
+
+
+def _end_least_recently_used(user_id: int, *, keep: int, now: float) -> None:
+    """End the person's sessions beyond the ``keep`` most recently used. The work is bounded:
+    after the first sign-in at the cap, at most one session is over it at a time.
+
+    The person's row is locked first (SQLite's write lock already is one), so that parallel
+    sign-ins of one person, on any instance, take turns and never both fit under the cap.
+    """
+    locked(User.select(User.id).where(User.id == user_id)).execute()
+    over = (LoginSession.select(LoginSession.id)
+            .where(LoginSession.user == user_id, LoginSession.ended_at.is_null())
+            .order_by(LoginSession.last_active_at.desc(), LoginSession.id.desc())
+            .offset(keep))
+    for session in list(over):
+        _end(session.id, user_id, SESSION_LIMIT, now)
 
 
 def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
@@ -239,18 +268,41 @@ def reauthenticated(session_id: int, *, now: float) -> None:
     LoginSession.update(authenticated_at=now).where(LoginSession.id == session_id).execute()
 
 
-def list_active(user_id: int, *, policy: Policy, now: float) -> list[LoginSession]:
-    return list(LoginSession.select()
-                .where(LoginSession.user == user_id, LoginSession.ended_at.is_null(),
-                       LoginSession.absolute_expires_at > now,
-                       LoginSession.last_active_at > now - policy.idle_ttl)
-                .order_by(LoginSession.last_active_at.desc()))
+PAGE_SIZE = 20
+MAX_PAGE = 50  # with PAGE_SIZE, the most rows any list request reads past
 
 
-def list_ended(user_id: int, *, since: float, limit: int = 20) -> list[LoginSession]:
-    return list(LoginSession.select()
-                .where(LoginSession.user == user_id, LoginSession.ended_at > since)
-                .order_by(LoginSession.ended_at.desc()).limit(limit))
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: at most ``PAGE_SIZE`` rows, and whether another follows."""
+
+    items: list
+    number: int
+    has_next: bool
+
+
+def paged(query: Select, number: int) -> Page:
+    """Page ``number`` (from 1) of ``query``; work bounded by MAX_PAGE * PAGE_SIZE rows."""
+    number = min(max(1, number), MAX_PAGE)
+    rows = list(query.offset((number - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
+    return Page(rows[:PAGE_SIZE], number, len(rows) > PAGE_SIZE and number < MAX_PAGE)
+
+
+def list_active(user_id: int, *, policy: Policy, now: float, current: int | None = None,
+                page: int = 1) -> Page:
+    """The person's live sessions, ``current`` first, then the most recently used."""
+    return paged(LoginSession.select()
+                 .where(LoginSession.user == user_id, LoginSession.ended_at.is_null(),
+                        LoginSession.absolute_expires_at > now,
+                        LoginSession.last_active_at > now - policy.idle_ttl)
+                 .order_by(Case(None, [(LoginSession.id == current, 0)], 1),
+                           LoginSession.last_active_at.desc(), LoginSession.id.desc()), page)
+
+
+def list_ended(user_id: int, *, since: float, page: int = 1) -> Page:
+    return paged(LoginSession.select()
+                 .where(LoginSession.user == user_id, LoginSession.ended_at > since)
+                 .order_by(LoginSession.ended_at.desc(), LoginSession.id.desc()), page)
 
 
 def prune(*, policy: Policy, now: float, keep_ended_for: int = 30 * 24 * 3600) -> int:

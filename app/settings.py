@@ -30,6 +30,7 @@ class Settings:
     hasher: Hasher
     throttles: Throttles
     reauth_window: int  # sensitive actions ask for the password once sign-in is this old
+    event_retention: int  # prune deletes security events older than this
     cookie: Mapping[str, Any]  # attributes of every cookie set, and of its deletion
 
 
@@ -40,7 +41,8 @@ def build(values: Mapping[str, Any]) -> Settings:
         policy=Policy(issuer=ISSUER, access_ttl=values["GATEHOUSE_ACCESS_TOKEN_TTL"],
                       grace=values["GATEHOUSE_REFRESH_GRACE"],
                       idle_ttl=values["GATEHOUSE_SESSION_IDLE_TTL"],
-                      max_age=values["GATEHOUSE_SESSION_MAX_AGE"]),
+                      max_age=values["GATEHOUSE_SESSION_MAX_AGE"],
+                      max_sessions=values["GATEHOUSE_MAX_SESSIONS_PER_USER"]),
         clock=values.get("GATEHOUSE_CLOCK", time.time),
         hasher=Hasher(Argon2Profile(values["GATEHOUSE_ARGON2_TIME_COST"],
                                     values["GATEHOUSE_ARGON2_MEMORY_KIB"],
@@ -48,8 +50,10 @@ def build(values: Mapping[str, Any]) -> Settings:
         throttles=Throttles(per_account=values["GATEHOUSE_LOGIN_LIMIT_ACCOUNT"],
                             per_ip=values["GATEHOUSE_LOGIN_LIMIT_IP"],
                             window=values["GATEHOUSE_LOGIN_LIMIT_WINDOW"],
-                            unknown_sessions_per_ip=values["GATEHOUSE_SESSION_LIMIT_IP"]),
+                            unknown_sessions_per_ip=values["GATEHOUSE_SESSION_LIMIT_IP"],
+                            register_per_ip=values["GATEHOUSE_REGISTER_LIMIT_IP"]),
         reauth_window=values["GATEHOUSE_REAUTH_WINDOW"],
+        event_retention=values["GATEHOUSE_EVENT_RETENTION"],
         cookie=config.COOKIE_ATTRIBUTES,
     )
 

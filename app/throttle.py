@@ -1,17 +1,24 @@
-"""Failure throttling with its state in the database, so it holds across workers and instances.
+"""Throttling with its state in the database, so it holds across workers and instances.
 
-A fixed window per key: after ``limit`` failures within ``window`` seconds the key is refused
-until the window ends. Keys name what is counted: ``account:<email>``, ``ip:<address>``.
+A fixed window per key: after ``limit`` counted attempts within ``window`` seconds the key is
+refused until the window ends. Keys name what is counted: ``account:<email>``,
+``ip:<address>``, ``register-ip:<address>``...
+
+Two ways to count. ``take`` counts an attempt *before* the costly work it guards (a password
+check, an argon2 hash), in one statement per key, so that no more than ``limit`` attempts
+ever get through, however many arrive at once. ``check`` and ``fail`` count a failure after
+the fact, for work that costs no more than the counting (looking up a session value).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from peewee import Case
+from peewee import Case, Insert
 
 from app.db import write_transaction
 from app.models import Throttle
@@ -32,23 +39,58 @@ class Limit:
     window: int
 
 
+def address_key(ip: str) -> str:
+    """What a per-address limit counts: an IPv4 address, or the /64 an IPv6 address is in.
+
+    One IPv6 subscriber is routinely handed a whole /64 (and privacy extensions rotate
+    addresses within it), so keying on the exact address would never limit anyone.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip  # not an address (a unix socket, a test): counted as it is
+    if address.version == 6 and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+# NIST SP 800-63B 5.2.2: at most 100 consecutive failed attempts on one account. The short
+# window alone would allow ~960 a day; this second tier stops them at 100 until a success.
+ACCOUNT_FAILURE_CAP = 100
+ACCOUNT_CAP_WINDOW = 30 * 24 * 3600
+
+
 @dataclass(frozen=True)
 class Throttles:
-    """The configured limits: password failures per account and per client address, and
-    unknown session values per client address, each within one window."""
+    """The configured limits, each within one window: password attempts per account (or per
+    known browser at it) and per client address, with NIST's cap per account; unknown session
+    values per address; registrations per address."""
 
     per_account: int
     per_ip: int
     window: int
     unknown_sessions_per_ip: int
+    register_per_ip: int = 10
 
-    def for_sign_in(self, email: str, ip: str) -> list[Limit]:
-        """The account's limit first: a success resets it, and only it."""
-        return [Limit(f"account:{email}", self.per_account, self.window),
-                Limit(f"ip:{ip}", self.per_ip, self.window)]
+    def for_sign_in(self, email: str, ip: str, device: str | None = None) -> list[Limit]:
+        """The account's limits first (a success resets them), the address's last.
+
+        ``device`` names a browser that has signed in to this account before: it is judged by
+        its own attempts, not by the account's, so failures from elsewhere cannot lock it out.
+        """
+        subject = f"device:{device}" if device else f"account:{email}"
+        return [Limit(subject, self.per_account, self.window),
+                Limit(f"total-{subject}", ACCOUNT_FAILURE_CAP, ACCOUNT_CAP_WINDOW),
+                Limit(f"ip:{address_key(ip)}", self.per_ip, self.window)]
 
     def for_unknown_sessions(self, ip: str) -> list[Limit]:
-        return [Limit(f"session-ip:{ip}", self.unknown_sessions_per_ip, self.window)]
+        return [Limit(f"session-ip:{address_key(ip)}", self.unknown_sessions_per_ip,
+                      self.window)]
+
+    def for_registration(self, ip: str) -> list[Limit]:
+        return [Limit(f"register-ip:{address_key(ip)}", self.register_per_ip, self.window)]
 
 
 @contextmanager
@@ -85,12 +127,42 @@ def fail(limits: list[Limit], now: float) -> None:
     """
     with write_transaction():
         for limit in limits:
-            window_over = Throttle.window_start <= now - limit.window
-            (Throttle.insert(key=limit.key, window_start=now, failures=1)
-             .on_conflict(conflict_target=[Throttle.key], update={
-                 Throttle.failures: Case(None, [(window_over, 1)], Throttle.failures + 1),
-                 Throttle.window_start: Case(None, [(window_over, now)], Throttle.window_start),
-             }).execute())
+            _upsert(limit, now).execute()
+
+
+def take(limits: list[Limit], now: float) -> None:
+    """Count one attempt against every key; raise Throttled if it is over any key's limit.
+
+    Each key is one upsert that returns the count it wrote, all in one transaction: attempts
+    from every worker and instance queue on the key's row, and each sees its own number, so
+    exactly ``limit`` of them pass per window. A refused attempt counts too (the key simply
+    stays over its limit until the window ends).
+    """
+    waits = []
+    with write_transaction():
+        for limit in limits:
+            count, window_start = _upsert(limit, now).returning(
+                Throttle.failures, Throttle.window_start).tuples().execute()[0]
+            if count > limit.limit:
+                waits.append(window_start + limit.window - now)
+    if waits:
+        raise Throttled(max(1, math.ceil(max(waits))))
+
+
+def give_back(key: str) -> None:
+    """Return an attempt ``take`` counted, once the attempt turned out well: a person signing
+    in from an address does not use up that address's allowance for failures."""
+    Throttle.update(failures=Throttle.failures - 1).where(
+        Throttle.key == key, Throttle.failures > 0).execute()
+
+
+def _upsert(limit: Limit, now: float) -> Insert:
+    window_over = Throttle.window_start <= now - limit.window
+    return (Throttle.insert(key=limit.key, window_start=now, failures=1)
+            .on_conflict(conflict_target=[Throttle.key], update={
+                Throttle.failures: Case(None, [(window_over, 1)], Throttle.failures + 1),
+                Throttle.window_start: Case(None, [(window_over, now)], Throttle.window_start),
+            }))
 
 
 def reset(key: str) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import peewee
 
-from app import audit, throttle, tokens
+from app import audit, devices, throttle, tokens
 from app.db import write_transaction
 from app.models import User
 from app.passwords import Hasher, check_policy
@@ -30,12 +30,19 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "") -> bool:
+def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "",
+             limits: Throttles | None = None) -> bool:
     """Create an account; False when the email is already registered. The registration page
     does not tell the two apart, so that it does not reveal which addresses have accounts
-    (the owner signs in as before); the operator's ``create-user`` does."""
+    (the owner signs in as before); the operator's ``create-user`` does.
+
+    With ``limits``, each attempt is counted against the client's address before anything is
+    hashed, and one over the limit raises Throttled (the operator's CLI passes none).
+    """
     email = normalise_email(email)
     password = check_policy(password, context=(email, email.split("@")[0], SITE_NAME))
+    if limits is not None:
+        throttle.take(limits.for_registration(ip), now)
     digest = hasher.hash(password)  # hashed either way: same time for new and taken emails
     try:
         with write_transaction():
@@ -49,24 +56,28 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
 
 
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
-                 ip: str = "") -> User | None:
+                 ip: str = "", device_id: str = "") -> User | None:
     """Return the user whose password this is, or None; raise Throttled when over the limits.
 
-    Unknown emails cost one dummy argon2 verify, so timing does not tell them apart.
+    The attempt is counted before the password is checked, so no more than the limit are ever
+    checked, however many arrive at once. Unknown emails cost one dummy argon2 verify, so
+    timing does not tell them apart. ``device_id`` is the browser's device cookie.
     """
     try:
         email = normalise_email(email)
     except InvalidEmail:
         # Never an account; hashed so that NUL or odd bytes never reach a SQL parameter.
         email = "invalid:" + tokens.token_hash(email)
-    keys = limits.for_sign_in(email, ip)
-    throttle.check(keys, now)
     user = User.get_or_none(User.email == email)
+    device = devices.throttle_id(user.id, device_id) if user else None
+    keys = limits.for_sign_in(email, ip, device)
+    throttle.take(keys, now)
     if not hasher.verify(user.password_hash if user else None, password) or user is None:
-        throttle.fail(keys, now)
         audit.record("sign_in_failed", user=user.id if user else None, ip=ip, now=now)
         return None
-    throttle.reset(keys[0].key)
+    for limit in keys[:-1]:
+        throttle.reset(limit.key)
+    throttle.give_back(keys[-1].key)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         user.save()
@@ -74,10 +85,11 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
 
 
 def verify_current(user_id: int, password: str, *, hasher: Hasher, limits: Throttles,
-                   now: float, ip: str = "") -> User | None:
-    """Re-check the signed-in person's password; failures count against the same limits."""
+                   now: float, ip: str = "", device_id: str = "") -> User | None:
+    """Re-check the signed-in person's password; attempts count against the same limits."""
     user = User.get_by_id(user_id)
-    return authenticate(user.email, password, hasher=hasher, limits=limits, now=now, ip=ip)
+    return authenticate(user.email, password, hasher=hasher, limits=limits, now=now, ip=ip,
+                        device_id=device_id)
 
 
 def change_password(user: User, new_password: str, *, hasher: Hasher, now: float,

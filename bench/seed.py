@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 
-from app import tokens
+from app import migrations, tokens
 from app.db import database, is_postgres
 from app.models import ALL, LoginSession, RefreshToken, User
 
@@ -48,7 +48,7 @@ def reset() -> None:
             raise NotABenchDatabase(f"{foreign} accounts are not the benchmark's; refusing to "
                                     "empty this database. Point DATABASE_URL elsewhere.")
     database.drop_tables(ALL, safe=True)
-    database.create_tables(ALL)
+    migrations.upgrade()  # the schema every release reaches, by the same numbered steps
 
 
 def seed(keys: tokens.Keys, *, users: int, sessions: int, password_hash: str,
@@ -62,7 +62,8 @@ def seed(keys: tokens.Keys, *, users: int, sessions: int, password_hash: str,
                            "last_active_at", "absolute_expires_at", "generation",
                            "current_hash", "rotated_at", "successor_seen", "rekeyed_at",
                            "rekey_generation", "access_not_before",
-                           "user_agent", "ip_address", "ended_at", "end_reason"),
+                           "user_agent", "device_name", "ip_address", "ended_at",
+                           "end_reason"),
             (_session_row(keys, i, users, now) for i in range(sessions)))
     _insert(RefreshToken, ("token_hash", "session_id", "generation", "issued_at"),
             ((_hash(keys, i), i + 1, 0, now - 3600) for i in range(sessions)))
@@ -84,7 +85,7 @@ def _session_row(keys: tokens.Keys, i: int, users: int, now: float) -> tuple:
     return (i + 1, secrets.token_urlsafe(16), i % users + 1, created, created, now, created
             + 30 * 86400, 0, _hash(keys, i), created, True, None, None, 0,
             "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-            f"198.51.100.{i % 250}", now - 60 if ended else None,
+            "Firefox 128 on Linux", f"198.51.100.{i % 250}", now - 60 if ended else None,
             "signed_out" if ended else None)
 
 

@@ -7,9 +7,11 @@ import json
 import multiprocessing
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import pytest
-from servers import Server, request, server_env, sign_up
+from servers import Server, _form, request, server_env, sign_in, sign_up
 from support import PASSWORD, SECRET, expired_access_token
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
@@ -84,3 +86,46 @@ def test_several_processes_at_the_same_instant(server):
     with context.Pool(6) as pool:
         results = pool.map(_process_hit, [(server.port, cookies, start_at)] * 12, chunksize=2)
     assert_one_clean_rotation(results, cookies[SESSION_COOKIE])
+
+
+def test_parallel_wrong_passwords_never_check_more_than_the_limit(database_url, make_app):
+    """Each attempt is counted before its password is checked, in one statement: 40 attempts
+    at once on one account, across 3 worker processes of 8 threads, run exactly 10 checks."""
+    from app.models import SecurityEvent, User
+
+    make_app()
+    env = server_env(database_url, SECRET, GATEHOUSE_LOGIN_LIMIT_ACCOUNT=10,
+                     GATEHOUSE_LOGIN_LIMIT_IP=1000)
+    with Server(env, workers=3, threads=8) as running:
+        sign_up(running, "ada@example.com", PASSWORD)
+        jars = [{} for _ in range(40)]
+        bodies = [urlencode({"csrf_token": _form(running, "/login", jar),
+                             "email": "ada@example.com", "password": "wrong, and guessed"})
+                  .encode() for jar in jars]
+        barrier = threading.Barrier(len(jars), timeout=30)
+
+        def attempt(n: int) -> int:
+            barrier.wait()
+            return request(running.port, "POST", "/login", cookies=jars[n], body=bodies[n],
+                           headers={"Content-Type": "application/x-www-form-urlencoded"}).status
+
+        with ThreadPoolExecutor(len(jars)) as pool:
+            statuses = list(pool.map(attempt, range(len(jars))))
+    checks = SecurityEvent.select().where(SecurityEvent.user == User.get().id,
+                                          SecurityEvent.kind == "sign_in_failed").count()
+    assert checks == 10
+    assert sorted(statuses) == [401] * 10 + [429] * 30
+
+
+def test_parallel_sign_ins_never_exceed_the_session_cap(database_url, make_app):
+    from app.models import LoginSession
+
+    make_app()
+    # Attempts in flight count against the account until each succeeds: allow them all.
+    env = server_env(database_url, SECRET, GATEHOUSE_MAX_SESSIONS_PER_USER=5,
+                     GATEHOUSE_LOGIN_LIMIT_ACCOUNT=100)
+    with Server(env, workers=3, threads=8) as running:
+        sign_up(running, "ada@example.com", PASSWORD)
+        with ThreadPoolExecutor(24) as pool:
+            list(pool.map(lambda _: sign_in(running, "ada@example.com", PASSWORD), range(24)))
+    assert LoginSession.select().where(LoginSession.ended_at.is_null()).count() == 5

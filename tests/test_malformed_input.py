@@ -16,7 +16,7 @@ from support import PASSWORD, Cookies, browser, csrf_token, login, signed_up, su
 from werkzeug.test import EnvironBuilder
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE, CookieRequest
-from app.models import LoginSession, User
+from app.models import LoginSession, SecurityEvent, User
 
 PAYLOADS = {
     "nul": b"ada\x00@example.com correct horse",
@@ -176,3 +176,43 @@ def test_cookies_are_parsed_as_werkzeug_parses_them(header):
     environ = EnvironBuilder(headers={"Cookie": header} if header else {}).get_environ()
     mine, theirs = CookieRequest(environ).cookies, Request(environ).cookies
     assert list(mine.items(multi=True)) == list(theirs.items(multi=True))
+
+
+@pytest.mark.parametrize("method, path, headers, status", [
+    ("POST", "/sessions/AB%00CD/revoke", {}, 400),  # no CSRF token: recorded with the path
+    ("POST", "/api/x%00y", {"Origin": "https://evil.example"}, 403),
+    ("POST", "/sessions/%FF%FE%00/revoke", {}, 400),
+    ("POST", "/api/\u2028%0D%0A%00", {"Sec-Fetch-Site": "cross-site"}, 403),
+])
+def test_a_refused_request_with_nul_in_its_path_is_recorded_not_a_500(
+        ada, caplog, method, path, headers, status):
+    """The refusal is an event whose detail holds the path; PostgreSQL text cannot hold NUL."""
+    response = ada.open(path, method=method, headers=headers)
+    assert response.status_code == status
+    assert "Reference" not in response.get_data(as_text=True)
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+    assert SecurityEvent.select().where(SecurityEvent.kind == "csrf_failed").count() == 1
+
+
+def test_json_nested_too_deeply_is_malformed_input_not_a_500(ada, caplog):
+    """60,000 ``[`` make the JSON parser recurse past Python's limit."""
+    response = ada.delete("/api/sessions/" + "A" * 22, data="[" * 60_000,
+                          headers={"X-Gatehouse-Request": "1",
+                                   "Content-Type": "application/json"})
+    assert response.status_code == 404 and response.is_json
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/"), ("GET", "/login"), ("GET", "/api/me"), ("GET", "/no-such-page"),
+    ("POST", "/logout"), ("POST", "/api/sessions"),  # refused by the CSRF or origin check
+])
+@pytest.mark.parametrize("host", [".", "a..b", "x" * 70 + ".example"])
+def test_a_host_header_that_is_no_host_name_is_a_400(client, caplog, method, path, host):
+    """Found by tests/test_fuzz.py: no URL can be built for such a request, and the error
+    page itself links by URL."""
+    response = client.open(path, method=method, headers={"Host": host,
+                                                         "Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == (403 if path == "/api/sessions" else 400)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []

@@ -4,9 +4,9 @@ import jwt
 from support import PASSWORD, Cookies, browser, cookie, login, page, register, submit
 
 from app import tokens
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.middleware import ACCESS_COOKIE, DEVICE_COOKIE, SESSION_COOKIE
 
-COOKIE_NAMES = {ACCESS_COOKIE, SESSION_COOKIE, "__Host-flask"}
+COOKIE_NAMES = {ACCESS_COOKIE, SESSION_COOKIE, DEVICE_COOKIE, "__Host-flask"}
 
 
 def set_cookie_headers(response) -> dict[str, str]:
@@ -33,6 +33,7 @@ def test_sign_in_sets_exactly_the_specified_cookies(client, app):
     session_age = int(attributes(headers[SESSION_COOKIE])["max-age"])
     assert 0 < access_age <= app.config["GATEHOUSE_ACCESS_TOKEN_TTL"]
     assert 0 < session_age <= app.config["GATEHOUSE_SESSION_MAX_AGE"]
+    assert int(attributes(headers[DEVICE_COOKIE])["max-age"]) == 365 * 24 * 3600
 
 
 def test_access_token_claims_and_header(ada, app, clock):

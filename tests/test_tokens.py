@@ -89,3 +89,14 @@ def test_cache_is_bounded(monkeypatch):
     assert verified == issued
     cache.decode(KEYS, issued[0], issuer="gatehouse", now=NOW)
     assert verified == [*issued, issued[0]]
+
+
+@pytest.mark.parametrize("nbf", ["soon", None, [1], {"t": 1}, 1.5e400, True])
+def test_a_signed_token_with_a_malformed_nbf_is_refused_not_an_error(nbf):
+    """A valid signature over a non-numeric ``nbf`` (only a holder of the key could make one,
+    but the verifier must not raise anything but InvalidAccessToken for it)."""
+    claims = jwt.decode(issue(), options={"verify_signature": False})
+    token = jwt.encode({**claims, "nbf": nbf}, KEYS.access, algorithm=tokens.ALGORITHM,
+                       headers={"typ": tokens.TOKEN_TYPE})
+    with pytest.raises(tokens.InvalidAccessToken):
+        tokens.decode_access(KEYS, token, issuer="gatehouse", now=NOW)

@@ -25,13 +25,17 @@ def me() -> Response:
 @login_required
 def list_sessions() -> Response:
     principal, config = current_principal(), settings.current()
-    live = session_store.list_active(principal.user_id, policy=config.policy, now=config.clock())
+    live = session_store.list_active(principal.user_id, policy=config.policy,
+                                     now=config.clock(), current=principal.session_id,
+                                     page=request.args.get("page", 1, int))
     return jsonify(sessions=[{
-        "id": s.public_id, "device": describe(s.user_agent), "ip_address": s.ip_address,
-        "signed_in_at": s.created_at, "last_active_at": s.last_active_at,
+        "id": s.public_id, "device": s.device_name or describe(s.user_agent),
+        "ip_address": s.ip_address, "signed_in_at": s.created_at,
+        "last_active_at": s.last_active_at,
         "expires_at": session_rules.expires_at(s, config.policy),
         "current": s.public_id == principal.session_public_id,
-    } for s in live])
+    } for s in live.items], page=live.number,
+        next_page=live.number + 1 if live.has_next else None)
 
 
 @api.delete("/sessions/<session_id>")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app import audit, middleware, session_rules, session_store, settings
@@ -23,14 +23,17 @@ def account() -> str:
 @login_required
 def sessions_page() -> str:
     principal, config = current_principal(), settings.current()
-    at = config.clock()
+    at, page = config.clock(), request.args.get
     return render_template(
         "account/sessions.html",
-        live=session_store.list_active(principal.user_id, policy=config.policy, now=at),
-        ended=session_store.list_ended(principal.user_id, since=at - RECENTLY_ENDED),
-        events=audit.recent(principal.user_id), describe=describe, now=at,
-        policy=config.policy, expires_at=session_rules.expires_at, form=ConfirmForm(),
-        reauth=reauth_due())
+        live=session_store.list_active(principal.user_id, policy=config.policy, now=at,
+                                       current=principal.session_id,
+                                       page=page("live", 1, int)),
+        ended=session_store.list_ended(principal.user_id, since=at - RECENTLY_ENDED,
+                                       page=page("ended", 1, int)),
+        events=session_store.paged(audit.recent(principal.user_id), page("events", 1, int)),
+        describe=describe, now=at, policy=config.policy,
+        expires_at=session_rules.expires_at, form=ConfirmForm(), reauth=reauth_due())
 
 
 @bp.route("/sessions/<session_id>/revoke", methods=["POST"])

@@ -30,7 +30,8 @@ def confirm_password(password: str | None) -> bool:
     config, principal = settings.current(), middleware.current_principal()
     at = config.clock()
     user = users.verify_current(principal.user_id, password or "", hasher=config.hasher,
-                                limits=config.throttles, now=at, ip=middleware.client_ip())
+                                limits=config.throttles, now=at, ip=middleware.client_ip(),
+                                device_id=middleware.device_id())
     if user is not None:
         session_store.reauthenticated(principal.session_id, now=at)
     return user is not None

@@ -27,7 +27,7 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         users.register(form.email.data, form.password.data, hasher=settings.current().hasher,
-                       now=settings.now(), ip=client_ip())
+                       now=settings.now(), ip=client_ip(), limits=settings.current().throttles)
         flash("Your account is ready. Sign in with your email and password.", "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/register.html", form=form)
@@ -39,7 +39,8 @@ def login():
     if form.validate_on_submit():
         config = settings.current()
         user = users.authenticate(form.email.data, form.password.data, hasher=config.hasher,
-                                  limits=config.throttles, now=config.clock(), ip=client_ip())
+                                  limits=config.throttles, now=config.clock(), ip=client_ip(),
+                                  device_id=middleware.device_id())
         if user is not None:
             middleware.sign_in(user)
             return redirect(safe_next(form.next.data))
@@ -64,7 +65,8 @@ def password():
     if form.validate_on_submit():
         user = users.verify_current(principal.user_id, form.current_password.data,
                                     hasher=config.hasher, limits=config.throttles,
-                                    now=config.clock(), ip=client_ip())
+                                    now=config.clock(), ip=client_ip(),
+                                    device_id=middleware.device_id())
         if user is not None:
             users.change_password(
                 user, form.new_password.data, hasher=config.hasher, now=config.clock(),

@@ -46,7 +46,10 @@ def site(chromium, tmp_path_factory):
     create_app(settings)
     reset_database()  # a shared PostgreSQL database starts empty
     create_app(settings)  # the schema, before several workers start at once
-    env = server_env(url, SECRET, GATEHOUSE_ACCESS_TOKEN_TTL=ACCESS_TTL)
+    # Every scenario registers its own people from 127.0.0.1: more than the default 10
+    # registrations per address per window (tests/test_security_throttle.py tests that limit).
+    env = server_env(url, SECRET, GATEHOUSE_ACCESS_TOKEN_TTL=ACCESS_TTL,
+                     GATEHOUSE_REGISTER_LIMIT_IP=1000)
     try:
         with Server(env, workers=2, threads=4) as server:
             yield server
