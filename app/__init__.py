@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from app import account, auth, cli, config, db, errors, lazysession, middleware, security
+from app import account, auth, cli, config, db, errors, lazysession, mail, middleware, security
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -24,6 +24,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     middleware.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    mail.init_app(app)
     cli.init_app(app)
     auth.init_app(app)
     account.init_app(app)

@@ -93,8 +93,10 @@ def postgres_url(database_url) -> str:
 @pytest.fixture
 def make_app(database_url, clock):
     def make(**overrides):
+        # Mail off unless a test asks for it: those tests use ``mail_app`` and the SMTP server.
         settings = {"TESTING": True, "SECRET_KEY": SECRET, "DATABASE_URL": database_url,
-                    "GATEHOUSE_CLOCK": clock, **CHEAP_ARGON2, **overrides}
+                    "GATEHOUSE_CLOCK": clock, "GATEHOUSE_EMAIL_VERIFICATION": "off",
+                    **CHEAP_ARGON2, **overrides}
         return create_app(settings)
 
     yield make
@@ -187,3 +189,26 @@ def ada(client):
     """``client`` registered and signed in as ada@example.com."""
     signed_up(client)
     return client
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on 127.0.0.1 at a free port; ``smtp.mailbox`` holds what it got."""
+    from mail_server import SmtpServer
+    from servers import free_port
+
+    server = SmtpServer(free_port()).start()
+    yield server
+    server.stop()
+
+
+PUBLIC_URL = "https://gatehouse.test"
+
+
+@pytest.fixture
+def mail_app(make_app, smtp):
+    """An app that requires verified addresses and sends mail to the ``smtp`` server."""
+    app = make_app(GATEHOUSE_EMAIL_VERIFICATION="required", GATEHOUSE_SMTP_URL=smtp.url,
+                   GATEHOUSE_PUBLIC_URL=PUBLIC_URL)
+    yield app
+    app.extensions["gatehouse_mail"].dispatcher.stop()
