@@ -8,7 +8,19 @@ from typing import Any
 
 from flask import Flask
 
-from app import account, auth, cli, config, db, errors, lazysession, mail, middleware, security
+from app import (
+    account,
+    alerts,
+    auth,
+    cli,
+    config,
+    db,
+    errors,
+    lazysession,
+    mail,
+    middleware,
+    security,
+)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -25,6 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     mail.init_app(app)
+    alerts.init_app(app)
     cli.init_app(app)
     auth.init_app(app)
     account.init_app(app)

@@ -43,9 +43,14 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "") -> None:
+def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "",
+             then: Callable[[User | None], object] = lambda user: None) -> None:
     """Create an account. An email that is already registered is silently accepted, so that
-    registration does not reveal which addresses have accounts (its owner signs in as before)."""
+    registration does not reveal which addresses have accounts (its owner signs in as before).
+
+    ``then`` runs in the transaction that records the outcome, with the new user, or None
+    when the address was taken (the mail that says so commits with it).
+    """
     email = normalise_email(email)
     password = check_policy(password, context=(email, email.split("@")[0], SITE_NAME))
     digest = hasher.hash(password)  # hashed either way: same time for new and taken emails
@@ -54,8 +59,11 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
             user = User.create(public_id=tokens.new_public_id(), email=email,
                                password_hash=digest, created_at=now, password_changed_at=now)
             audit.record("registered", user=user.id, ip=ip, now=now)
+            then(user)
     except peewee.IntegrityError:
-        audit.record("register_existing", user=None, ip=ip, now=now)
+        with write_transaction():
+            audit.record("register_existing", user=None, ip=ip, now=now)
+            then(None)
 
 
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,12 +18,23 @@ from app.models import SecurityEvent
 
 log = logging.getLogger("gatehouse.security")
 
+# kind -> functions called with the event, inside the transaction that records it (so a mail
+# they queue commits, or not, with the event). Registered once per process; idempotent.
+_listeners: dict[str, list[Callable[..., None]]] = {}
+
+
+def on(kind: str, listener: Callable[..., None]) -> None:
+    if listener not in _listeners.setdefault(kind, []):
+        _listeners[kind].append(listener)
+
 
 def record(kind: str, *, user: int | None, now: float, session: int | None = None,
            ip: str = "", detail: str = "") -> None:
     SecurityEvent.create(kind=kind, user=user, session=session, ip_address=ip[:64],
                          detail=detail[:255], created_at=now)
     note(kind, user=user, now=now, session=session, ip=ip, detail=detail)
+    for listener in _listeners.get(kind, ()):
+        listener(user=user, session=session, ip=ip, now=now)
 
 
 def note(kind: str, *, now: float, **fields: Any) -> None:

@@ -46,6 +46,8 @@ ENDED_MESSAGES = {
     sessions.REUSE_DETECTED: ("This session was ended because a copy of its sign-in cookie was "
                               "used somewhere else. Sign in again; if this was not you, change "
                               "your password."),
+    sessions.PASSWORD_RESET: "Your password was reset, so this session was ended.",
+    sessions.NOT_ME: "This session was ended from the \"This wasn't me\" link in a mail.",
     sessions.IDLE_TIMEOUT: "Your session ended after a period of inactivity.",
     sessions.EXPIRED: "Your session reached its maximum age.",
 }
@@ -248,16 +250,19 @@ def sign_in(user: User) -> None:
     """Start a new session for ``user``; whatever this browser held before is discarded."""
     state, ext, at = auth(), gatehouse(), now()
     if state.principal is not None:
-        sessions.revoke(state.principal.session_public_id, user_id=state.principal.user_id,
-                        reason=sessions.SIGNED_OUT, now=at, ip_address=client_ip())
+        try:
+            sessions.revoke(state.principal.session_public_id, user_id=state.principal.user_id,
+                            reason=sessions.SIGNED_OUT, now=at, ip_address=client_ip())
+        except sessions.SessionNotFound:
+            pass  # ended by this very request (a password reset ends every session)
     session.clear()  # a planted CSRF secret or flash does not survive sign-in
     state.issued = sessions.start(user, keys=ext.keys, policy=ext.policy, now=at,
-                                  user_agent=_user_agent(),
+                                  user_agent=user_agent(),
                                   ip_address=client_ip())
     state.clear, state.principal = False, None
 
 
-def _user_agent() -> str:
+def user_agent() -> str:
     """Untrusted text, stored without control characters (PostgreSQL refuses NUL)."""
     return "".join(c for c in request.headers.get("User-Agent", "")[:512]
                    if c.isprintable())

@@ -24,6 +24,8 @@ PASSWORD_CHANGED = "password_changed"
 REUSE_DETECTED = "reuse_detected"
 IDLE_TIMEOUT = "idle_timeout"
 EXPIRED = "expired"
+PASSWORD_RESET = "password_reset"
+NOT_ME = "not_me"  # ended from the "This wasn't me" link of a new sign-in mail
 
 LAST_ACTIVE_RESOLUTION = 60  # seconds; "last active" is written at most this often per session
 

@@ -68,9 +68,16 @@ class Mailbox:
                 self.arrived.wait(left)
         return self.to(recipient)[:count]
 
-    def last(self, recipient: str, subject_part: str = "") -> Received:
-        found = [m for m in self.to(recipient) if subject_part in m.subject]
-        assert found, f"no mail to {recipient} about {subject_part!r}: {self.subjects()}"
+    def about(self, recipient: str, subject_part: str, timeout: float = 20) -> Received:
+        """The newest message to ``recipient`` whose subject has ``subject_part``, once one
+        has arrived."""
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while not (found := [m for m in self.to(recipient) if subject_part in m.subject]):
+                left = deadline - time.monotonic()
+                assert left > 0, f"no mail to {recipient} about {subject_part!r}: " \
+                                 f"{self.subjects()}"
+                self.arrived.wait(left)
         return found[-1]
 
     def subjects(self) -> list[tuple[str, str]]:

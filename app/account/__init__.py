@@ -19,6 +19,8 @@ END_REASONS = {
     sessions.REVOKED_OTHERS: "Signed out by you (all other sessions)",
     sessions.PASSWORD_CHANGED: "Password changed",
     sessions.REUSE_DETECTED: "A reused token was detected",
+    sessions.PASSWORD_RESET: "Password reset",
+    sessions.NOT_ME: "Ended from a \"This wasn't me\" mail",
     sessions.IDLE_TIMEOUT: "Inactive too long",
     sessions.EXPIRED: "Reached its maximum age",
 }
@@ -28,6 +30,9 @@ EVENT_NAMES = {
     "sign_in_failed": "Failed sign-in attempt",
     "registered": "Account created",
     "password_changed": "Password changed",
+    "email_verified": "Email address confirmed",
+    "email_changed": "Email address changed",
+    "password_reset_requested": "Password reset requested",
     "csrf_failed": "Refused a form from another site",
     "throttled": "Too many attempts",
 }

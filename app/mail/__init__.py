@@ -81,17 +81,21 @@ def queue(recipient: str, template: str, subject: str, *, now: float, **context)
 
     The worker's sender is woken once this request's response is done, after the commit.
     """
-    m = mailer()
-    if m.transport is None:
+    if mailer().transport is None:
         return
-    context.update(subject=subject, public_url=m.public_url)
-    outbox.put(recipient=recipient, subject=subject,
-               text=render_template(f"mail/{template}.txt", **context),
-               html=render_template(f"mail/{template}.html", **context), now=now)
+    text, html = render(template, subject, **context)
+    outbox.put(recipient=recipient, subject=subject, text=text, html=html, now=now)
     if has_request_context():
         from flask import g
 
         g.mail_queued = True
+
+
+def render(template: str, subject: str, **context) -> tuple[str, str]:
+    """The plain-text and HTML parts (the HTML escaped by Jinja, the text left as written)."""
+    context.update(subject=subject, public_url=mailer().public_url)
+    return (render_template(f"mail/{template}.txt", **context),
+            render_template(f"mail/{template}.html", **context))
 
 
 def send_pending(app: Flask) -> tuple[int, int]:

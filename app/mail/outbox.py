@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -23,6 +24,9 @@ from app.models import OutboxMessage
 
 log = logging.getLogger("gatehouse.mail")
 
+# CRLF line ends, and headers folded only past 998 characters: the default policy folds a long
+# subject before its first word, which some clients show as a leading space.
+MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
 LEASE = 120  # seconds a claim holds: longer than one SMTP exchange can take
 MAX_ATTEMPTS = 12  # about 34 hours of retries with the backoff below
 BACKOFF_BASE, BACKOFF_CAP = 10, 4 * 3600
@@ -92,7 +96,7 @@ def _failed(row: OutboxMessage, token: str, error: str, now: float) -> None:
 
 
 def compose(row: OutboxMessage, *, sender: str, domain: str) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     message["From"], message["To"], message["Subject"] = sender, row.recipient, row.subject
     message["Date"] = formatdate(row.created_at, usegmt=True)
     # The same id on every attempt: a duplicate after a crash mid-send is recognisable.

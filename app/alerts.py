@@ -1,0 +1,63 @@
+"""Mails about sign-ins and stolen cookies, queued in the transaction of the security event.
+
+"New sign-in" goes out when an account is signed in to from a browser it has not been used
+from before. Until the ``__Host-device`` cookie exists, a browser is "known" to an account
+when one of the account's earlier sessions had the same User-Agent: one function,
+``known_browser``, to replace with the device cookie. The first sign-in of a new account is
+never announced (the person has just confirmed their address).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, has_request_context, request, url_for
+
+from app import audit, links, mail, recovery, sessions
+from app.models import LoginSession, User
+
+
+def init_app(app: Flask) -> None:
+    audit.on("sign_in", signed_in)
+    audit.on(sessions.REUSE_DETECTED, reuse_detected)
+
+
+def _mailing() -> bool:
+    """Only for an app that sends mail, and for events caused by a request."""
+    return has_request_context() and mail.mailer().transport is not None
+
+
+def known_browser(user_id: int, session_id: int, user_agent: str) -> bool | None:
+    """True when an earlier session of the account had this browser; None when the account
+    has no earlier session at all."""
+    earlier = LoginSession.select().where((LoginSession.user == user_id)
+                                          & (LoginSession.id != session_id))
+    if not earlier.exists():
+        return None
+    return earlier.where(LoginSession.user_agent == user_agent).exists()
+
+
+def signed_in(*, user: int | None, session: int | None, ip: str, now: float) -> None:
+    if not _mailing() or user is None or session is None:
+        return
+    row = LoginSession.get_by_id(session)
+    if known_browser(user, session, row.user_agent) is not False:
+        return
+    email = User.get_by_id(user).email
+    token = links.issue(links.NOT_ME, user, session_id=session, now=now,
+                        ttl=current_app.config["GATEHOUSE_SESSION_MAX_AGE"])
+    context = recovery.origin(now, ip, row.user_agent)
+    subject = f"New sign-in: {context['device']}, {ip}, {context['when']}"
+    mail.queue(email, "new_sign_in", subject, now=now,
+               url=mail.link(url_for("auth.not_me", token=token)), **context)
+
+
+def reuse_detected(*, user: int | None, session: int | None, ip: str, now: float) -> None:
+    if not _mailing() or user is None:
+        return
+    row = LoginSession.get_or_none(LoginSession.id == session)
+    recovery.notice(
+        User.get_by_id(user).email, "A copy of your sign-in was used",
+        "A copy of your sign-in was used; we ended that session. The address shown is the one "
+        "that presented the copy, and the device is the session's.",
+        "If you did not expect this, reset your password: that ends every session.",
+        now=now, ip=ip, user_agent=row.user_agent if row else request.headers.get(
+            "User-Agent", ""))

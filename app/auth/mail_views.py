@@ -1,0 +1,99 @@
+"""The pages behind mailed links (verification, reset, "this wasn't me", new address), the
+forgotten-password form and the change of address. A link's GET only shows a page; its form's
+POST acts, because mail scanners and link previewers fetch every link in a message."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from app import accounts, links, middleware, recovery
+from app.auth import bp, settings
+from app.auth.forms import ButtonForm, EmailForm, ForgotForm, NewPasswordForm
+from app.middleware import client_ip, login_required, now, user_agent
+from app.models import User
+
+
+def _origin() -> dict:
+    return {"now": now(), "ip": client_ip(), "user_agent": user_agent()}
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot():
+    form = ForgotForm()
+    if form.validate_on_submit():
+        recovery.request_reset(form.email.data, **_origin())
+        return render_template("auth/forgot_sent.html")
+    return render_template("auth/forgot.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    user = User.get_by_id(links.check(token, links.RESET, now=now()).user_id)
+    form = NewPasswordForm(user.email)
+    if form.validate_on_submit():
+        user = recovery.reset_password(token, form.new_password.data, hasher=settings().hasher,
+                                       **_origin())
+        middleware.sign_in(user)
+        flash("Your password was reset and every session was signed out. This browser is "
+              "signed in with the new password.", "success")
+        return redirect(url_for("account.sessions_page"))
+    return render_template("auth/reset.html", form=form, email=user.email)
+
+
+@bp.route("/email/verify/<token>", methods=["GET", "POST"])
+def verify_email(token: str):
+    links.check(token, links.VERIFY, now=now())
+    form = ButtonForm()
+    if form.validate_on_submit():
+        recovery.verify_email(token, now=now())
+        flash("Your email address is confirmed. You can sign in now.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/link_action.html", form=form, kind="verify")
+
+
+@bp.route("/not-me/<token>", methods=["GET", "POST"])
+def not_me(token: str):
+    links.check(token, links.NOT_ME, now=now())
+    form = ButtonForm()
+    if form.validate_on_submit():
+        user = recovery.end_unknown_session(token, now=now(), ip=client_ip())
+        return render_template("auth/not_me_done.html", form=ForgotForm(email=user.email))
+    return render_template("auth/link_action.html", form=form, kind="not_me")
+
+
+@bp.route("/account/email", methods=["GET", "POST"])
+@login_required
+def change_email():
+    principal = middleware.auth().principal
+    form = EmailForm()
+    if form.validate_on_submit():
+        user = accounts.verify_current(principal.user_id, form.current_password.data,
+                                       hasher=settings().hasher, limits=settings().throttles,
+                                       now=now(), ip=client_ip())
+        if user is not None:
+            recovery.request_email_change(user.id, form.email.data, **_origin())
+            flash(f"We sent a link to {form.email.data}. Your address changes to it when you "
+                  "open the link; until then it stays as it is.", "success")
+            return redirect(url_for("account.account"))
+        form.current_password.errors.append("That is not your current password.")
+    return render_template("account/email.html", form=form)
+
+
+@bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
+def confirm_email(token: str):
+    links.check(token, links.NEW_EMAIL, now=now())
+    form = ButtonForm()
+    if form.validate_on_submit():
+        user = recovery.confirm_email_change(token, **_origin())
+        flash(f"Your email address is now {user.email}.", "success")
+        signed_in = middleware.auth().signed_in
+        return redirect(url_for("account.account" if signed_in else "auth.login"))
+    return render_template("auth/link_action.html", form=form, kind="new_email")
+
+
+@bp.app_errorhandler(links.LinkError)
+def link_problem(error: links.LinkError):
+    """A used, expired or altered link says so, and offers the way to a new one."""
+    status = 400 if type(error) is links.LinkError else 410
+    return render_template("auth/link_problem.html", message=error.message,
+                           endpoint=request.endpoint), status
