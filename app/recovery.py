@@ -105,10 +105,14 @@ def resend_verification(user: User, *, now: float, ip: str, user_agent: str) -> 
 def verify_email(token: str, *, now: float) -> User:
     with write_transaction():
         row = links.use(token, links.VERIFY, now=now)
-        User.update(email_verified_at=now).where(
-            (User.id == row.user_id) & User.email_verified_at.is_null()).execute()
-        audit.record("email_verified", user=row.user_id, now=now)
+        mark_verified(row.user_id, now=now)
     return User.get_by_id(row.user_id)
+
+
+def mark_verified(user_id: int, *, now: float) -> None:
+    User.update(email_verified_at=now).where(
+        (User.id == user_id) & User.email_verified_at.is_null()).execute()
+    audit.record("email_verified", user=user_id, now=now)
 
 
 # --- password reset --------------------------------------------------------------------------
