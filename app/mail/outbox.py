@@ -75,7 +75,9 @@ def send_due(transport: Transport, *, sender: str, domain: str, now: Callable[[]
             _failed(row, token, str(exc), now())
             failed += 1
             continue
-        OutboxMessage.update(sent_at=now(), claimed_until=None, last_error="").where(
+        # The body goes once sent: it holds a link's token, of which only the hash is kept.
+        OutboxMessage.update(sent_at=now(), claimed_until=None, last_error="", text_body="",
+                             html_body="").where(
             (OutboxMessage.id == message_id) & (OutboxMessage.claim == token)).execute()
         log.info("mail %s sent (%s, attempt %s)", message_id, row.subject, row.attempts)
         sent += 1
