@@ -4,6 +4,9 @@ read out of the messages the server received, as a person would click them."""
 from __future__ import annotations
 
 import json
+import os
+import statistics
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,6 +17,7 @@ from conftest import (
     Cookies,
     browser,
     csrf_token,
+    is_postgres,
     login,
     page,
     register,
@@ -166,32 +170,32 @@ def test_a_reset_for_an_unknown_address_sends_nothing(mail_app, smtp):
     assert not OutboxMessage.select().exists()
 
 
-def test_forgot_answers_the_same_for_known_and_unknown_addresses(ada, mail_app, smtp):
-    """Same status and body; timing over 30 tries each is recorded, not asserted."""
-    import time
-
+def test_forgot_answers_the_same_for_known_and_unknown_addresses(ada, mail_app, smtp, clock):
+    """Same status and body; timing over 30 tries each is recorded, not asserted. An hour
+    passes between rounds, so every known try is within its budget and really mails a link."""
     client = browser(mail_app)
     csrf = csrf_token(client.get("/password/forgot"))
     answers, timings = {}, {"known": [], "unknown": []}
     for _ in range(30):
+        clock.advance(3600)
         for kind, email in (("known", "ada@example.com"), ("unknown", "nobody@example.com")):
             started = time.perf_counter()
-            reply = client.post("/password/forgot", data={"csrf_token": csrf, "email": email},
-                                environ_base={"REMOTE_ADDR": f"198.51.100.{len(timings[kind])}"})
+            reply = client.post("/password/forgot", data={"csrf_token": csrf, "email": email})
             timings[kind].append((time.perf_counter() - started) * 1000)
             answers.setdefault(kind, set()).add((reply.status_code, reply.get_data(as_text=True)))
     assert answers["known"] == answers["unknown"] and len(answers["known"]) == 1
+    assert OutboxMessage.select().where(OutboxMessage.subject == "Reset your password"
+                                        ).count() == 30
     record_timing(timings)
 
 
 def record_timing(timings: dict[str, list[float]]) -> None:
-    import statistics
-
     figures = {kind: {"median_ms": round(statistics.median(values), 3),
                       "mean_ms": round(statistics.mean(values), 3),
                       "p90_ms": round(sorted(values)[int(len(values) * 0.9)], 3)}
                for kind, values in timings.items()}
-    out = ROOT / "test-artifacts" / "forgot-timing.json"
+    engine = "postgresql" if is_postgres(os.environ.get("TEST_DATABASE_URL", "")) else "sqlite"
+    out = ROOT / "test-artifacts" / f"forgot-timing-{engine}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(figures, indent=2))
     print("forgot-password timing, 30 tries each:", figures)
@@ -219,8 +223,6 @@ def test_the_smtp_server_down_during_registration(mail_app, smtp, clock):
 
 def wait_until(condition, timeout: float = 20) -> None:
     """Poll the database for what a background sender has done (bounded)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "the background sender did not get there"
