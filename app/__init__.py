@@ -16,10 +16,12 @@ from app import (
     config,
     db,
     errors,
+    home,
     lazysession,
     mail,
     middleware,
     security,
+    settings,
 )
 
 
@@ -28,6 +30,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
                 static_folder="../static")
     app.config.update(config.FLASK_SETTINGS)
     app.config.update(config.load(overrides, app.instance_path, debug=app.debug))
+    settings.init_app(app)
 
     db.init_app(app)
     lazysession.init_app(app)
@@ -39,6 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     alerts.init_app(app)
     cli.init_app(app)
+    home.init_app(app)
     auth.init_app(app)
     account.init_app(app)
     return app

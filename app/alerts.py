@@ -9,15 +9,15 @@ never announced (the person has just confirmed their address).
 
 from __future__ import annotations
 
-from flask import Flask, current_app, has_request_context, request, url_for
+from flask import Flask, has_request_context, request, url_for
 
-from app import audit, links, mail, recovery, sessions
+from app import audit, links, mail, recovery, session_rules, settings
 from app.models import LoginSession, User
 
 
 def init_app(app: Flask) -> None:
     audit.on("sign_in", signed_in)
-    audit.on(sessions.REUSE_DETECTED, reuse_detected)
+    audit.on(session_rules.REUSE_DETECTED, reuse_detected)
 
 
 def _mailing() -> bool:
@@ -43,8 +43,8 @@ def signed_in(*, user: int | None, session: int | None, ip: str, now: float) -> 
         return
     email = User.get_by_id(user).email
     token = links.issue(links.NOT_ME, user, session_id=session, now=now,
-                        ttl=current_app.config["GATEHOUSE_SESSION_MAX_AGE"])
-    context = recovery.origin(now, ip, row.user_agent)
+                        ttl=settings.current().policy.max_age)
+    context = recovery.described(now, ip, row.user_agent)
     subject = f"New sign-in: {context['device']}, {ip}, {context['when']}"
     mail.queue(email, "new_sign_in", subject, now=now,
                url=mail.link(url_for("auth.not_me", token=token)), **context)

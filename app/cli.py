@@ -1,14 +1,21 @@
-"""Operator commands: ``flask --app wsgi prune`` and ``flask --app wsgi create-user``."""
+"""Operator commands: ``prune``, ``create-user`` (and ``send-mail``, in ``app.mail``).
+
+Every failure is one line on stderr and exit status 1 (click's ``Error: ...``), never a
+traceback.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app import accounts, recovery, sessions, throttle
-from app.auth import settings
-from app.middleware import gatehouse, now
+from app import recovery, session_store, settings, throttle, users
+from app.config import ConfigError
+from app.models import User
 from app.passwords import PasswordRejected
 
 
@@ -17,14 +24,34 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user)
 
 
+@contextmanager
+def config_errors_reported() -> Iterator[None]:
+    """Around ``create_app`` in ``wsgi.py``: under the ``flask`` command a ConfigError is one
+    line and exit 1. Under a WSGI server it is raised as it is, so the worker fails to boot
+    and the server stops rather than restarting it forever."""
+    try:
+        yield
+    except ConfigError as error:
+        if click.get_current_context(silent=True) is None:
+            raise
+        raise click.ClickException(str(error)) from None
+
+
 @click.command("prune")
 @with_appcontext
 def prune() -> None:
     """Delete sessions and tokens that ended or expired long ago, and stale throttles."""
-    at = now()
-    removed = sessions.prune(policy=gatehouse().policy, now=at)
-    cleared = throttle.prune(at, max_window=settings().throttles.window)
+    config = settings.current()
+    at = config.clock()
+    removed = session_store.prune(policy=config.policy, now=at)
+    cleared = throttle.prune(at, max_window=config.throttles.window)
     click.echo(f"Pruned {removed} sessions and {cleared} throttle entries.")
+
+
+def _vouch_for(user: User | None, at: float) -> None:
+    """The operator vouches for the address: no verification mail, and it can sign in."""
+    if user is not None:
+        recovery.mark_verified(user.id, now=at)
 
 
 @click.command("create-user")
@@ -33,11 +60,14 @@ def prune() -> None:
 @click.password_option(help="Prompted for, twice, when not given.")
 def create_user(email: str, password: str) -> None:
     """Create an account with EMAIL (the password follows the same policy as registration)."""
-    at = now()
+    config = settings.current()
+    at = config.clock()
     try:
-        # The operator vouches for the address: no verification mail, and it can sign in.
-        accounts.register(email, password, hasher=settings().hasher, now=at, ip="cli",
-                          then=lambda user: user and recovery.mark_verified(user.id, now=at))
-    except (accounts.InvalidEmail, PasswordRejected) as exc:
+        created = users.register(email, password, hasher=config.hasher, now=at, ip="cli",
+                                 then=lambda user: _vouch_for(user, at))
+    except (users.InvalidEmail, PasswordRejected) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Created {accounts.normalise_email(email)} (if it did not exist already).")
+    address = users.normalise_email(email)
+    if not created:
+        raise click.ClickException(f"{address} already has an account: nothing was created.")
+    click.echo(f"Created {address}.")

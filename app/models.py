@@ -16,6 +16,7 @@ class BaseModel(peewee.Model):
 
 
 class User(BaseModel):
+    id = peewee.AutoField()
     public_id = peewee.CharField(max_length=32, unique=True)  # the JWT `sub`; never the email
     email = peewee.CharField(max_length=254, unique=True)
     password_hash = peewee.CharField(max_length=255)
@@ -33,6 +34,7 @@ class LoginSession(BaseModel):
     ``rotated_at`` when it was issued and ``successor_seen`` whether any request has carried it.
     """
 
+    id = peewee.AutoField()
     public_id = peewee.CharField(max_length=32, unique=True)
     user = peewee.ForeignKeyField(User, backref="sessions", on_delete="CASCADE", index=True)
     created_at = peewee.DoubleField()
@@ -57,6 +59,7 @@ class LoginSession(BaseModel):
 class RefreshToken(BaseModel):
     """Every refresh token a session has had, by hash, so that any older one is recognised."""
 
+    id = peewee.AutoField()
     token_hash = peewee.CharField(max_length=64, unique=True)
     session = peewee.ForeignKeyField(LoginSession, backref="tokens", on_delete="CASCADE",
                                      index=True)
@@ -65,6 +68,7 @@ class RefreshToken(BaseModel):
 
 
 class SecurityEvent(BaseModel):
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, null=True, backref="events", on_delete="CASCADE")
     session = peewee.ForeignKeyField(LoginSession, null=True, on_delete="SET NULL")
     kind = peewee.CharField(max_length=32)
@@ -81,6 +85,13 @@ class Throttle(BaseModel):
     failures = peewee.IntegerField(default=0)
 
 
+class SchemaVersion(BaseModel):
+    """One row per migration applied (``app.migrations``): the highest is the schema's version."""
+
+    version = peewee.IntegerField(primary_key=True)
+    applied_at = peewee.DoubleField()
+
+
 class OutboxMessage(BaseModel):
     """A mail written in the transaction of the change that caused it, sent after the commit.
 
@@ -89,6 +100,7 @@ class OutboxMessage(BaseModel):
     lease and the row is sent by another. ``sent_at`` is set once, by the claim's holder.
     """
 
+    id = peewee.AutoField()
     recipient = peewee.CharField(max_length=254)
     subject = peewee.CharField(max_length=255)
     text_body = peewee.TextField()
@@ -106,6 +118,7 @@ class OutboxMessage(BaseModel):
 class LinkToken(BaseModel):
     """A single-use token carried by a link in a mail; only its hash is stored."""
 
+    id = peewee.AutoField()
     token_hash = peewee.CharField(max_length=64, unique=True)
     purpose = peewee.CharField(max_length=16)  # verify, reset, not_me, new_email
     user = peewee.ForeignKeyField(User, backref="links", on_delete="CASCADE", index=True)
@@ -114,6 +127,9 @@ class LinkToken(BaseModel):
     created_at = peewee.DoubleField()
     expires_at = peewee.DoubleField()
     used_at = peewee.DoubleField(null=True)
+    user_id: int  # the foreign keys' raw values, which peewee adds (annotated for mypy)
+    session_id: int | None
 
 
-ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle, OutboxMessage, LinkToken]
+ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, OutboxMessage,
+       LinkToken]

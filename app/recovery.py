@@ -7,15 +7,24 @@ the same whether or not the address has an account; what differs happens only in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import peewee
-from flask import current_app, url_for
+from flask import url_for
 
-from app import accounts, audit, devices, links, mail, sessions, throttle, tokens
+from app import (
+    audit,
+    devices,
+    links,
+    mail,
+    session_rules,
+    session_store,
+    settings,
+    throttle,
+    tokens,
+    users,
+)
 from app.db import write_transaction
-from app.models import User
-from app.passwords import Hasher, check_policy
+from app.models import LoginSession, User
+from app.passwords import check_policy
 
 VERIFY_TTL = 3 * 24 * 3600  # a verification link: long enough to find the mail after a weekend
 RESET_LIMIT_IP = 10  # reset requests per client address per window (HTTP 429 beyond)
@@ -23,22 +32,8 @@ MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour, beyond which
 MAIL_WINDOW = 3600
 
 
-@dataclass(frozen=True)
-class MailPolicy:
-    verification: bool  # GATEHOUSE_EMAIL_VERIFICATION=required
-    reset_ttl: int
-    window: int  # the throttling window of reset requests per client address
-
-
-def policy() -> MailPolicy:
-    config = current_app.config
-    return MailPolicy(verification=config["GATEHOUSE_EMAIL_VERIFICATION"] == "required",
-                      reset_ttl=config["GATEHOUSE_PASSWORD_RESET_TTL"],
-                      window=config["GATEHOUSE_LOGIN_LIMIT_WINDOW"])
-
-
 def can_sign_in(user: User) -> bool:
-    return user.email_verified_at is not None or not policy().verification
+    return user.email_verified_at is not None or not settings.current().email_verification
 
 
 def _within_budget(kind: str, account: int | str, now: float) -> bool:
@@ -53,7 +48,7 @@ def _within_budget(kind: str, account: int | str, now: float) -> bool:
     return True
 
 
-def origin(now: float, ip: str, user_agent: str) -> dict:
+def described(now: float, ip: str, user_agent: str) -> dict:
     """When, from which address and device: what every mail says about its cause."""
     from app.account import when
 
@@ -76,25 +71,25 @@ def send_verification(user: User, *, now: float, ip: str, user_agent: str) -> No
     token = links.issue(links.VERIFY, user.id, ttl=VERIFY_TTL, now=now, email=user.email)
     mail.queue(user.email, "verify", "Confirm your email address", now=now,
                url=mail.link(url_for("auth.verify_email", token=token)),
-               valid_for=_valid_for(VERIFY_TTL), **origin(now, ip, user_agent))
+               valid_for=_valid_for(VERIFY_TTL), **described(now, ip, user_agent))
 
 
-def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str,
-             user_agent: str) -> None:
+def register(email: str, password: str, *, now: float, ip: str, user_agent: str) -> None:
     """Create the account and mail its verification link; for an address that already has an
     account, mail its owner instead. The caller answers both the same way."""
     def then(user: User | None) -> None:
         if user is None:
-            owner = User.get(User.email == accounts.normalise_email(email))
+            owner = User.get(User.email == users.normalise_email(email))
             if _within_budget("taken", owner.id, now):
                 mail.queue(owner.email, "register_taken", "Someone tried to register with your "
                            "address", now=now, login_url=mail.link(url_for("auth.login")),
                            forgot_url=mail.link(url_for("auth.forgot")),
-                           **origin(now, ip, user_agent))
-        elif policy().verification:
+                           **described(now, ip, user_agent))
+        elif settings.current().email_verification:
             send_verification(user, now=now, ip=ip, user_agent=user_agent)
 
-    accounts.register(email, password, hasher=hasher, now=now, ip=ip, then=then)
+    users.register(email, password, hasher=settings.current().hasher, now=now, ip=ip,
+                   then=then)
 
 
 def resend_verification(user: User, *, now: float, ip: str, user_agent: str) -> None:
@@ -125,22 +120,22 @@ def request_reset(email: str, *, now: float, ip: str, user_agent: str) -> None:
     the two rows that a known one adds (the token and the mail): the same queries, the same
     event, the same per-address budget, the mail rendered and dropped.
     """
-    guard = [throttle.Limit(f"reset-ip:{ip}", RESET_LIMIT_IP, policy().window)]
+    guard = [throttle.Limit(f"reset-ip:{ip}", RESET_LIMIT_IP, settings.current().throttles.window)]
     throttle.check(guard, now)
     throttle.fail(guard, now)
     try:
-        email = accounts.normalise_email(email)
-    except accounts.InvalidEmail:
+        email = users.normalise_email(email)
+    except users.InvalidEmail:
         email = "invalid:" + tokens.token_hash(email)  # never an account; same work below
     with write_transaction():
         user = User.get_or_none(User.email == email)
         budget = _within_budget("reset", email, now)
         audit.record("password_reset_requested", user=user.id if user else None, ip=ip, now=now)
-        ttl = policy().reset_ttl
+        ttl = settings.current().password_reset_ttl
         token = links.issue(links.RESET, user.id, ttl=ttl, now=now) if user else "-" * 43
         message = ("reset", "Reset your password")
         context = dict(url=mail.link(url_for("auth.reset_password", token=token)),
-                       valid_for=_valid_for(ttl), **origin(now, ip, user_agent))
+                       valid_for=_valid_for(ttl), **described(now, ip, user_agent))
         if user is None or not budget:
             mail.render(*message, **context)
         elif not can_sign_in(user):
@@ -149,7 +144,7 @@ def request_reset(email: str, *, now: float, ip: str, user_agent: str) -> None:
             mail.queue(user.email, *message, now=now, **context)
 
 
-def reset_password(token: str, new_password: str, *, hasher: Hasher, now: float, ip: str,
+def reset_password(token: str, new_password: str, *, now: float, ip: str,
                    user_agent: str) -> User:
     """Set a new password through a reset link and end every session of the account.
 
@@ -157,15 +152,17 @@ def reset_password(token: str, new_password: str, *, hasher: Hasher, now: float,
     """
     user = User.get_by_id(links.check(token, links.RESET, now=now).user_id)
     password = check_policy(new_password, context=(user.email, user.email.split("@")[0],
-                                                   accounts.SITE_NAME))
-    digest = hasher.hash(password)  # outside the transaction: it takes tens of milliseconds
+                                                   users.SITE_NAME))
+    # Hashed outside the transaction: it takes tens of milliseconds.
+    digest = settings.current().hasher.hash(password)
     with write_transaction():
         links.use(token, links.RESET, now=now)
         User.update(password_hash=digest, password_changed_at=now,
                     email_verified_at=user.email_verified_at or now).where(
             User.id == user.id).execute()
         links.retire(user.id, links.RESET, now=now)
-        sessions.revoke_all(user.id, reason=sessions.PASSWORD_RESET, now=now, ip_address=ip)
+        session_store.revoke_all(user.id, reason=session_rules.PASSWORD_RESET, now=now,
+                                 ip_address=ip)
         audit.record("password_reset", user=user.id, ip=ip, now=now)
         notice(user.email, "Your password was reset",
                "The password of your Gatehouse account was reset with a link we mailed you, "
@@ -181,7 +178,7 @@ def notice(to: str, subject: str, what: str, todo: str, *, now: float, ip: str =
     """A security notice: what happened, when, from where, and what to do."""
     forgot_url = mail.link(url_for("auth.forgot")) if forgot else ""
     mail.queue(to, "notice", subject, now=now, what=what, todo=todo, forgot_url=forgot_url,
-               **origin(now, ip, user_agent))
+               **described(now, ip, user_agent))
 
 
 # --- change of address -----------------------------------------------------------------------
@@ -197,18 +194,18 @@ def request_email_change(user_id: int, new_email: str, *, now: float, ip: str,
         token = links.issue(links.NEW_EMAIL, user.id, ttl=VERIFY_TTL, now=now, email=new_email)
         mail.queue(new_email, "verify", "Confirm your new email address", now=now,
                    url=mail.link(url_for("auth.confirm_email", token=token)), change=True,
-                   valid_for=_valid_for(VERIFY_TTL), **origin(now, ip, user_agent))
+                   valid_for=_valid_for(VERIFY_TTL), **described(now, ip, user_agent))
 
 
 def end_unknown_session(token: str, *, now: float, ip: str) -> User:
     """"This wasn't me": end the session a new-sign-in mail was about, whoever asks."""
     with write_transaction():
         row = links.use(token, links.NOT_ME, now=now)
-        session = row.session
+        session = LoginSession.get_by_id(row.session_id)
         try:
-            sessions.revoke(session.public_id, user_id=row.user_id, reason=sessions.NOT_ME,
-                            now=now, ip_address=ip)
-        except sessions.SessionNotFound:
+            session_store.revoke(session.public_id, user_id=row.user_id,
+                                 reason=session_rules.NOT_ME, now=now, ip_address=ip)
+        except session_rules.SessionNotFound:
             pass  # it had ended already: signed out, expired, or ended from another mail
     return User.get_by_id(row.user_id)
 

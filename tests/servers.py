@@ -151,12 +151,11 @@ def server_env(database_url: str, secret: str, **settings: object) -> dict[str, 
 
 
 def _form(server: Server, path: str, jar: dict[str, str]) -> str:
-    from bs4 import BeautifulSoup
+    from support import csrf_token_in
 
     reply = server.request("GET", path, cookies=jar)
     jar.update(reply.cookies)
-    field = BeautifulSoup(reply.body, "html.parser").find("input", attrs={"name": "csrf_token"})
-    return field["value"]
+    return csrf_token_in(reply.body)
 
 
 def post_form(server: Server, path: str, data: dict[str, str], jar: dict[str, str],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import register
+from support import register
 
 from app import links, tokens
 from app.models import LinkToken, User

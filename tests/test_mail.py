@@ -8,8 +8,8 @@ import threading
 from email.message import EmailMessage
 
 import pytest
-from conftest import PUBLIC_URL, SECRET
 from servers import free_port
+from support import PUBLIC_URL, SECRET
 
 from app import config, mail
 from app.mail import outbox

@@ -10,7 +10,8 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import (
+from servers import ROOT
+from support import (
     PASSWORD,
     PUBLIC_URL,
     UA_PHONE,
@@ -23,9 +24,8 @@ from conftest import (
     register,
     submit,
 )
-from servers import ROOT
 
-from app import sessions
+from app import session_rules
 from app.mail import outbox
 from app.models import LoginSession, OutboxMessage, User
 
@@ -124,7 +124,7 @@ def test_password_reset_ends_every_session_and_signs_this_browser_in(ada, mail_a
         assert other.get("/account").status_code == 302
     reasons = [s.end_reason for s in LoginSession.select().where(LoginSession.ended_at.is_null(
         False))]
-    assert reasons.count(sessions.PASSWORD_RESET) == 2
+    assert reasons.count(session_rules.PASSWORD_RESET) == 2
     assert login(browser(mail_app)).status_code == 401
     assert login(browser(mail_app), password=NEW_PASSWORD).status_code == 302
     smtp_notice = smtp.mailbox.about("ada@example.com", "Your password was reset")
@@ -253,7 +253,7 @@ def test_a_new_browser_gets_an_alert_whose_link_ends_that_session(ada, mail_app,
     assert done.status_code == 200 and "Mail me a reset link" in done.get_data(as_text=True)
     assert 'value="ada@example.com"' in done.get_data(as_text=True)
     assert intruder.get("/account").status_code == 302
-    assert LoginSession.get(LoginSession.user_agent == UA_PHONE).end_reason == sessions.NOT_ME
+    assert LoginSession.get(LoginSession.user_agent == UA_PHONE).end_reason == session_rules.NOT_ME
     assert ada.get("/account").status_code == 200  # only that session
 
 

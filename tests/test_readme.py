@@ -24,9 +24,9 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, is_postgres
-from mail_server import LINK
+from mail_server import LINK, SmtpServer
 from servers import ROOT, Server, free_port, request, server_env
+from support import PASSWORD, is_postgres
 from visitors import Visitor, drive_sequentially, flow_figures, sign_up_and_out
 
 pytestmark = pytest.mark.slow
@@ -241,8 +241,6 @@ def test_quick_start_says_where_the_link_is(project):
 
 def test_readme_gunicorn_command_keeps_serving(project):
     """The production command, with the mail server it names replaced by one in this test."""
-    from mail_server import SmtpServer
-
     port, smtp = free_port(), SmtpServer(free_port()).start()
     block = with_port(the_block("gunicorn"), port).replace("127.0.0.1:1025",
                                                            f"127.0.0.1:{smtp.port}")

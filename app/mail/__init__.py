@@ -12,12 +12,14 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
-from flask import Flask, current_app, has_request_context, render_template
+from flask import Flask, Response, current_app, g, has_request_context, render_template
 from flask.cli import with_appcontext
 
+from app.db import database
 from app.mail import outbox
 from app.mail.transport import FileTransport, SmtpTransport, Transport, parse_smtp_url
 
@@ -76,7 +78,7 @@ def link(path: str) -> str:
     return mailer().public_url + path
 
 
-def queue(recipient: str, template: str, subject: str, *, now: float, **context) -> None:
+def queue(recipient: str, template: str, subject: str, *, now: float, **context: Any) -> None:
     """Render ``mail/<template>.txt`` and ``.html`` and queue them, in the caller's transaction.
 
     The worker's sender is woken once this request's response is done, after the commit.
@@ -86,12 +88,10 @@ def queue(recipient: str, template: str, subject: str, *, now: float, **context)
     text, html = render(template, subject, **context)
     outbox.put(recipient=recipient, subject=subject, text=text, html=html, now=now)
     if has_request_context():
-        from flask import g
-
         g.mail_queued = True
 
 
-def render(template: str, subject: str, **context) -> tuple[str, str]:
+def render(template: str, subject: str, **context: Any) -> tuple[str, str]:
     """The plain-text and HTML parts (the HTML escaped by Jinja, the text left as written)."""
     context.update(subject=subject, public_url=mailer().public_url)
     return (render_template(f"mail/{template}.txt", **context),
@@ -141,17 +141,15 @@ class Dispatcher:
                 self.thread.start()
 
     def _run(self) -> None:
-        from app.db import database
-        from app.middleware import gatehouse
-
+        clock = self.app.extensions["gatehouse"].clock
         while not self.stopped:
             self.wake.clear()
             with self.app.app_context():
                 try:
                     with database.connection_context():
                         send_pending(self.app)
-                        wake_at = outbox.next_wake(gatehouse().clock())
-                        pause = wake_at - gatehouse().clock() if wake_at is not None else None
+                        wake_at = outbox.next_wake(clock())
+                        pause = wake_at - clock() if wake_at is not None else None
                 except Exception:  # the database is down: try again later, never die loudly
                     log.warning("mail sender could not reach the database", exc_info=True)
                     pause = IDLE_WAKE
@@ -160,10 +158,8 @@ class Dispatcher:
             self.wake.wait(timeout=min(max(pause or 0, 0.05), IDLE_WAKE))
 
 
-def kick_after_request(response):
+def kick_after_request(response: Response) -> Response:
     """After the view's transaction committed: wake the sender if this request queued mail."""
-    from flask import g
-
     if g.get("mail_queued"):
         mailer().dispatcher.kick()
     return response
@@ -173,6 +169,6 @@ def kick_after_request(response):
 @with_appcontext
 def send_mail() -> None:
     """Send every message in the outbox that is due now (what the app does after each commit)."""
-    sent, failed = send_pending(current_app._get_current_object())
+    sent, failed = send_pending(current_app._get_current_object())  # type: ignore[attr-defined]
     click.echo(f"Sent {sent} message{'s' if sent != 1 else ''}, {failed} failed "
                "(they are retried later).")

@@ -19,6 +19,8 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 
+import peewee
+
 from app.mail.transport import MailError, Transport
 from app.models import OutboxMessage
 
@@ -43,7 +45,7 @@ def backoff(attempts: int) -> int:
     return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
 
 
-def _due(now: float):
+def _due(now: float) -> peewee.Expression:
     return ((OutboxMessage.sent_at.is_null()) & (OutboxMessage.failed_at.is_null())
             & (OutboxMessage.next_attempt_at <= now)
             & (OutboxMessage.claimed_until.is_null() | (OutboxMessage.claimed_until < now)))

@@ -9,9 +9,9 @@ import os
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import CHEAP_ARGON2, PASSWORD, SECRET, UA_PHONE
 from mail_server import SmtpServer
 from servers import Server, free_port, server_env
+from support import CHEAP_ARGON2, PASSWORD, SECRET, UA_PHONE
 
 from app import create_app
 from e2e.support import (

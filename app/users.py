@@ -1,11 +1,10 @@
-"""Accounts: registration, password sign-in with throttling, password change."""
+"""The user service: registration, password sign-in with throttling, password change."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import peewee
 
@@ -13,6 +12,7 @@ from app import audit, throttle, tokens
 from app.db import write_transaction
 from app.models import User
 from app.passwords import Hasher, check_policy
+from app.throttle import Throttles
 
 SITE_NAME = "Gatehouse"
 EMAIL_MAX = 254
@@ -23,19 +23,6 @@ class InvalidEmail(ValueError):
     """Not an email address we can accept; the message is for the person."""
 
 
-@dataclass(frozen=True)
-class Throttles:
-    """Failure limits: per account and per client address, within one window."""
-
-    per_account: int
-    per_ip: int
-    window: int
-
-    def keys(self, email: str, ip: str) -> list[throttle.Limit]:
-        return [throttle.Limit(f"account:{email}", self.per_account, self.window),
-                throttle.Limit(f"ip:{ip}", self.per_ip, self.window)]
-
-
 def normalise_email(email: str) -> str:
     email = unicodedata.normalize("NFC", email.strip()).lower()
     if len(email) > EMAIL_MAX or not _EMAIL.match(email):
@@ -44,9 +31,10 @@ def normalise_email(email: str) -> str:
 
 
 def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "",
-             then: Callable[[User | None], object] = lambda user: None) -> None:
-    """Create an account. An email that is already registered is silently accepted, so that
-    registration does not reveal which addresses have accounts (its owner signs in as before).
+             then: Callable[[User | None], object] = lambda user: None) -> bool:
+    """Create an account; False when the email is already registered. The registration page
+    does not tell the two apart, so that it does not reveal which addresses have accounts
+    (its owner is mailed instead); the operator's ``create-user`` does.
 
     ``then`` runs in the transaction that records the outcome, with the new user, or None
     when the address was taken (the mail that says so commits with it).
@@ -64,6 +52,8 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
         with write_transaction():
             audit.record("register_existing", user=None, ip=ip, now=now)
             then(None)
+        return False
+    return True
 
 
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
@@ -77,10 +67,10 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     except InvalidEmail:
         # Never an account; hashed so that NUL or odd bytes never reach a SQL parameter.
         email = "invalid:" + tokens.token_hash(email)
-    keys = limits.keys(email, ip)
+    keys = limits.for_sign_in(email, ip)
     throttle.check(keys, now)
     user = User.get_or_none(User.email == email)
-    if not hasher.verify(user.password_hash if user else None, password):
+    if not hasher.verify(user.password_hash if user else None, password) or user is None:
         throttle.fail(keys, now)
         audit.record("sign_in_failed", user=user.id if user else None, ip=ip, now=now)
         return None
