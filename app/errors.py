@@ -13,15 +13,20 @@ from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import Forbidden, HTTPException
 
 from app import audit, links, middleware, session_rules, settings
-from app.auth import ReauthenticationRequired
 from app.db import UNAVAILABLE
 from app.security import CrossSiteRequest, is_api_request
 from app.throttle import Throttled
 
 log = logging.getLogger("gatehouse.errors")
+
+
+class ReauthenticationRequired(Forbidden):
+    """A sensitive JSON call without the signed-in person's current password."""
+
+    description = "Enter your current password to confirm."
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,28 @@ def expire_access(clock):
     clock.advance(10)  # well past the 1-second access lifetime and the 5-second leeway
 
 
+def statements_of(client, path: str, monkeypatch) -> list[str]:
+    """The SQL one request runs (transaction control aside, which the engines issue
+    differently)."""
+    from app.db import database
+
+    ran, execute = [], database.obj.execute_sql
+    monkeypatch.setattr(database.obj, "execute_sql",
+                        lambda sql, *a, **k: ran.append(sql) or execute(sql, *a, **k))
+    assert client.get(path).status_code == 200
+    monkeypatch.undo()
+    return [sql for sql in ran if not sql.startswith(("BEGIN", "COMMIT", "SAVEPOINT",
+                                                      "RELEASE"))]
+
+
+def test_a_rotating_request_reads_its_session_once(ada, clock, monkeypatch):
+    """Rotation returns the person it read under its lock: no second liveness lookup."""
+    ada.get("/api/me")  # "last active" was just written
+    assert len(statements_of(ada, "/api/me", monkeypatch)) == 1  # the liveness check
+    expire_access(clock)
+    rotating = statements_of(ada, "/api/me", monkeypatch)
+    assert [sql.split()[0] for sql in rotating] == ["SELECT", "SELECT", "INSERT", "UPDATE"]
+
 
 def test_expired_access_token_on_a_get_is_rotated_transparently(ada, clock):
     before = Cookies.of(ada)

@@ -7,8 +7,9 @@ from flask import Response, jsonify, request
 
 from app import middleware, session_rules, session_store, settings
 from app.account import api
-from app.auth import ReauthenticationRequired, confirm_password
+from app.auth import confirm_password
 from app.devices import describe
+from app.errors import ReauthenticationRequired
 from app.middleware import current_principal, login_required
 
 

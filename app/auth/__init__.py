@@ -4,18 +4,10 @@ confirmation that sensitive actions elsewhere ask for."""
 from __future__ import annotations
 
 from flask import Blueprint, Flask
-from werkzeug.exceptions import Forbidden
 
 from app import middleware, session_store, settings, users
 
 bp = Blueprint("auth", __name__)
-
-
-class ReauthenticationRequired(Forbidden):
-    """A sensitive JSON call without the signed-in person's current password."""
-
-    description = "Enter your current password to confirm."
-
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
