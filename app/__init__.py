@@ -10,6 +10,7 @@ from flask import Flask
 
 from app import (
     account,
+    alerts,
     auth,
     cli,
     config,
@@ -17,6 +18,7 @@ from app import (
     errors,
     home,
     lazysession,
+    mail,
     middleware,
     security,
     settings,
@@ -37,6 +39,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     middleware.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    mail.init_app(app)
+    alerts.init_app(app)
     cli.init_app(app)
     home.init_app(app)
     auth.init_app(app)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,17 @@ from app.models import AnonymousFailure, SecurityEvent
 from app.throttle import address_key
 
 log = logging.getLogger("gatehouse.security")
+
+# kind -> functions called with the event, inside the transaction that records it (so a mail
+# they queue commits, or not, with the event). Registered once per process; idempotent.
+_listeners: dict[str, list[Callable[..., None]]] = {}
+
+NEW_DEVICE = "from a new device"  # the detail of a sign-in from a browser new to the account
+
+
+def on(kind: str, listener: Callable[..., None]) -> None:
+    if listener not in _listeners.setdefault(kind, []):
+        _listeners[kind].append(listener)
 
 
 def record(kind: str, *, user: int | None, now: float, session: int | None = None,
@@ -32,6 +44,8 @@ def record(kind: str, *, user: int | None, now: float, session: int | None = Non
         SecurityEvent.create(kind=kind, user=user, session=session, ip_address=ip[:64],
                              detail=detail[:255], created_at=now)
     note(kind, user=user, now=now, session=session, ip=ip, detail=detail)
+    for listener in _listeners.get(kind, ()):
+        listener(user=user, session=session, ip=ip, now=now, detail=detail)
 
 
 ANONYMOUS_WINDOW = 3600

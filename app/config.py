@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(RuntimeError):
@@ -50,7 +51,15 @@ SETTINGS: dict[str, Setting] = {
     "GATEHOUSE_TRUSTED_PROXIES": Setting(0),
     "GATEHOUSE_REAUTH_WINDOW": Setting(10 * 60),
     "GATEHOUSE_DB_POOL_SIZE": Setting(8, minimum=1),
+    "GATEHOUSE_PUBLIC_URL": Setting("", str),
+    "GATEHOUSE_SMTP_URL": Setting("", str),
+    "GATEHOUSE_MAIL_FROM": Setting("", str),
+    "GATEHOUSE_EMAIL_VERIFICATION": Setting("required", str),
+    "GATEHOUSE_PASSWORD_RESET_TTL": Setting(1800, minimum=60),
 }
+
+# Where links point in development when GATEHOUSE_PUBLIC_URL is not set: the quick start's.
+DEV_PUBLIC_URL = "http://127.0.0.1:5000"
 
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development", "gatehouse"}
 MIN_SECRET_LENGTH = 32
@@ -89,7 +98,30 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str, *, debug: bool
     if config["GATEHOUSE_ENV"] == "production" and (debug or config.get("DEBUG")):
         raise ConfigError("debug mode is refused in production: it exposes an interactive console")
     config["SECRET_KEY"] = _secret_key(config, instance_path)
+    _check_mail(config)
     return config
+
+
+def _check_mail(config: dict[str, Any]) -> None:
+    """Links in mail are built from the public URL alone (never from a request's Host header),
+    so production must name it; and verification that cannot send a mail would lock everyone
+    out, so it needs a mail server."""
+    if config["GATEHOUSE_EMAIL_VERIFICATION"] not in ("required", "off"):
+        raise ConfigError("GATEHOUSE_EMAIL_VERIFICATION must be 'required' or 'off'")
+    production = config["GATEHOUSE_ENV"] == "production"
+    if production and config["GATEHOUSE_EMAIL_VERIFICATION"] == "required":
+        missing = [name for name in ("GATEHOUSE_SMTP_URL", "GATEHOUSE_PUBLIC_URL")
+                   if not config[name]]
+        if missing:
+            raise ConfigError(f"GATEHOUSE_EMAIL_VERIFICATION=required needs {' and '.join(missing)}"
+                              " in production (or set GATEHOUSE_EMAIL_VERIFICATION=off)")
+    url = config["GATEHOUSE_PUBLIC_URL"] or ("" if production else DEV_PUBLIC_URL)
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname
+                or parts.path.strip("/") or parts.query or parts.fragment):
+        raise ConfigError(f"GATEHOUSE_PUBLIC_URL must be an origin like https://example.com, "
+                          f"got {url!r}")
+    config["GATEHOUSE_PUBLIC_URL"] = url.rstrip("/")
 
 
 def _secret_key(config: Mapping[str, Any], instance_path: str) -> str:

@@ -41,12 +41,16 @@ def is_device_id(value: str) -> bool:
 def throttle_id(user_id: int, device_id: str) -> str | None:
     """A short name for this browser at this account if it has signed in there before, for
     the throttle key it is judged by; None for a browser the account does not know."""
-    if not is_device_id(device_id):
+    if not is_known(user_id, device_id):
         return None
-    digest = tokens.token_hash(device_id)
-    known = KnownDevice.select().where(KnownDevice.user == user_id,
-                                       KnownDevice.device_hash == digest).exists()
-    return f"{user_id}:{digest[:32]}" if known else None
+    return f"{user_id}:{tokens.token_hash(device_id)[:32]}"
+
+
+def is_known(user_id: int, device_id: str) -> bool:
+    """Whether this browser has signed in to the account before."""
+    return is_device_id(device_id) and KnownDevice.select().where(
+        KnownDevice.user == user_id,
+        KnownDevice.device_hash == tokens.token_hash(device_id)).exists()
 
 
 def remember(user_id: int, device_id: str, now: float) -> None:

@@ -15,7 +15,7 @@ from flask import Flask, Response, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadHost, Forbidden, HTTPException
 
-from app import audit, middleware, session_rules, settings
+from app import audit, links, middleware, session_rules, settings
 from app.db import UNAVAILABLE
 from app.security import CrossSiteRequest, is_api_request
 from app.throttle import Throttled
@@ -61,6 +61,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ReauthenticationRequired, reauthentication_required)
     app.register_error_handler(session_rules.SessionNotFound, lambda e: render_error(404))
     app.register_error_handler(Throttled, throttled)
+    app.register_error_handler(links.LinkError, link_problem)
     for exc in UNAVAILABLE:
         app.register_error_handler(exc, database_unavailable)
     app.register_error_handler(Exception, unexpected)
@@ -134,3 +135,11 @@ def _record(kind: str, detail: str) -> None:
                      detail=detail)
     except UNAVAILABLE:
         log.warning("could not record %s event: database unavailable", kind)
+
+
+def link_problem(error: links.LinkError) -> tuple[str, int]:
+    """A used, expired or altered link from a mail says which, and offers a new one (these
+    are pages a person opened from a mail: never JSON)."""
+    status = 400 if type(error) is links.LinkError else 410
+    return render_template("auth/link_problem.html", message=error.message,
+                           endpoint=request.endpoint), status

@@ -197,19 +197,31 @@ def sign_in(user: User) -> None:
     state, config = auth_state(), settings.current()
     at = config.clock()
     if state.principal is not None:
-        session_store.revoke(state.principal.session_public_id, user_id=state.principal.user_id,
-                             reason=session_rules.SIGNED_OUT, now=at, ip_address=client_ip())
+        try:
+            session_store.revoke(state.principal.session_public_id,
+                                 user_id=state.principal.user_id,
+                                 reason=session_rules.SIGNED_OUT, now=at, ip_address=client_ip())
+        except session_rules.SessionNotFound:
+            pass  # ended by this very request (a password reset ends every session)
     cookie_session.clear()  # a planted CSRF secret or flash does not survive sign-in
     device = device_id()
     if not device:
         device = state.new_device = tokens.new_handle()
-    devices.remember(user.id, device, at)
+    known = devices.is_known(user.id, device)
     state.issued = session_store.start(user, keys=config.keys, policy=config.policy, now=at,
-                                       user_agent=_user_agent(), ip_address=client_ip())
+                                       user_agent=user_agent(), ip_address=client_ip(),
+                                       new_device=not known)
+    devices.remember(user.id, device, at)
     state.clear, state.principal = False, None
 
 
-def _user_agent() -> str:
+def origin() -> dict[str, Any]:
+    """When, from which address and with which browser this request came: what a mail it
+    causes says about it."""
+    return {"now": settings.now(), "ip": client_ip(), "user_agent": user_agent()}
+
+
+def user_agent() -> str:
     """Untrusted text, stored without control characters (PostgreSQL refuses NUL)."""
     return "".join(c for c in request.headers.get("User-Agent", "")[:512]
                    if c.isprintable())

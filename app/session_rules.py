@@ -24,6 +24,8 @@ REUSE_DETECTED = "reuse_detected"
 IDLE_TIMEOUT = "idle_timeout"
 EXPIRED = "expired"
 SESSION_LIMIT = "session_limit"
+PASSWORD_RESET = "password_reset"
+NOT_ME = "not_me"  # ended from the "This wasn't me" link of a new-sign-in mail
 
 LAST_ACTIVE_RESOLUTION = 60  # seconds; "last active" is written at most this often per session
 
@@ -54,6 +56,13 @@ END_REASONS: dict[str, EndReason] = {
         explanation="A copy of this session's sign-in cookie was used after it had been "
         "replaced, so Gatehouse ended the session to lock out whoever held the copy. If you "
         "don't recognise this, change your password."),
+    PASSWORD_RESET: EndReason("Password reset",
+                              "Your password was reset, so this session was ended."),
+    NOT_ME: EndReason(
+        "Ended from a \"This wasn't me\" mail",
+        "This session was ended from the \"This wasn't me\" link in a mail.", alert=True,
+        explanation="The account's owner said this sign-in was not theirs, from the link in "
+        "the mail that announced it."),
     IDLE_TIMEOUT: EndReason("Inactive too long",
                             "Your session ended after a period of inactivity."),
     EXPIRED: EndReason("Reached its maximum age", "Your session reached its maximum age."),

@@ -33,8 +33,9 @@ from app.session_rules import (
 
 
 def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_agent: str,
-          ip_address: str) -> Issued:
-    """Begin a new session (a new token family) for ``user``, who has just proved who they are.
+          ip_address: str, new_device: bool = False) -> Issued:
+    """Begin a new session (a new token family) for ``user``, who has just proved who they are
+    (``new_device``: from a browser that has not signed in to this account before).
 
     The person keeps at most ``policy.max_sessions`` live sessions: the least recently used
     beyond that end here, with their reason, in the same transaction. The device name is
@@ -52,7 +53,8 @@ def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_age
             ip_address=ip_address[:64],
         )
         RefreshToken.create(token_hash=digest, session=session, generation=0, issued_at=now)
-        audit.record("sign_in", user=user.id, session=session.id, ip=ip_address, now=now)
+        audit.record("sign_in", user=user.id, session=session.id, ip=ip_address, now=now,
+                     detail=audit.NEW_DEVICE if new_device else "")
     return issue(keys, policy, session, user.public_id, handle, now)
 
 

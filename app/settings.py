@@ -32,6 +32,9 @@ class Settings:
     reauth_window: int  # sensitive actions ask for the password once sign-in is this old
     event_retention: int  # prune deletes security events older than this
     cookie: Mapping[str, Any]  # attributes of every cookie set, and of its deletion
+    public_url: str  # the origin every link in a mail starts with, never the Host header
+    email_verification: bool  # accounts sign in once their address is confirmed
+    password_reset_ttl: int
 
 
 def build(values: Mapping[str, Any]) -> Settings:
@@ -55,6 +58,9 @@ def build(values: Mapping[str, Any]) -> Settings:
         reauth_window=values["GATEHOUSE_REAUTH_WINDOW"],
         event_retention=values["GATEHOUSE_EVENT_RETENTION"],
         cookie=config.COOKIE_ATTRIBUTES,
+        public_url=values["GATEHOUSE_PUBLIC_URL"],
+        email_verification=values["GATEHOUSE_EMAIL_VERIFICATION"] == "required",
+        password_reset_ttl=values["GATEHOUSE_PASSWORD_RESET_TTL"],
     )
 
 

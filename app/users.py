@@ -31,13 +31,16 @@ def normalise_email(email: str) -> str:
 
 
 def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "",
-             limits: Throttles | None = None) -> bool:
+             limits: Throttles | None = None,
+             then: Callable[[User | None], object] = lambda user: None) -> bool:
     """Create an account; False when the email is already registered. The registration page
     does not tell the two apart, so that it does not reveal which addresses have accounts
-    (the owner signs in as before); the operator's ``create-user`` does.
+    (its owner is mailed instead); the operator's ``create-user`` does.
 
     With ``limits``, each attempt is counted against the client's address before anything is
     hashed, and one over the limit raises Throttled (the operator's CLI passes none).
+    ``then`` runs in the transaction that records the outcome, with the new user, or None
+    when the address was taken (the mail that says so commits with it).
     """
     email = normalise_email(email)
     password = check_policy(password, context=(email, email.split("@")[0], SITE_NAME))
@@ -49,8 +52,11 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
             user = User.create(public_id=tokens.new_public_id(), email=email,
                                password_hash=digest, created_at=now, password_changed_at=now)
             audit.record("registered", user=user.id, ip=ip, now=now)
+            then(user)
     except peewee.IntegrityError:
-        audit.record("register_existing", user=None, ip=ip, now=now)
+        with write_transaction():
+            audit.record("register_existing", user=None, ip=ip, now=now)
+            then(None)
         return False
     return True
 

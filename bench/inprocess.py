@@ -91,7 +91,8 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="gatehouse-inprocess-")
     atexit.register(shutil.rmtree, workdir, True)
     os.environ.update(DATABASE_URL=f"sqlite:///{workdir}/p.sqlite3", SECRET_KEY=SECRET,
-                      GATEHOUSE_ENV="production", GATEHOUSE_ARGON2_TIME_COST="1",
+                      GATEHOUSE_ENV="production", GATEHOUSE_EMAIL_VERIFICATION="off",
+                      GATEHOUSE_ARGON2_TIME_COST="1",
                       GATEHOUSE_ARGON2_MEMORY_KIB="8")
     from bench.bare import app as bare  # the apps read the environment set just above
     from bench.site import app

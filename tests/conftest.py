@@ -7,8 +7,11 @@ import os
 
 import peewee
 import pytest
+from mail_server import SmtpServer
+from servers import free_port
 from support import (
     CHEAP_ARGON2,
+    PUBLIC_URL,
     SECRET,
     UA_FIREFOX,
     Clock,
@@ -50,8 +53,10 @@ def postgres_url(database_url) -> str:
 @pytest.fixture
 def make_app(database_url, clock):
     def make(**overrides):
+        # Mail off unless a test asks for it: those tests use ``mail_app`` and the SMTP server.
         settings = {"TESTING": True, "SECRET_KEY": SECRET, "DATABASE_URL": database_url,
-                    "GATEHOUSE_CLOCK": clock, **CHEAP_ARGON2, **overrides}
+                    "GATEHOUSE_CLOCK": clock, "GATEHOUSE_EMAIL_VERIFICATION": "off",
+                    **CHEAP_ARGON2, **overrides}
         return create_app(settings)
 
     yield make
@@ -84,3 +89,20 @@ def database_down(monkeypatch):
             raise peewee.OperationalError("could not connect to server")
         monkeypatch.setattr(database.obj, "execute_sql", refuse)
     return down
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on 127.0.0.1 at a free port; ``smtp.mailbox`` holds what it got."""
+    server = SmtpServer(free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_app(make_app, smtp):
+    """An app that requires verified addresses and sends mail to the ``smtp`` server."""
+    app = make_app(GATEHOUSE_EMAIL_VERIFICATION="required", GATEHOUSE_SMTP_URL=smtp.url,
+                   GATEHOUSE_PUBLIC_URL=PUBLIC_URL)
+    yield app
+    app.extensions["gatehouse_mail"].dispatcher.stop()

@@ -146,6 +146,7 @@ class Server:
 def server_env(database_url: str, secret: str, **settings: object) -> dict[str, str]:
     return {"DATABASE_URL": database_url, "SECRET_KEY": secret, "GATEHOUSE_ENV": "production",
             "GATEHOUSE_ARGON2_TIME_COST": "1", "GATEHOUSE_ARGON2_MEMORY_KIB": "8",
+            "GATEHOUSE_EMAIL_VERIFICATION": "off",
             **{k: str(v) for k, v in settings.items()}}
 
 

@@ -24,6 +24,7 @@ CHEAP_ARGON2 = {  # argon2.profiles.CHEAPEST: tests only
     "GATEHOUSE_ARGON2_TIME_COST": 1, "GATEHOUSE_ARGON2_MEMORY_KIB": 8,
     "GATEHOUSE_ARGON2_PARALLELISM": 1,
 }
+PUBLIC_URL = "https://gatehouse.test"  # the mail tests' GATEHOUSE_PUBLIC_URL
 UA_FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 UA_PHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
             "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1")

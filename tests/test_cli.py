@@ -75,3 +75,14 @@ def test_prune_keeps_live_and_recently_ended_sessions(app, clock):
     result = app.test_cli_runner().invoke(args=["prune"])
     assert "Pruned 0 sessions" in result.output
     assert LoginSession.select().count() == 2
+
+
+def test_an_operator_created_account_signs_in_without_a_verification_mail(make_app):
+    from support import login
+
+    app = make_app(GATEHOUSE_ENV="development", GATEHOUSE_EMAIL_VERIFICATION="required")
+    result = app.test_cli_runner().invoke(
+        args=["create-user", "ops@example.com", "--password", "a long operator passphrase"])
+    assert result.exit_code == 0, result.output
+    assert login(browser(app), "ops@example.com", "a long operator passphrase"
+                 ).status_code == 302

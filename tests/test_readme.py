@@ -13,14 +13,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from mail_server import LINK, SmtpServer
 from servers import ROOT, Server, free_port, request, server_env
 from support import PASSWORD, is_postgres
 from visitors import Visitor, drive_sequentially, flow_figures, sign_up_and_out
@@ -182,17 +186,23 @@ def record(name: str, figures: dict) -> None:
     out.write_text(json.dumps(saved, indent=2, sort_keys=True))
 
 
-def assert_keeps_serving(port: int, name: str) -> None:
-    """1,000 sequential requests of a signed-in person, then 20 people at once registering,
-    signing in, opening their account and sessions and signing out: every one answered."""
+def assert_keeps_serving(port: int, name: str,
+                         confirm: Callable[[str], str] | None = None) -> None:
+    """1,000 sequential requests of a signed-in person, then 20 people at once registering
+    (confirming their address through the mailed link, when ``confirm`` finds it), signing
+    in, opening their account and sessions and signing out: every one answered."""
+    # Fresh addresses per run: the served project keeps one database across these tests, and
+    # a taken address is answered (rightly) with a mail to its owner instead of a link.
+    run = secrets.token_hex(3)
     person = Visitor(port, "127.0.0.2")
-    sign_up_and_out(person, "steady@example.com", PASSWORD, sign_out=False)
+    sign_up_and_out(person, f"steady-{run}@example.com", PASSWORD, sign_out=False,
+                    confirm=confirm)
     sequential = drive_sequentially(person, SEQUENTIAL_REQUESTS, within=120)
     assert sequential == SEQUENTIAL_REQUESTS, flow_figures([person])
     crowd = [Visitor(port, f"127.0.0.{10 + i}") for i in range(PARALLEL_CLIENTS)]
     with ThreadPoolExecutor(PARALLEL_CLIENTS) as pool:
-        list(pool.map(lambda v: sign_up_and_out(v, f"person{v.source}@example.com", PASSWORD),
-                      crowd))
+        list(pool.map(lambda v: sign_up_and_out(v, f"person{v.source}-{run}@example.com",
+                                                PASSWORD, confirm=confirm), crowd))
     figures = flow_figures([person, *crowd])
     record(name, figures)
     assert figures["statuses"].get("503", 0) == 0, figures
@@ -200,19 +210,49 @@ def assert_keeps_serving(port: int, name: str) -> None:
     assert figures["requests"] >= SEQUENTIAL_REQUESTS + PARALLEL_CLIENTS * 7
 
 
+def outbox_link(outbox: Path, email: str, timeout: float = 30) -> str:
+    """The link in the development mail to ``email``, read from the served project's
+    ``instance/outbox/`` as the README tells a newcomer to (the server writes it after the
+    response, so it is waited for, within ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for eml in outbox.glob("*.eml"):
+            message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+            if message["To"] == email:
+                return LINK.search(message.get_body(("plain",)).get_content()).group(0)
+        time.sleep(0.1)
+    pytest.fail(f"no mail to {email} in {outbox}")
+
+
 def test_quick_start_keeps_serving(project):
-    assert_keeps_serving(project.port, "flask run (README quick start)")
+    outbox = project.root / "instance" / "outbox"
+    assert_keeps_serving(project.port, "flask run (README quick start)",
+                         confirm=lambda email: outbox_link(outbox, email))
+
+
+def test_quick_start_says_where_the_link_is(project):
+    """The page after registering tells a newcomer without a mail server where to look."""
+    person = Visitor(project.port, "127.0.0.3")
+    reply = person.submit("/register", {"email": "newcomer@example.com", "password": PASSWORD},
+                          expect=200)
+    assert b"instance/outbox/" in reply.body
+    assert outbox_link(project.root / "instance" / "outbox", "newcomer@example.com")
 
 
 def test_readme_gunicorn_command_keeps_serving(project):
-    port = free_port()
-    shell = Shell(with_port(the_block("gunicorn"), port), project.root,
-                  project.root / "gunicorn.log")
+    """The production command, with the mail server it names replaced by one in this test."""
+    port, smtp = free_port(), SmtpServer(free_port()).start()
+    block = with_port(the_block("gunicorn"), port).replace("127.0.0.1:1025",
+                                                           f"127.0.0.1:{smtp.port}")
+    shell = Shell(block, project.root, project.root / "gunicorn.log")
     try:
         shell.wait_for(port, 60)
-        assert_keeps_serving(port, "gunicorn (README production command)")
+        assert_keeps_serving(
+            port, "gunicorn (README production command)",
+            confirm=lambda email: smtp.mailbox.wait_for(email)[0].link("/email/verify/"))
     finally:
         shell.stop()
+        smtp.stop()
 
 
 def test_gunicorn_sync_workers_keep_serving(database_url):

@@ -269,5 +269,6 @@ def test_production_refuses_debug_mode(tmp_path, monkeypatch):
 
 
 def test_production_starts_with_a_strong_secret(tmp_path):
-    loaded = config.load({"SECRET_KEY": SECRET}, str(tmp_path), environ={})
+    loaded = config.load({"SECRET_KEY": SECRET, "GATEHOUSE_EMAIL_VERIFICATION": "off"},
+                         str(tmp_path), environ={})
     assert loaded["SECRET_KEY"] == SECRET and loaded["GATEHOUSE_ENV"] == "production"

@@ -144,8 +144,10 @@ def test_nothing_issued_outlives_the_session():
 def test_every_end_reason_has_its_words():
     for reason in (rules.SIGNED_OUT, rules.REVOKED, rules.REVOKED_OTHERS,
                    rules.PASSWORD_CHANGED, rules.REUSE_DETECTED, rules.IDLE_TIMEOUT,
-                   rules.EXPIRED):
+                   rules.EXPIRED, rules.PASSWORD_RESET, rules.NOT_ME):
         words = rules.end_reason(reason)
         assert words is not rules.UNKNOWN_END and words.label and words.message
-    assert [r for r, w in rules.END_REASONS.items() if w.alert] == [rules.REUSE_DETECTED]
+    # Someone else had the session: a copy of its cookie, or a sign-in its owner disowned.
+    assert [r for r, w in rules.END_REASONS.items() if w.alert] == [rules.REUSE_DETECTED,
+                                                                     rules.NOT_ME]
     assert rules.end_reason("from a later version") is rules.UNKNOWN_END

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from bs4 import BeautifulSoup
 from servers import Reply, request
@@ -50,9 +51,18 @@ class Visitor:
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 
-def sign_up_and_out(visitor: Visitor, email: str, password: str, sign_out: bool = True) -> None:
-    """Register, sign in, open the account and sessions pages, and (by default) sign out."""
-    visitor.submit("/register", {"email": email, "password": password})
+def sign_up_and_out(visitor: Visitor, email: str, password: str, sign_out: bool = True,
+                    confirm: Callable[[str], str] | None = None) -> None:
+    """Register, sign in, open the account and sessions pages, and (by default) sign out.
+
+    With ``confirm`` (the server requires verified addresses), registering answers "check
+    your email", and the link ``confirm(email)`` returns is opened and its button pressed.
+    """
+    if confirm is None:
+        visitor.submit("/register", {"email": email, "password": password})
+    else:
+        visitor.submit("/register", {"email": email, "password": password}, expect=200)
+        visitor.submit(urlsplit(confirm(email)).path, {})
     visitor.submit("/login", {"email": email, "password": password})
     visitor.send("GET", "/account", 200)
     visitor.send("GET", "/sessions", 200)

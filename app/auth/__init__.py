@@ -37,4 +37,4 @@ def confirm_password(password: str | None) -> bool:
     return user is not None
 
 
-from app.auth import views  # noqa: E402,F401  (routes register themselves on bp)
+from app.auth import mail_views, views  # noqa: E402,F401  (routes register themselves on bp)

@@ -52,14 +52,32 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class PasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=_password)
+class ForgotForm(FlaskForm):
+    email = EmailField("Email", validators=_email)
+
+
+class NewPasswordForm(FlaskForm):
+    """A new password, judged against the person's own address (``email``)."""
+
     new_password = PasswordField("New password",
                                  validators=[*_password, _well_formed, _acceptable_password("")])
 
     def __init__(self, email: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.email_hint = email
+
+
+class PasswordForm(NewPasswordForm):
+    current_password = PasswordField("Current password", validators=_password)
+
+
+class EmailForm(FlaskForm):
+    email = EmailField("New email address", validators=[*_email, _well_formed, _valid_email])
+    current_password = PasswordField("Current password", validators=_password)
+
+
+class ButtonForm(FlaskForm):
+    """The page a mailed link opens: one button, so that only a person's POST acts on it."""
 
 
 class ConfirmForm(FlaskForm):

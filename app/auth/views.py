@@ -4,12 +4,15 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 
-from app import middleware, session_rules, session_store, settings, users
+from app import middleware, recovery, session_rules, session_store, settings, users
 from app.auth import bp
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
-from app.middleware import client_ip, current_principal, login_required
+from app.middleware import client_ip, current_principal, login_required, origin
 
 SIGN_IN_FAILED = "That email and password don't match an account."
+SIGN_IN_FAILED_UNCONFIRMED = ("That email and password don't match an account whose address is "
+                              "confirmed. If you have just registered, open the link we mailed "
+                              "you first.")
 
 
 def safe_next(target: str | None) -> str:
@@ -26,8 +29,9 @@ def safe_next(target: str | None) -> str:
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
-        users.register(form.email.data, form.password.data, hasher=settings.current().hasher,
-                       now=settings.now(), ip=client_ip(), limits=settings.current().throttles)
+        recovery.register(form.email.data, form.password.data, **origin())
+        if settings.current().email_verification:  # the same page whether it was taken
+            return render_template("auth/check_email.html", email=form.email.data)
         flash("Your account is ready. Sign in with your email and password.", "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/register.html", form=form)
@@ -41,10 +45,15 @@ def login():
         user = users.authenticate(form.email.data, form.password.data, hasher=config.hasher,
                                   limits=config.throttles, now=config.clock(), ip=client_ip(),
                                   device_id=middleware.device_id())
-        if user is not None:
+        if user is not None and recovery.can_sign_in(user):
             middleware.sign_in(user)
             return redirect(safe_next(form.next.data))
-        form.password.errors.append(SIGN_IN_FAILED)
+        if user is not None:  # the right password, an unconfirmed address: a new link
+            recovery.resend_verification(user, **origin())
+        # With verification, a wrong password and an unconfirmed address answer alike: else
+        # signing in would tell whether an address someone just registered was taken.
+        form.password.errors.append(SIGN_IN_FAILED_UNCONFIRMED if config.email_verification
+                                    else SIGN_IN_FAILED)
     return render_template("auth/login.html", form=form), 401 if form.errors else 200
 
 
@@ -79,5 +88,11 @@ def password():
 
 
 def _end_other_sessions_for_new_password() -> None:
-    session_store.reauthenticated(current_principal().session_id, now=settings.now())
+    principal = current_principal()
+    session_store.reauthenticated(principal.session_id, now=settings.now())
     middleware.end_other_sessions(session_rules.PASSWORD_CHANGED)
+    recovery.notice(principal.email, "Your password was changed",
+                    "The password of your Gatehouse account was changed, and every other "
+                    "session was signed out.",
+                    "If this was you, you need do nothing. If it wasn't, reset your password "
+                    "now: that signs out whoever changed it.", **origin())

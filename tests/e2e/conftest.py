@@ -42,7 +42,8 @@ def site(chromium, tmp_path_factory):
     """gunicorn serving the app on a fresh database (emptied afterwards on PostgreSQL)."""
     url = (os.environ.get("TEST_DATABASE_URL")
            or f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.sqlite3'}")
-    settings = {"TESTING": True, "SECRET_KEY": SECRET, "DATABASE_URL": url, **CHEAP_ARGON2}
+    settings = {"TESTING": True, "SECRET_KEY": SECRET, "DATABASE_URL": url,
+                "GATEHOUSE_EMAIL_VERIFICATION": "off", **CHEAP_ARGON2}
     create_app(settings)
     reset_database()  # a shared PostgreSQL database starts empty
     create_app(settings)  # the schema, before several workers start at once

@@ -1,0 +1,58 @@
+"""Mails about sign-ins and stolen cookies, queued in the transaction of the security event.
+
+"New sign-in" goes out when an account is signed in to from a browser whose ``__Host-device``
+cookie has not signed in to it before (the sign-in event says so). The first sign-in of a new
+account is never announced (the person has just confirmed their address).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, has_request_context, request, url_for
+
+from app import audit, links, mail, recovery, session_rules, settings
+from app.models import LoginSession, User
+
+
+def init_app(app: Flask) -> None:
+    audit.on("sign_in", signed_in)
+    audit.on(session_rules.REUSE_DETECTED, reuse_detected)
+
+
+def _mailing() -> bool:
+    """Only for an app that sends mail, and for events caused by a request."""
+    return has_request_context() and mail.mailer().transport is not None
+
+
+def first_session(user_id: int, session_id: int) -> bool:
+    """Whether this is the account's first session ever (nothing to warn about)."""
+    return not LoginSession.select().where((LoginSession.user == user_id)
+                                           & (LoginSession.id != session_id)).exists()
+
+
+def signed_in(*, user: int | None, session: int | None, ip: str, now: float,
+              detail: str = "") -> None:
+    if (not _mailing() or user is None or session is None or detail != audit.NEW_DEVICE
+            or first_session(user, session)):
+        return
+    row = LoginSession.get_by_id(session)
+    email = User.get_by_id(user).email
+    token = links.issue(links.NOT_ME, user, session_id=session, now=now,
+                        ttl=settings.current().policy.max_age)
+    context = recovery.described(now, ip, row.user_agent)
+    subject = f"New sign-in: {context['device']}, {ip}, {context['when']}"
+    mail.queue(email, "new_sign_in", subject, now=now,
+               url=mail.link(url_for("auth.not_me", token=token)), **context)
+
+
+def reuse_detected(*, user: int | None, session: int | None, ip: str, now: float,
+                   detail: str = "") -> None:
+    if not _mailing() or user is None:
+        return
+    row = LoginSession.get_or_none(LoginSession.id == session)
+    recovery.notice(
+        User.get_by_id(user).email, "A copy of your sign-in was used",
+        "A copy of your sign-in was used; we ended that session. The address shown is the one "
+        "that presented the copy, and the device is the session's.",
+        "If you did not expect this, reset your password: that ends every session.",
+        now=now, ip=ip, user_agent=row.user_agent if row else request.headers.get(
+            "User-Agent", ""))

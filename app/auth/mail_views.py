@@ -1,0 +1,87 @@
+"""The pages behind mailed links (verification, reset, "this wasn't me", new address), the
+forgotten-password form and the change of address. A link's GET only shows a page; its form's
+POST acts, because mail scanners and link previewers fetch every link in a message."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+
+from app import links, middleware, recovery, settings, users
+from app.auth import bp
+from app.auth.forms import ButtonForm, EmailForm, ForgotForm, NewPasswordForm
+from app.middleware import client_ip, current_principal, login_required, origin
+from app.models import User
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot():
+    form = ForgotForm()
+    if form.validate_on_submit():
+        recovery.request_reset(form.email.data, **origin())
+        return render_template("auth/forgot_sent.html")
+    return render_template("auth/forgot.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    user = User.get_by_id(links.check(token, links.RESET, now=settings.now()).user_id)
+    form = NewPasswordForm(user.email)
+    if form.validate_on_submit():
+        user = recovery.reset_password(token, form.new_password.data, **origin())
+        middleware.sign_in(user)
+        flash("Your password was reset and every session was signed out. This browser is "
+              "signed in with the new password.", "success")
+        return redirect(url_for("account.sessions_page"))
+    return render_template("auth/reset.html", form=form, email=user.email)
+
+
+@bp.route("/email/verify/<token>", methods=["GET", "POST"])
+def verify_email(token: str):
+    links.check(token, links.VERIFY, now=settings.now())
+    form = ButtonForm()
+    if form.validate_on_submit():
+        recovery.verify_email(token, now=settings.now())
+        flash("Your email address is confirmed. You can sign in now.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/link_action.html", form=form, kind="verify")
+
+
+@bp.route("/not-me/<token>", methods=["GET", "POST"])
+def not_me(token: str):
+    links.check(token, links.NOT_ME, now=settings.now())
+    form = ButtonForm()
+    if form.validate_on_submit():
+        user = recovery.end_unknown_session(token, now=settings.now(), ip=client_ip())
+        return render_template("auth/not_me_done.html", form=ForgotForm(email=user.email))
+    return render_template("auth/link_action.html", form=form, kind="not_me")
+
+
+@bp.route("/account/email", methods=["GET", "POST"])
+@login_required
+def change_email():
+    principal, config = current_principal(), settings.current()
+    form = EmailForm()
+    if form.validate_on_submit():
+        user = users.verify_current(principal.user_id, form.current_password.data,
+                                    hasher=config.hasher, limits=config.throttles,
+                                    now=config.clock(), ip=client_ip())
+        if user is not None:
+            recovery.request_email_change(user.id, form.email.data, **origin())
+            flash(f"We sent a link to {form.email.data}. Your address changes to it when you "
+                  "open the link; until then it stays as it is.", "success")
+            return redirect(url_for("account.account"))
+        form.current_password.errors.append("That is not your current password.")
+    return render_template("account/email.html", form=form)
+
+
+@bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
+def confirm_email(token: str):
+    links.check(token, links.NEW_EMAIL, now=settings.now())
+    form = ButtonForm()
+    if form.validate_on_submit():
+        user = recovery.confirm_email_change(token, **origin())
+        flash(f"Your email address is now {user.email}.", "success")
+        signed_in = middleware.auth_state().signed_in
+        return redirect(url_for("account.account" if signed_in else "auth.login"))
+    return render_template("auth/link_action.html", form=form, kind="new_email")
+

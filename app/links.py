@@ -1,0 +1,76 @@
+"""Single-use tokens for the links in mails: random, stored only as a hash, expiring, used once.
+
+``check`` reads a token for the page a link opens (a GET changes nothing: mail scanners fetch
+every link); ``use`` spends it on that page's POST with one conditional UPDATE, so of two
+concurrent uses exactly one wins.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from app import tokens
+from app.models import LinkToken
+
+VERIFY, RESET, NOT_ME, NEW_EMAIL = "verify", "reset", "not_me", "new_email"
+TOKEN_BYTES = 32
+MAX_TOKEN_LENGTH = 64  # anything longer was never issued; not worth hashing
+
+
+class LinkError(Exception):
+    """The link cannot be used; the message says why, for the page that explains it."""
+
+    message = "This link is not valid. Check that it was copied completely."
+
+
+class LinkExpired(LinkError):
+    message = "This link has expired."
+
+
+class LinkUsed(LinkError):
+    message = "This link has already been used."
+
+
+def issue(purpose: str, user_id: int, *, ttl: float, now: float, email: str = "",
+          session_id: int | None = None) -> str:
+    """Store a new token's hash and return the token (it exists only in the mail)."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    LinkToken.create(token_hash=tokens.token_hash(token), purpose=purpose, user=user_id,
+                     email=email, session=session_id, created_at=now, expires_at=now + ttl)
+    return token
+
+
+def check(token: str, purpose: str, *, now: float) -> LinkToken:
+    """The token's row, if it can still be used; raises a ``LinkError`` saying why not."""
+    row = _find(token, purpose)
+    if row.used_at is not None:
+        raise LinkUsed()
+    if row.expires_at <= now:
+        raise LinkExpired()
+    return row
+
+
+def use(token: str, purpose: str, *, now: float) -> LinkToken:
+    """Spend the token (call inside the transaction of what it does); raises like ``check``."""
+    row = check(token, purpose, now=now)
+    spent = LinkToken.update(used_at=now).where(
+        (LinkToken.id == row.id) & LinkToken.used_at.is_null()).execute()
+    if spent != 1:
+        raise LinkUsed()  # another request used it a moment ago
+    return row
+
+
+def retire(user_id: int, purpose: str, *, now: float) -> None:
+    """Every unused token of this kind for this person stops working (a reset done, say)."""
+    LinkToken.update(used_at=now).where(
+        (LinkToken.user == user_id) & (LinkToken.purpose == purpose)
+        & LinkToken.used_at.is_null()).execute()
+
+
+def _find(token: str, purpose: str) -> LinkToken:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise LinkError()
+    row = LinkToken.get_or_none(LinkToken.token_hash == tokens.token_hash(token))
+    if row is None or row.purpose != purpose:
+        raise LinkError()
+    return row

@@ -1,0 +1,174 @@
+"""Mail: messages rendered from ``templates/mail/``, queued in the outbox with the change that
+causes them, and sent after the response by a background thread of the worker.
+
+``queue`` is what the rest of the app calls. Nothing here ever makes a request wait for a mail
+server: the request only writes a row.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+from flask import Flask, Response, current_app, g, has_request_context, render_template
+from flask.cli import with_appcontext
+
+from app.db import database
+from app.mail import outbox
+from app.mail.transport import FileTransport, SmtpTransport, Transport, parse_smtp_url
+
+log = logging.getLogger("gatehouse.mail")
+
+IDLE_WAKE = 60  # seconds: the longest a sender sleeps while messages wait for a retry
+
+
+@dataclass
+class Mailer:
+    transport: Transport | None  # None: production without a mail server, nothing is queued
+    sender: str
+    domain: str
+    public_url: str
+    dispatcher: Dispatcher
+
+
+def init_app(app: Flask) -> None:
+    config = app.config
+    public_url = config["GATEHOUSE_PUBLIC_URL"]
+    domain = urlsplit(public_url).hostname or "localhost"
+    transport: Transport | None = None
+    if config["GATEHOUSE_SMTP_URL"]:
+        try:
+            transport = SmtpTransport(parse_smtp_url(config["GATEHOUSE_SMTP_URL"]))
+        except ValueError as exc:
+            from app.config import ConfigError
+
+            raise ConfigError(str(exc)) from None
+    elif config["GATEHOUSE_ENV"] == "development":
+        transport = FileTransport(Path(app.instance_path) / "outbox")
+    app.extensions["gatehouse_mail"] = Mailer(
+        transport=transport, domain=domain, public_url=public_url,
+        sender=config["GATEHOUSE_MAIL_FROM"] or f"Gatehouse <no-reply@{domain}>",
+        dispatcher=Dispatcher(app))
+    app.cli.add_command(send_mail)
+    if transport is not None:
+        app.before_request(_first_request)
+        app.after_request(kick_after_request)
+
+
+def _first_request() -> None:
+    """A worker's first request wakes its sender: mail left behind by a worker that died
+    between commit and send goes out without waiting for new mail."""
+    dispatcher = mailer().dispatcher
+    if dispatcher.pid != os.getpid():
+        dispatcher.kick()
+
+
+def mailer() -> Mailer:
+    return current_app.extensions["gatehouse_mail"]
+
+
+def link(path: str) -> str:
+    """An absolute link for a mail: always from GATEHOUSE_PUBLIC_URL, never the Host header."""
+    return mailer().public_url + path
+
+
+def queue(recipient: str, template: str, subject: str, *, now: float, **context: Any) -> None:
+    """Render ``mail/<template>.txt`` and ``.html`` and queue them, in the caller's transaction.
+
+    The worker's sender is woken once this request's response is done, after the commit.
+    """
+    if mailer().transport is None:
+        return
+    text, html = render(template, subject, **context)
+    outbox.put(recipient=recipient, subject=subject, text=text, html=html, now=now)
+    if has_request_context():
+        g.mail_queued = True
+
+
+def render(template: str, subject: str, **context: Any) -> tuple[str, str]:
+    """The plain-text and HTML parts (the HTML escaped by Jinja, the text left as written)."""
+    context.update(subject=subject, public_url=mailer().public_url)
+    return (render_template(f"mail/{template}.txt", **context),
+            render_template(f"mail/{template}.html", **context))
+
+
+def send_pending(app: Flask) -> tuple[int, int]:
+    """Send every due message now, in this thread; returns (sent, failed)."""
+    m = app.extensions["gatehouse_mail"]
+    if m.transport is None:
+        return 0, 0
+    return outbox.send_due(m.transport, sender=m.sender, domain=m.domain,
+                           now=app.extensions["gatehouse"].clock)
+
+
+class Dispatcher:
+    """One sender thread per worker process, started when there is something to send.
+
+    It sends what is due, then sleeps until the next retry is due (at most ``IDLE_WAKE``
+    seconds) and exits once nothing is pending. A worker's first request wakes it too, so mail
+    left by a worker that died is sent by the others.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app, self.lock, self.wake = app, threading.Lock(), threading.Event()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+        self.stopped = False
+
+    def stop(self) -> None:
+        """For tests and shutdown: the thread finishes what it is sending, then exits."""
+        self.stopped = True
+        self.wake.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+
+    def kick(self) -> None:
+        if self.stopped:
+            return
+        self.wake.set()
+        with self.lock:
+            # A thread does not survive fork: gunicorn --preload workers start their own.
+            if self.thread is None or not self.thread.is_alive() or self.pid != os.getpid():
+                self.pid = os.getpid()
+                self.thread = threading.Thread(target=self._run, name="gatehouse-mail",
+                                               daemon=True)
+                self.thread.start()
+
+    def _run(self) -> None:
+        clock = self.app.extensions["gatehouse"].clock
+        while not self.stopped:
+            self.wake.clear()
+            with self.app.app_context():
+                try:
+                    with database.connection_context():
+                        send_pending(self.app)
+                        wake_at = outbox.next_wake(clock())
+                        pause = wake_at - clock() if wake_at is not None else None
+                except Exception:  # the database is down: try again later, never die loudly
+                    log.warning("mail sender could not reach the database", exc_info=True)
+                    pause = IDLE_WAKE
+            if pause is None and not self.wake.is_set():
+                return
+            self.wake.wait(timeout=min(max(pause or 0, 0.05), IDLE_WAKE))
+
+
+def kick_after_request(response: Response) -> Response:
+    """After the view's transaction committed: wake the sender if this request queued mail."""
+    if g.get("mail_queued"):
+        mailer().dispatcher.kick()
+    return response
+
+
+@click.command("send-mail")
+@with_appcontext
+def send_mail() -> None:
+    """Send every message in the outbox that is due now (what the app does after each commit)."""
+    sent, failed = send_pending(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(f"Sent {sent} message{'s' if sent != 1 else ''}, {failed} failed "
+               "(they are retried later).")
