@@ -135,6 +135,12 @@ def _mail() -> None:
     Accounts made before addresses were verified count as confirmed (since they were
     created): an upgrade must not lock out anyone who could sign in before it.
     """
+
+    class Base(peewee.Model):
+        class Meta:
+            database = database
+            legacy_table_names = False
+
     class User(Base):  # only what the foreign keys below refer to
         pass
 
