@@ -24,6 +24,7 @@ SETTINGS: dict[str, tuple[Any, type]] = {
     "SECRET_KEY": ("", str),
     "GATEHOUSE_ACCESS_TOKEN_TTL": (300, int),
     "GATEHOUSE_REFRESH_GRACE": (30, int),
+    "GATEHOUSE_LOST_RESPONSE_WINDOW": (600, int),
     "GATEHOUSE_SESSION_IDLE_TTL": (14 * 24 * 3600, int),
     "GATEHOUSE_SESSION_MAX_AGE": (30 * 24 * 3600, int),
     "GATEHOUSE_ARGON2_TIME_COST": (2, int),

@@ -98,6 +98,7 @@ def init_app(app: Flask) -> None:
         policy=sessions.Policy(
             issuer=ISSUER, access_ttl=config["GATEHOUSE_ACCESS_TOKEN_TTL"],
             grace=config["GATEHOUSE_REFRESH_GRACE"],
+            lost_response_window=config["GATEHOUSE_LOST_RESPONSE_WINDOW"],
             idle_ttl=config["GATEHOUSE_SESSION_IDLE_TTL"],
             max_age=config["GATEHOUSE_SESSION_MAX_AGE"]),
         cache=tokens.VerifiedTokenCache(),
@@ -135,14 +136,13 @@ def open_auth() -> None:
     claims = _verified_claims(ext, cookies.get(ACCESS_COOKIE, ""), at)
     try:
         state.principal = _live(claims, ext, at) if claims else None
-        if state.principal is not None:
-            sessions.mark_successor_seen(state.principal, handle, ext.keys)
-        elif handle:
+        if state.principal is None and handle:
             state.issued = sessions.rotate_guarded(
                 handle, guard=_unknown_session_guard(ext), keys=ext.keys, policy=ext.policy,
                 now=at, ip_address=client_ip())
-            state.principal = sessions.check_live(state.issued.session_public_id,
-                                                  policy=ext.policy, now=at)
+            state.principal = sessions.check_live(
+                state.issued.session_public_id, policy=ext.policy, now=at,
+                ip_address=client_ip(), user_agent=_user_agent())
     except sessions.SessionEnded as ended:
         _forget(state, ended.reason)
     except sessions.SessionNotFound:
@@ -175,7 +175,8 @@ def _live(claims: tokens.AccessClaims, ext: Gatehouse, at: float) -> sessions.Pr
     then treated like an expired one (the session cookie renews it, or nothing does)."""
     try:
         principal = sessions.check_live(claims.session_id, policy=ext.policy, now=at,
-                                        token_issued_at=claims.issued_at)
+                                        token_generation=claims.generation,
+                                        ip_address=client_ip(), user_agent=_user_agent())
     except sessions.StaleAccessToken:
         return None
     if not tokens.hashes_equal(principal.user_public_id, claims.user_id):
@@ -259,8 +260,9 @@ def sign_in(user: User) -> None:
 
 def _user_agent() -> str:
     """Untrusted text, stored without control characters (PostgreSQL refuses NUL)."""
-    return "".join(c for c in request.headers.get("User-Agent", "")[:512]
-                   if c.isprintable())
+    agent = request.environ.get("HTTP_USER_AGENT", "")[:512]
+    # Every request compares it with the stored one: the common case costs one C call.
+    return agent if agent.isprintable() else "".join(c for c in agent if c.isprintable())
 
 
 def sign_out() -> None:

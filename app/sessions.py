@@ -25,7 +25,9 @@ REUSE_DETECTED = "reuse_detected"
 IDLE_TIMEOUT = "idle_timeout"
 EXPIRED = "expired"
 
-LAST_ACTIVE_RESOLUTION = 60  # seconds; "last active" is written at most this often per session
+# Seconds: "last active" is written at most this often per session, so the idle limit counts
+# from the latest moment the last request could have been, and may run this much longer.
+LAST_ACTIVE_RESOLUTION = 60
 
 
 class SessionError(Exception):
@@ -66,6 +68,7 @@ class Policy:
     issuer: str
     access_ttl: int
     grace: int
+    lost_response_window: int
     idle_ttl: int
     max_age: int
 
@@ -92,13 +95,20 @@ class Principal:
     session_id: int
     session_public_id: str
     authenticated_at: float
-    current_hash: str
-    successor_seen: bool
+
+
+def idle_deadline(last_active_at: float, policy: Policy) -> float:
+    """When a session whose "last active" reads ``last_active_at`` has been idle too long.
+
+    That column lags the real last request by up to LAST_ACTIVE_RESOLUTION, so the limit
+    counts from the latest the request could have been: never shorter than configured.
+    """
+    return last_active_at + policy.idle_ttl + LAST_ACTIVE_RESOLUTION
 
 
 def expires_at(session: LoginSession, policy: Policy) -> float:
     """``min(last activity + idle timeout, sign-in + absolute lifetime)``."""
-    return min(session.last_active_at + policy.idle_ttl, session.absolute_expires_at)
+    return min(idle_deadline(session.last_active_at, policy), session.absolute_expires_at)
 
 
 def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_agent: str,
@@ -110,11 +120,13 @@ def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_age
         session = LoginSession.create(
             public_id=tokens.new_public_id(), user=user, created_at=now, authenticated_at=now,
             last_active_at=now, absolute_expires_at=now + policy.max_age, current_hash=digest,
-            rotated_at=now, user_agent=user_agent[:512], ip_address=ip_address[:64],
+            rotated_at=now, credential_epoch=user.credential_epoch, user_agent=user_agent[:512],
+            ip_address=ip_address[:64], last_user_agent=user_agent[:512],
+            last_ip_address=ip_address[:64],
         )
         RefreshToken.create(token_hash=digest, session=session, generation=0, issued_at=now)
         audit.record("sign_in", user=user.id, session=session.id, ip=ip_address, now=now)
-    return _issue(keys, policy, session, user.public_id, handle, now)
+    return _issue(keys, policy, session, user.public_id, handle, 0, now)
 
 
 def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
@@ -127,9 +139,10 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
       an error anywhere leaves the previous value as the only valid one;
     * idempotent: every request presenting the same value gets the same successor handle;
       presenting the immediate predecessor is honoured within ``policy.grace`` seconds of the
-      rotation, and after it for as long as no request has carried the successor (a lost
-      response);
-    * anything else that was superseded ends the session (``ReuseDetected``).
+      rotation, and after it while the successor is unproven (the response delivering it may
+      have been lost), for at most ``policy.lost_response_window`` seconds after the rotation;
+    * anything else that was superseded ends the session (``ReuseDetected``), recording
+      ``ip_address`` as the address that presented it.
 
     Fixed SQL rather than ORM queries: building them cost more than running them, and on
     SQLite the write lock is held meanwhile, so every other worker's rotation waited too.
@@ -159,7 +172,8 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
         raise failure
     audit.note("rotated" if advanced else "rotation_repeated", now=now, user=session.user_id,
                session=session.id, generation=session.generation + advanced, ip=ip_address)
-    return _issue(keys, policy, session, row[-1], successor, now)
+    return _issue(keys, policy, session, row[-1], successor, session.generation + advanced,
+                  now)
 
 
 def rotate_guarded(handle: str, *, guard: list[throttle.Limit], now: float,
@@ -190,20 +204,24 @@ class _Family:
     rotated_at: float
     successor_seen: bool
     rekeyed_at: float | None
-    rekey_generation: int | None
+    rekey_generation: int
     last_active_at: float
     absolute_expires_at: float
     ended_at: float | None
     end_reason: str | None
+    credential_epoch: int
+    user_epoch: int
+    user_epoch_reason: str
 
 
 _TOKEN_SQL = "SELECT session_id, generation FROM refresh_token WHERE token_hash = {p}"
 _ROTATE_SQL = (
     "SELECT s.id, s.public_id, s.user_id, s.generation, s.current_hash, s.rotated_at, "
     "s.successor_seen, s.rekeyed_at, s.rekey_generation, s.last_active_at, "
-    "s.absolute_expires_at, s.ended_at, "
-    's.end_reason, u.public_id FROM login_session s JOIN "user" u ON u.id = s.user_id '
-    "WHERE s.id = {p}"
+    "s.absolute_expires_at, s.ended_at, s.end_reason, s.credential_epoch, "
+    'u.credential_epoch, u.credential_reason, u.public_id '
+    'FROM login_session s JOIN "user" u ON u.id = s.user_id WHERE s.id = {p}'
+
 )
 _INSERT_TOKEN_SQL = ("INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "
                      "VALUES ({p}, {p}, {p}, {p})")
@@ -225,9 +243,14 @@ def _fetch(sql: str, *params: object) -> tuple | None:
     return fetch_one(_bind(sql, database.param), params)
 
 
-def _liveness_failure(session: _Family, policy: Policy, now: float) -> SessionError | None:
+def _liveness_failure(session: _Family | _Live, policy: Policy,
+                      now: float) -> SessionError | None:
+    """Why the session is not live: ended, older than its person's last credential change
+    (however late its row was written), or run out by ``now``."""
     if session.ended_at is not None:
         return SessionEnded(session.end_reason)
+    if session.credential_epoch < session.user_epoch:
+        return SessionEnded(session.user_epoch_reason or PASSWORD_CHANGED)
     reason = _expiry(session.absolute_expires_at, session.last_active_at, policy, now)
     return SessionEnded(reason) if reason else None
 
@@ -237,7 +260,7 @@ def _expiry(absolute_expires_at: float, last_active_at: float, policy: Policy,
     """Why a session has run out by ``now``, if it has: its absolute lifetime, or idleness."""
     if now >= absolute_expires_at:
         return EXPIRED
-    if now >= last_active_at + policy.idle_ttl:
+    if now >= idle_deadline(last_active_at, policy):
         return IDLE_TIMEOUT
     return None
 
@@ -249,7 +272,9 @@ def _reuse_failure(session: _Family, generation: int, successor_hash: str, polic
     if _superseded_by_recent_rekey(session, generation, policy, now):
         return StaleHandle()
     if generation == session.generation - 1:
-        forgiven = now - session.rotated_at <= policy.grace or not session.successor_seen
+        since = now - session.rotated_at
+        forgiven = since <= policy.grace or (
+            not session.successor_seen and since <= policy.lost_response_window)
         # Across a re-key the derived successor is not the current value: never forgiven.
         if forgiven and tokens.hashes_equal(successor_hash, session.current_hash):
             return None
@@ -274,7 +299,8 @@ def _advance(session: _Family, successor_hash: str, now: float) -> None:
 def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str = "",
          detail: str = "") -> None:
     """End a session once: an already-ended one keeps its first reason and gets no new event."""
-    updated = (LoginSession.update(ended_at=now, end_reason=reason)
+    updated = (LoginSession.update(ended_at=now, end_reason=reason,
+                                   end_ip_address=ip_address[:64])
                .where(LoginSession.id == session_id, LoginSession.ended_at.is_null())
                .execute())
     if updated:
@@ -288,14 +314,20 @@ def _ended_by(session: LoginSession, actor: str) -> str:
 
 
 def _issue(keys: tokens.Keys, policy: Policy, session: LoginSession | _Family,
-           user_public_id: str, handle: str, now: float, issued_at: int | None = None) -> Issued:
-    issued_at = issued_at or _issued_at(now)
+           user_public_id: str, handle: str, generation: int, now: float) -> Issued:
+    """The cookies for ``handle`` (of ``generation``) and a new access token issued with it.
+
+    The session cookie outlives the idle limit by an access token's lifetime: a browser that
+    keeps using its access token is active without presenting the session value.
+    """
+    issued_at = _issued_at(now)
     remaining = max(0, int(session.absolute_expires_at) - issued_at)
     access_ttl = min(policy.access_ttl, remaining)
     access = tokens.encode_access(keys, issuer=policy.issuer, user_id=user_public_id,
-                                  session_id=session.public_id, now=issued_at,
-                                  expires_at=issued_at + access_ttl)
-    return Issued(session.public_id, handle, min(policy.idle_ttl, remaining), access, access_ttl)
+                                  session_id=session.public_id, generation=generation,
+                                  now=issued_at, expires_at=issued_at + access_ttl)
+    handle_ttl = policy.idle_ttl + policy.access_ttl + LAST_ACTIVE_RESOLUTION
+    return Issued(session.public_id, handle, min(handle_ttl, remaining), access, access_ttl)
 
 
 def _issued_at(now: float) -> int:
@@ -303,57 +335,99 @@ def _issued_at(now: float) -> int:
     return math.ceil(now)
 
 
+@dataclass(frozen=True)
+class _Live:
+    """The columns the per-request liveness check reads, in one indexed lookup."""
+
+    id: int
+    public_id: str
+    ended_at: float | None
+    end_reason: str | None
+    absolute_expires_at: float
+    last_active_at: float
+    authenticated_at: float
+    generation: int
+    rotated_at: float
+    successor_seen: bool
+    rekey_generation: int
+    credential_epoch: int
+    last_ip_address: str
+    last_user_agent: str
+    user_id: int
+    user_public_id: str
+    email: str
+    user_epoch: int
+    user_epoch_reason: str
+
+
 _LIVENESS_SQL = (
-    'SELECT s.id, s.public_id, s.ended_at, s.end_reason, s.absolute_expires_at, '
-    's.last_active_at, s.authenticated_at, s.current_hash, s.successor_seen, '
-    's.access_not_before, u.id, u.public_id, u.email '
+    "SELECT s.id, s.public_id, s.ended_at, s.end_reason, s.absolute_expires_at, "
+    "s.last_active_at, s.authenticated_at, s.generation, s.rotated_at, s.successor_seen, "
+    "s.rekey_generation, s.credential_epoch, s.last_ip_address, s.last_user_agent, "
+    'u.id, u.public_id, u.email, u.credential_epoch, u.credential_reason '
     'FROM login_session s JOIN "user" u ON u.id = s.user_id WHERE s.public_id = {p}'
 )
 
 
 def check_live(session_public_id: str, *, policy: Policy, now: float,
-               token_issued_at: int | None = None) -> Principal:
+               token_generation: int | None = None, ip_address: str = "",
+               user_agent: str = "") -> Principal:
     """The per-request liveness check behind immediate revocation: one indexed lookup.
 
-    Raises SessionNotFound or SessionEnded (ending the session first if it has just expired),
-    or StaleAccessToken for an access token issued before the session was re-keyed.
+    ``token_generation`` is that of the access token the request carries, if any: one issued
+    with the newest value proves that value delivered; one issued with a superseded value
+    after the grace window shows that someone else rotated, which is reuse. Raises
+    SessionNotFound or SessionEnded (ending the session first when it has just run out or
+    been caught), or StaleAccessToken for a token issued before the session was re-keyed.
     """
     row = _fetch(_LIVENESS_SQL, session_public_id)
     if row is None:
         raise SessionNotFound()
-    (sid, public_id, ended_at, end_reason, absolute_expires_at, last_active_at,
-     authenticated_at, current_hash, seen, not_before, uid, user_public_id, email) = row
-    if ended_at is not None:
-        raise SessionEnded(end_reason)
-    if token_issued_at is not None and token_issued_at < not_before:
-        raise StaleAccessToken()
-    reason = _expiry(absolute_expires_at, last_active_at, policy, now)
-    if reason:
+    live = _Live(*row)
+    failure = (_liveness_failure(live, policy, now)
+               or _token_failure(live, token_generation, policy, now))
+    if isinstance(failure, SessionEnded) and live.ended_at is None:
         with write_transaction():
-            _end(sid, uid, reason, now)
-        raise SessionEnded(reason)
-    if now - last_active_at >= LAST_ACTIVE_RESOLUTION:
-        _touch(sid, now)
-    return Principal(uid, user_public_id, email, sid, public_id, authenticated_at,
-                     current_hash, bool(seen))
+            _end(live.id, live.user_id, failure.reason, now, ip_address)
+    if failure is not None:
+        raise failure
+    _record_use(live, token_generation == live.generation, now, ip_address, user_agent)
+    return Principal(live.user_id, live.user_public_id, live.email, live.id, live.public_id,
+                     live.authenticated_at)
 
 
-def _touch(session_id: int, now: float) -> None:
-    LoginSession.update(last_active_at=now).where(LoginSession.id == session_id).execute()
+def _token_failure(live: _Live, generation: int | None, policy: Policy,
+                   now: float) -> SessionError | None:
+    if generation is None or generation == live.generation:
+        return None
+    if generation < live.rekey_generation:
+        return StaleAccessToken()
+    if generation > live.generation:  # signed by us, yet never issued: refuse it
+        return SessionNotFound()
+    # A browser rotates only once its access token has expired, so a token of the previous
+    # value is still in use only in requests that were in flight (a parallel tab).
+    if generation == live.generation - 1 and now - live.rotated_at <= policy.grace:
+        return None
+    return ReuseDetected()
 
 
-def mark_successor_seen(principal: Principal, handle: str, keys: tokens.Keys) -> None:
-    """Record that a request carried the session's newest value (its response arrived).
-
-    After this, the predecessor is honoured only inside the grace window.
-    """
-    if principal.successor_seen or not handle:
-        return
-    digest = tokens.token_hash(tokens.refresh_token(keys, handle))
-    if tokens.hashes_equal(digest, principal.current_hash):
-        (LoginSession.update(successor_seen=True)
-         .where(LoginSession.id == principal.session_id,
-                LoginSession.current_hash == principal.current_hash)
+def _record_use(live: _Live, proves: bool, now: float, ip_address: str,
+                user_agent: str) -> None:
+    """One write, when anything changed: the newest value proven, "last active" (at most
+    once per LAST_ACTIVE_RESOLUTION), or the address or device of the latest request."""
+    changes: dict[str, object] = {}
+    if proves and not live.successor_seen:
+        changes["successor_seen"] = True
+    if now - live.last_active_at >= LAST_ACTIVE_RESOLUTION:
+        changes["last_active_at"] = now
+    if ip_address and ip_address[:64] != live.last_ip_address:
+        changes["last_ip_address"] = ip_address[:64]
+    if user_agent and user_agent != live.last_user_agent:
+        changes["last_user_agent"] = user_agent
+    if changes:
+        # Not over a rotation that happened meanwhile: that one wrote its own state.
+        (LoginSession.update(**changes)
+         .where(LoginSession.id == live.id, LoginSession.generation == live.generation)
          .execute())
 
 
@@ -374,12 +448,22 @@ def revoke(session_public_id: str, *, user_id: int, reason: str, now: float,
 
 def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None,
                ip_address: str = "", actor: str = "") -> int:
-    """End every live session of the user except ``keep``; return how many were ended."""
+    """End every live session of the user except ``keep``; return how many were ended.
+
+    A credential change: it also moves the user's credential epoch on (``keep`` moves with
+    it), so that a sign-in whose password was checked before this, but whose session row is
+    written after it, is not live either.
+    """
     query = LoginSession.select().where(LoginSession.user == user_id,
                                         LoginSession.ended_at.is_null())
     if keep is not None:
         query = query.where(LoginSession.id != keep)
     with write_transaction():
+        User.update(credential_epoch=User.credential_epoch + 1, credential_reason=reason).where(
+            User.id == user_id).execute()
+        if keep is not None:
+            epoch = User.select(User.credential_epoch).where(User.id == user_id)
+            LoginSession.update(credential_epoch=epoch).where(LoginSession.id == keep).execute()
         ended = list(query)
         for session in ended:
             _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor))
@@ -405,14 +489,12 @@ def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float
         session.generation += 1
         session.current_hash = digest
         session.rotated_at = session.rekeyed_at = now
+        # Every access token issued with an older generation is refused from now on.
         session.rekey_generation = session.generation
-        # One second past any token issued so far, this one included (iat is whole seconds):
-        # the new token is dated then, well inside the verifier's leeway.
-        session.access_not_before = _issued_at(now) + 1
         session.successor_seen = False
         session.save()
-    return _issue(keys, policy, session, principal.user_public_id, handle, now,
-                  issued_at=session.access_not_before)
+    return _issue(keys, policy, session, principal.user_public_id, handle, session.generation,
+                  now)
 
 
 def reauthenticated(session_id: int, *, now: float) -> None:
@@ -422,9 +504,12 @@ def reauthenticated(session_id: int, *, now: float) -> None:
 
 def list_active(user_id: int, *, policy: Policy, now: float) -> list[LoginSession]:
     return list(LoginSession.select()
+                .join(User)
                 .where(LoginSession.user == user_id, LoginSession.ended_at.is_null(),
+                       LoginSession.credential_epoch >= User.credential_epoch,
                        LoginSession.absolute_expires_at > now,
-                       LoginSession.last_active_at > now - policy.idle_ttl)
+                       LoginSession.last_active_at > now - policy.idle_ttl
+                       - LAST_ACTIVE_RESOLUTION)
                 .order_by(LoginSession.last_active_at.desc()))
 
 
@@ -441,7 +526,7 @@ def prune(*, policy: Policy, now: float, keep_ended_for: int = 30 * 24 * 3600) -
     stale = LoginSession.select(LoginSession.id).where(
         (LoginSession.ended_at < cutoff)
         | (LoginSession.absolute_expires_at < cutoff)
-        | (LoginSession.last_active_at < cutoff - policy.idle_ttl))
+        | (LoginSession.last_active_at < cutoff - policy.idle_ttl - LAST_ACTIVE_RESOLUTION))
     with write_transaction():
         ids = [row.id for row in stale]
         RefreshToken.delete().where(RefreshToken.session.in_(ids)).execute()

@@ -83,7 +83,7 @@ def main() -> None:
 
     def browser(row) -> str:
         access = tokens.encode_access(ext.keys, issuer=ISSUER, user_id=users[row.user_id],
-                                      session_id=row.public_id, now=now,
+                                      session_id=row.public_id, generation=0, now=now,
                                       expires_at=now + ext.policy.access_ttl)
         return (f"{ACCESS_COOKIE}={access}; {SESSION_COOKIE}={seed.handle(row.id - 1)}; "
                 f"{flask_cookie}")

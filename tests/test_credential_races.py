@@ -46,7 +46,6 @@ def signing_in_until(server: Server, done: threading.Event, jars: list[dict[str,
             return
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: not implemented yet")
 def test_sign_ins_racing_a_password_change_are_not_live_after_it(server):
     owner = sign_up(server, "ada@example.com", PASSWORD)
     done, jars = threading.Event(), []

@@ -113,7 +113,7 @@ def expired_access_token(user_id: str, session_id: str) -> str:
     without waiting for one to expire."""
     issued = int(time.time()) - 120
     return tokens.encode_access(KEYS, issuer=ISSUER, user_id=user_id, session_id=session_id,
-                                now=issued, expires_at=issued + 60)
+                                generation=0, now=issued, expires_at=issued + 60)
 
 
 def burst(servers: list[Server], cookies: dict[str, str]) -> list[tuple[int, str | None]]:

@@ -27,6 +27,7 @@ def list_sessions():
     live = sessions.list_active(principal.user_id, policy=policy, now=now())
     return jsonify(sessions=[{
         "id": s.public_id, "device": describe(s.user_agent), "ip_address": s.ip_address,
+        "last_device": describe(s.last_user_agent), "last_ip_address": s.last_ip_address,
         "signed_in_at": s.created_at, "last_active_at": s.last_active_at,
         "expires_at": sessions.expires_at(s, policy),
         "current": s.public_id == principal.session_public_id,
