@@ -221,7 +221,6 @@ _ROTATE_SQL = (
     "s.absolute_expires_at, s.ended_at, s.end_reason, s.credential_epoch, "
     'u.credential_epoch, u.credential_reason, u.public_id '
     'FROM login_session s JOIN "user" u ON u.id = s.user_id WHERE s.id = {p}'
-
 )
 _INSERT_TOKEN_SQL = ("INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "
                      "VALUES ({p}, {p}, {p}, {p})")
