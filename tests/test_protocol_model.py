@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 
 import jwt
-from conftest import PASSWORD, UA_FIREFOX, UA_PHONE, csrf_token
+from conftest import PASSWORD, UA_FIREFOX, UA_PHONE, cookie, csrf_token
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -441,7 +441,5 @@ def test_the_rotation_protocol_keeps_its_promises(make_app, clock):
 def test_the_access_token_records_the_generation_of_its_value(ada):
     """What the model relies on to tell a copy from the person: the token says which value it
     was issued with."""
-    from conftest import cookie
-
     claims = jwt.decode(cookie(ada, ACCESS_COOKIE), options={"verify_signature": False})
     assert claims["gen"] == 0

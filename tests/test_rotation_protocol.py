@@ -6,7 +6,7 @@ the person moved on ends the session and says from where; the idle limit is neve
 configured; the sessions page shows where and on what a session was last used."""
 
 import pytest
-from conftest import UA_PHONE, Cookies, browser, cookie, login, page
+from conftest import UA_PHONE, Cookies, browser, cookie, login, page, signed_up
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 
@@ -80,8 +80,6 @@ def test_a_shorter_lost_response_window_is_honoured(make_app, clock):
     app = make_app(GATEHOUSE_ACCESS_TOKEN_TTL=ACCESS_TTL, GATEHOUSE_REFRESH_GRACE=GRACE,
                    GATEHOUSE_LOST_RESPONSE_WINDOW=0)
     ada = browser(app)
-    from conftest import signed_up
-
     signed_up(ada)
     h0 = rotated_once_then_idle(ada, clock)
     clock.advance(GRACE + 1)
@@ -144,8 +142,6 @@ def test_a_thief_riding_on_the_access_cookie_is_caught_at_the_persons_next_rotat
 def test_polling_every_fifteen_seconds_is_never_idle(make_app, clock):
     app = make_app(GATEHOUSE_SESSION_IDLE_TTL=60, GATEHOUSE_ACCESS_TOKEN_TTL=300)
     ada = browser(app)
-    from conftest import signed_up
-
     signed_up(ada)
     for _ in range(20):  # five minutes of polling
         clock.advance(15)
@@ -155,8 +151,6 @@ def test_polling_every_fifteen_seconds_is_never_idle(make_app, clock):
 def test_the_idle_limit_is_at_most_one_write_interval_longer(make_app, clock):
     app = make_app(GATEHOUSE_SESSION_IDLE_TTL=60, GATEHOUSE_ACCESS_TOKEN_TTL=300)
     ada = browser(app)
-    from conftest import signed_up
-
     signed_up(ada)
     clock.advance(45)
     assert me(ada).status_code == 200  # the last request
@@ -170,8 +164,6 @@ def test_a_session_used_within_the_idle_limit_is_live_whatever_the_write_phase(m
                                                                                quiet):
     app = make_app(GATEHOUSE_SESSION_IDLE_TTL=120, GATEHOUSE_ACCESS_TOKEN_TTL=300)
     ada = browser(app)
-    from conftest import signed_up
-
     signed_up(ada)
     for _ in range(3):
         clock.advance(quiet)
