@@ -8,7 +8,19 @@ from typing import Any
 
 from flask import Flask
 
-from app import account, auth, cli, config, db, errors, lazysession, middleware, security
+from app import (
+    account,
+    auth,
+    cli,
+    config,
+    db,
+    errors,
+    home,
+    lazysession,
+    middleware,
+    security,
+    settings,
+)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -16,6 +28,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
                 static_folder="../static")
     app.config.update(config.FLASK_SETTINGS)
     app.config.update(config.load(overrides, app.instance_path, debug=app.debug))
+    settings.init_app(app)
 
     db.init_app(app)
     lazysession.init_app(app)
@@ -25,6 +38,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
+    home.init_app(app)
     auth.init_app(app)
     account.init_app(app)
     return app

@@ -1,14 +1,20 @@
-"""Operator commands: ``flask --app wsgi prune`` and ``flask --app wsgi create-user``."""
+"""Operator commands: ``flask --app wsgi prune`` and ``flask --app wsgi create-user``.
+
+Every failure is one line on stderr and exit status 1 (click's ``Error: ...``), never a
+traceback.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app import accounts, sessions, throttle
-from app.auth import settings
-from app.middleware import gatehouse, now
+from app import session_store, settings, throttle, users
+from app.config import ConfigError
 from app.passwords import PasswordRejected
 
 
@@ -17,13 +23,27 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user)
 
 
+@contextmanager
+def config_errors_reported() -> Iterator[None]:
+    """Around ``create_app`` in ``wsgi.py``: under the ``flask`` command a ConfigError is one
+    line and exit 1. Under a WSGI server it is raised as it is, so the worker fails to boot
+    and the server stops rather than restarting it forever."""
+    try:
+        yield
+    except ConfigError as error:
+        if click.get_current_context(silent=True) is None:
+            raise
+        raise click.ClickException(str(error)) from None
+
+
 @click.command("prune")
 @with_appcontext
 def prune() -> None:
     """Delete sessions and tokens that ended or expired long ago, and stale throttles."""
-    at = now()
-    removed = sessions.prune(policy=gatehouse().policy, now=at)
-    cleared = throttle.prune(at, max_window=settings().throttles.window)
+    config = settings.current()
+    at = config.clock()
+    removed = session_store.prune(policy=config.policy, now=at)
+    cleared = throttle.prune(at, max_window=config.throttles.window)
     click.echo(f"Pruned {removed} sessions and {cleared} throttle entries.")
 
 
@@ -33,8 +53,13 @@ def prune() -> None:
 @click.password_option(help="Prompted for, twice, when not given.")
 def create_user(email: str, password: str) -> None:
     """Create an account with EMAIL (the password follows the same policy as registration)."""
+    config = settings.current()
     try:
-        accounts.register(email, password, hasher=settings().hasher, now=now(), ip="cli")
-    except (accounts.InvalidEmail, PasswordRejected) as exc:
+        created = users.register(email, password, hasher=config.hasher, now=config.clock(),
+                                 ip="cli")
+    except (users.InvalidEmail, PasswordRejected) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Created {accounts.normalise_email(email)} (if it did not exist already).")
+    address = users.normalise_email(email)
+    if not created:
+        raise click.ClickException(f"{address} already has an account: nothing was created.")
+    click.echo(f"Created {address}.")

@@ -1,7 +1,8 @@
 """Configuration: every default in one place, read from the environment with strict parsing.
 
 Nothing here runs at import time; ``load()`` is called by ``create_app``. Tests pass overrides
-as a plain dict, which win over the environment.
+as a plain dict, which win over the environment. ``app.settings`` turns the result into the
+typed objects the rest of the app uses.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +19,35 @@ class ConfigError(RuntimeError):
     """The configuration is unusable; the app refuses to start."""
 
 
-# name -> (default, parser). Integers are seconds unless the name says otherwise.
-SETTINGS: dict[str, tuple[Any, type]] = {
-    "GATEHOUSE_ENV": ("production", str),
-    "DATABASE_URL": ("", str),
-    "SECRET_KEY": ("", str),
-    "GATEHOUSE_ACCESS_TOKEN_TTL": (300, int),
-    "GATEHOUSE_REFRESH_GRACE": (30, int),
-    "GATEHOUSE_LOST_RESPONSE_WINDOW": (600, int),
-    "GATEHOUSE_SESSION_IDLE_TTL": (14 * 24 * 3600, int),
-    "GATEHOUSE_SESSION_MAX_AGE": (30 * 24 * 3600, int),
-    "GATEHOUSE_ARGON2_TIME_COST": (2, int),
-    "GATEHOUSE_ARGON2_MEMORY_KIB": (19 * 1024, int),
-    "GATEHOUSE_ARGON2_PARALLELISM": (1, int),
-    "GATEHOUSE_LOGIN_LIMIT_ACCOUNT": (10, int),
-    "GATEHOUSE_LOGIN_LIMIT_IP": (50, int),
-    "GATEHOUSE_LOGIN_LIMIT_WINDOW": (15 * 60, int),
-    "GATEHOUSE_SESSION_LIMIT_IP": (100, int),
-    "GATEHOUSE_TRUSTED_PROXIES": (0, int),
-    "GATEHOUSE_REAUTH_WINDOW": (10 * 60, int),
-    "GATEHOUSE_DB_POOL_SIZE": (8, int),
-}
+@dataclass(frozen=True)
+class Setting:
+    """One environment setting. ``minimum`` is the smallest value that still makes sense: zero
+    would disable a control silently."""
 
-# The smallest value that still makes sense; zero would disable a control silently.
-MINIMUMS = {
-    "GATEHOUSE_ACCESS_TOKEN_TTL": 1, "GATEHOUSE_SESSION_IDLE_TTL": 60,
-    "GATEHOUSE_SESSION_MAX_AGE": 60, "GATEHOUSE_ARGON2_TIME_COST": 1,
-    "GATEHOUSE_ARGON2_MEMORY_KIB": 8, "GATEHOUSE_ARGON2_PARALLELISM": 1,
-    "GATEHOUSE_LOGIN_LIMIT_ACCOUNT": 1, "GATEHOUSE_LOGIN_LIMIT_IP": 1,
-    "GATEHOUSE_LOGIN_LIMIT_WINDOW": 1, "GATEHOUSE_SESSION_LIMIT_IP": 1,
-    "GATEHOUSE_DB_POOL_SIZE": 1,
+    default: Any
+    kind: type = int  # integers are seconds unless the name says otherwise
+    minimum: int | None = None
+
+
+SETTINGS: dict[str, Setting] = {
+    "GATEHOUSE_ENV": Setting("production", str),
+    "DATABASE_URL": Setting("", str),
+    "SECRET_KEY": Setting("", str),
+    "GATEHOUSE_ACCESS_TOKEN_TTL": Setting(300, minimum=1),
+    "GATEHOUSE_REFRESH_GRACE": Setting(30),
+    "GATEHOUSE_LOST_RESPONSE_WINDOW": Setting(600),
+    "GATEHOUSE_SESSION_IDLE_TTL": Setting(14 * 24 * 3600, minimum=60),
+    "GATEHOUSE_SESSION_MAX_AGE": Setting(30 * 24 * 3600, minimum=60),
+    "GATEHOUSE_ARGON2_TIME_COST": Setting(2, minimum=1),
+    "GATEHOUSE_ARGON2_MEMORY_KIB": Setting(19 * 1024, minimum=8),
+    "GATEHOUSE_ARGON2_PARALLELISM": Setting(1, minimum=1),
+    "GATEHOUSE_LOGIN_LIMIT_ACCOUNT": Setting(10, minimum=1),
+    "GATEHOUSE_LOGIN_LIMIT_IP": Setting(50, minimum=1),
+    "GATEHOUSE_LOGIN_LIMIT_WINDOW": Setting(15 * 60, minimum=1),
+    "GATEHOUSE_SESSION_LIMIT_IP": Setting(100, minimum=1),
+    "GATEHOUSE_TRUSTED_PROXIES": Setting(0),
+    "GATEHOUSE_REAUTH_WINDOW": Setting(10 * 60),
+    "GATEHOUSE_DB_POOL_SIZE": Setting(8, minimum=1),
 }
 
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development", "gatehouse"}
@@ -71,16 +72,16 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str, *, debug: bool
 
     ``debug`` is Flask's own debug flag (``FLASK_DEBUG``), refused in production like ``DEBUG``.
     """
-    config = {name: default for name, (default, _) in SETTINGS.items()}
-    for name, (_, kind) in SETTINGS.items():
+    config = {name: setting.default for name, setting in SETTINGS.items()}
+    for name, setting in SETTINGS.items():
         if name in environ:
-            config[name] = _parse(name, environ[name], kind)
+            config[name] = _parse(name, environ[name], setting.kind)
     config.update(overrides or {})
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'gatehouse.sqlite3'}"
-    for name, minimum in MINIMUMS.items():
-        if config[name] < minimum:
-            raise ConfigError(f"{name} must be at least {minimum}, got {config[name]}")
+    for name, setting in SETTINGS.items():
+        if setting.minimum is not None and config[name] < setting.minimum:
+            raise ConfigError(f"{name} must be at least {setting.minimum}, got {config[name]}")
     if config["GATEHOUSE_ENV"] not in ("production", "development"):
         raise ConfigError("GATEHOUSE_ENV must be 'production' or 'development'")
     if config["GATEHOUSE_ENV"] == "production" and (debug or config.get("DEBUG")):
@@ -90,7 +91,7 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str, *, debug: bool
 
 
 def _secret_key(config: Mapping[str, Any], instance_path: str) -> str:
-    key = config["SECRET_KEY"]
+    key: str = config["SECRET_KEY"]
     weak = (key.lower() in WEAK_SECRETS or len(key) < MIN_SECRET_LENGTH
             or len(set(key)) < 8)  # "aaaa…" is long but not random
     if not weak:
@@ -111,14 +112,16 @@ def _secret_key(config: Mapping[str, Any], instance_path: str) -> str:
     return path.read_text().strip()
 
 
+# Every cookie Gatehouse sets (the auth cookies and Flask's own) has these attributes, so that a
+# deletion always matches what was set. ``__Host-`` names require exactly these.
+COOKIE_ATTRIBUTES: dict[str, Any] = {
+    "path": "/", "domain": None, "secure": True, "httponly": True, "samesite": "Lax",
+}
+
 # Flask's own settings that Gatehouse fixes: cookie attributes, CSRF, body cap.
 FLASK_SETTINGS: dict[str, Any] = {
     "SESSION_COOKIE_NAME": "__Host-flask",
-    "SESSION_COOKIE_SECURE": True,
-    "SESSION_COOKIE_HTTPONLY": True,
-    "SESSION_COOKIE_SAMESITE": "Lax",
-    "SESSION_COOKIE_DOMAIN": None,
-    "SESSION_COOKIE_PATH": "/",
+    **{f"SESSION_COOKIE_{name.upper()}": value for name, value in COOKIE_ATTRIBUTES.items()},
     # A CSRF token lives as long as the browser's Flask session, so a form left open over
     # lunch still submits (flask-wtf's default 3600 s limit loses people's input).
     "WTF_CSRF_TIME_LIMIT": None,

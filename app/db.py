@@ -5,10 +5,12 @@ SQLite (WAL) is the embedded default; PostgreSQL is what several app instances s
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import peewee
@@ -30,15 +32,16 @@ SQLITE_PRAGMAS = {
 _SCHEMA_LOCK = 0x6761746568  # any constant shared by every instance: "gateh"
 
 
-def open_database(url: str, pool_size: int = 8) -> peewee.Database:
-    """Build a pooled database for ``sqlite:///path`` or ``postgresql://user@host/db``."""
+def open_database(url: str, pool_size: int = 8, wait: float = 10) -> peewee.Database:
+    """Build a pooled database for ``sqlite:///path`` or ``postgresql://user@host/db``, whose
+    requests wait at most ``wait`` seconds for a free connection."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path[1:])  # sqlite:///relative or sqlite:////absolute
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return PooledSqliteDatabase(
             path, pragmas=SQLITE_PRAGMAS, max_connections=pool_size, stale_timeout=300,
-            timeout=10, check_same_thread=False,
+            timeout=wait, check_same_thread=False,
         )
     if parts.scheme in ("postgres", "postgresql"):
         # Every wait is bounded: connecting (3 s), a statement or a row lock (10 s), a
@@ -50,7 +53,7 @@ def open_database(url: str, pool_size: int = 8) -> peewee.Database:
             unquote(parts.path.lstrip("/")), host=parts.hostname or "127.0.0.1",
             port=parts.port or 5432, user=unquote(parts.username or "postgres"),
             password=unquote(parts.password) if parts.password else None,
-            max_connections=pool_size, stale_timeout=300, timeout=10, connect_timeout=3,
+            max_connections=pool_size, stale_timeout=300, timeout=wait, connect_timeout=3,
             options="-c statement_timeout=10000 -c lock_timeout=10000 "
                     "-c idle_in_transaction_session_timeout=15000",
             tcp_user_timeout=10_000,
@@ -63,7 +66,7 @@ def is_postgres() -> bool:
 
 
 @contextmanager
-def write_transaction():
+def write_transaction() -> Iterator[None]:
     """A transaction that takes the write lock up front.
 
     SQLite: ``BEGIN IMMEDIATE``, so two rotations never both read the old state. PostgreSQL:
@@ -79,73 +82,73 @@ def locked(query: peewee.Select) -> peewee.Select:
     return query.for_update() if is_postgres() else query
 
 
-_reader = threading.local()
+@functools.cache
+def bind(sql: str, param: str) -> str:
+    """``sql`` with the engine's placeholder for ``{p}``, formatted once per statement and
+    engine."""
+    return sql.format(p=param)
 
 
-def fetch_one(sql: str, params: tuple) -> tuple | None:
-    """The first row of a fixed query, through one cursor this thread keeps per connection.
+def execute(sql: str, *params: object) -> Any:
+    """Run a fixed statement written with ``{p}`` placeholders."""
+    return database.execute_sql(bind(sql, database.param), params)
 
-    For the per-request liveness check: a new cursor each time (peewee's ``execute_sql``)
-    costs about 3 µs of a 100 µs request on SQLite. All rows are read, so the statement is
-    reset at once: a SQLite statement left part-read would hold the connection's read
-    snapshot open (stale reads later, and a WAL that cannot be checkpointed). Errors are
-    peewee's, as for every other query, so an outage is still a 503; the query is not in
-    peewee's debug log.
+
+def fetch_one(sql: str, *params: object) -> tuple[Any, ...] | None:
+    """The first row of a fixed query written with ``{p}`` placeholders.
+
+    All rows are read, so the statement is reset at once: a SQLite statement left part-read
+    would hold the connection's read snapshot open (stale reads later, and a WAL that cannot
+    be checkpointed).
     """
-    conn = database.connection()
-    if getattr(_reader, "conn", None) is not conn:
-        _reader.conn, _reader.cursor = conn, conn.cursor()
-    cursor = _reader.cursor
-    with peewee.__exception_wrapper__:
-        cursor.execute(sql, params)  # psycopg2's returns None, not the cursor
-        rows = cursor.fetchall()
+    rows = execute(sql, *params).fetchall()
     return rows[0] if rows else None
 
 
-def create_schema(models: list[type[peewee.Model]]) -> None:
-    with database.connection_context():
+@contextmanager
+def schema_lock() -> Iterator[None]:
+    """One transaction in which only this process changes the schema: PostgreSQL's advisory
+    lock (workers of several instances may start at once), SQLite's write lock."""
+    with database.connection_context(), write_transaction():
         if is_postgres():
-            # Workers of several instances may start at once; only one creates the tables.
-            with database.atomic():
-                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                database.create_tables(models, safe=True)
-        else:
-            database.create_tables(models, safe=True)
-    # No connection opened at start may outlive it: under ``gunicorn --preload`` the workers
-    # are forked from this process and must never share one socket.
-    database.close_idle()
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        yield
 
 
 def init_app(app: Flask) -> None:
-    from app import models  # models register themselves on the proxy
+    from app import migrations  # imports the models, which register themselves on the proxy
 
     database.initialize(open_database(app.config["DATABASE_URL"],
                                       app.config["GATEHOUSE_DB_POOL_SIZE"]))
-    schema = _Schema(models.ALL)
+    schema = _Schema(migrations.upgrade)
     schema.ensure()
     app.before_request(schema.ensure)
     app.teardown_request(_close)
 
 
 class _Schema:
-    """Creates the schema at start, or, when the database does not answer then, before the
-    first request after it does. A worker (re)started during an outage must boot: gunicorn
-    stops the whole server when a worker fails to. Meanwhile its requests run as usual: those
-    that need the database answer 503, the sign-in page still renders."""
+    """Brings the schema to its newest version at start, or, when the database does not answer
+    then, before the first request after it does. A worker (re)started during an outage must
+    boot: gunicorn stops the whole server when a worker fails to. Meanwhile its requests run as
+    usual: those that need the database answer 503, the sign-in page still renders."""
 
-    def __init__(self, models: list[type[peewee.Model]]) -> None:
-        self.models, self.ready = models, False
+    def __init__(self, upgrade: Callable[[], object]) -> None:
+        self.upgrade, self.ready = upgrade, False
 
     def ensure(self) -> None:
         if self.ready:
             return
         try:
-            create_schema(self.models)
+            self.upgrade()
         except UNAVAILABLE:
             if not has_request_context():
                 logging.getLogger("gatehouse.db").warning(
-                    "database unavailable at start; the schema is created when it answers")
+                    "database unavailable at start; the schema is upgraded when it answers")
             return  # the next request tries again
+        finally:
+            # No connection opened at start may outlive it: under ``gunicorn --preload`` the
+            # workers are forked from this process and must never share one socket.
+            database.close_idle()
         self.ready = True
 
 

@@ -1,77 +1,119 @@
-"""Exceptions and HTTP errors mapped to responses in one place: HTML for pages, JSON for /api/."""
+"""Exceptions and HTTP errors mapped to responses in one place: HTML for pages, JSON for /api/.
+
+Every JSON error has one shape: ``{"error": "<machine code>", "message": "<human sentence>"}``,
+plus ``"reason"`` when the caller's session has just ended (one of ``session_rules``' reasons).
+"""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from app import audit, middleware, sessions
+from app import audit, middleware, session_rules, settings
+from app.auth import ReauthenticationRequired
 from app.db import UNAVAILABLE
-from app.security import CrossSiteRequest
+from app.security import CrossSiteRequest, is_api_request
 from app.throttle import Throttled
 
 log = logging.getLogger("gatehouse.errors")
 
 
+@dataclass(frozen=True)
+class Kind:
+    code: str  # the JSON ``error``
+    title: str  # the page's heading
+    message: str  # the JSON ``message`` when the handler gives none
+
+
+KINDS = {
+    400: Kind("bad_request", "Bad request", "The request could not be understood."),
+    401: Kind("not_authenticated", "Sign in first", "Sign in first."),
+    403: Kind("forbidden", "Forbidden", "This request is not allowed."),
+    404: Kind("not_found", "Not found", "There is nothing here."),
+    405: Kind("method_not_allowed", "Method not allowed",
+              "This address does not accept that method."),
+    413: Kind("request_too_large", "Request too large", "The request body is too large."),
+    429: Kind("too_many_attempts", "Too many attempts",
+              "Too many attempts. Wait a little and try again."),
+    500: Kind("internal_error", "Something went wrong", "Something went wrong on our side."),
+    503: Kind("unavailable", "Temporarily unavailable",
+              "The service is briefly unavailable. Your session is safe; please try again in "
+              "a moment."),
+}
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(middleware.NotSignedIn, not_signed_in)
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(CrossSiteRequest, cross_site)
-    app.register_error_handler(sessions.SessionNotFound, lambda e: render_error(404))
+    app.register_error_handler(ReauthenticationRequired, reauthentication_required)
+    app.register_error_handler(session_rules.SessionNotFound, lambda e: render_error(404))
     app.register_error_handler(Throttled, throttled)
     for exc in UNAVAILABLE:
         app.register_error_handler(exc, database_unavailable)
     app.register_error_handler(Exception, unexpected)
 
 
-def render_error(status: int, message: str | None = None, **extra):
-    titles = {400: "Bad request", 403: "Forbidden", 404: "Not found",
-              405: "Method not allowed", 413: "Request too large", 429: "Too many attempts",
-              500: "Something went wrong", 503: "Temporarily unavailable"}
-    title = titles.get(status, "Error")
-    # Refused before the middleware ran (CSRF, cross-site): the page shows someone anonymous.
+def render_error(status: int, message: str | None = None, *, code: str | None = None,
+                 **extra: Any) -> tuple[Any, int]:
+    kind = KINDS.get(status, Kind("error", "Error", "The request failed."))
+    # Refused before the middleware opened (the schema check's 503, or a failure inside
+    # open_auth itself): the page shows someone anonymous.
     g.setdefault("auth", middleware.AuthState())
-    if request.path.startswith("/api/"):
-        return jsonify(error=title, message=message, **extra), status
-    return render_template("error.html", status=status, title=title, message=message,
+    if is_api_request():
+        return jsonify(error=code or kind.code, message=message or kind.message, **extra), status
+    return render_template("error.html", status=status, title=kind.title, message=message,
                            **extra), status
 
 
-def http_error(error: HTTPException):
+def http_error(error: HTTPException) -> tuple[Any, int]:
     return render_error(error.code or 500, error.description if error.code in (403,) else None)
 
 
-def csrf_error(error: CSRFError):
+def not_signed_in(error: middleware.NotSignedIn) -> tuple[Any, int]:
+    if error.reason:
+        return render_error(401, session_rules.end_reason(error.reason).message,
+                            reason=error.reason)
+    return render_error(401)
+
+
+def reauthentication_required(error: ReauthenticationRequired) -> tuple[Any, int]:
+    return render_error(403, error.description, code="reauthentication_required")
+
+
+def csrf_error(error: CSRFError) -> tuple[Any, int]:
     _record("csrf_failed", detail=f"{request.method} {request.path}")
     return render_error(400, "The form had expired or did not come from this site. "
                              "Please try again.")
 
 
-def cross_site(error: CrossSiteRequest):
+def cross_site(error: CrossSiteRequest) -> tuple[Any, int]:
     _record("csrf_failed", detail=f"{request.method} {request.path}: {error.description}")
-    return render_error(403, error.description)
+    return render_error(403, error.description, code="cross_site")
 
 
-def throttled(error: Throttled):
+def throttled(error: Throttled) -> tuple[Any, int, dict[str, str]]:
     _record("throttled", detail=request.path)
-    body, status = render_error(429, "Too many attempts. Wait a little and try again.")
+    body, status = render_error(429, KINDS[429].message)
     return body, status, {"Retry-After": str(error.retry_after)}
 
 
-def database_unavailable(error: Exception):
+def database_unavailable(error: Exception) -> tuple[Any, int]:
     log.error("database unavailable: %s", type(error).__name__)
-    return render_error(503, "The service is briefly unavailable. Your session is safe; "
-                             "please try again in a moment.")
+    return render_error(503, KINDS[503].message)
 
 
-def unexpected(error: Exception):
+def unexpected(error: Exception) -> tuple[Any, int]:
     reference = secrets.token_hex(6)
     log.exception("unhandled error, reference %s", reference)
-    return render_error(500, f"Reference {reference}.")
+    return render_error(500, f"{KINDS[500].message} Reference {reference}.")
 
 
 def _record(kind: str, detail: str) -> None:
@@ -79,7 +121,7 @@ def _record(kind: str, detail: str) -> None:
     state = g.get("auth")
     user = state.principal.user_id if state and state.principal else None
     try:
-        audit.record(kind, user=user, ip=middleware.client_ip(), now=middleware.now(),
+        audit.record(kind, user=user, ip=middleware.client_ip(), now=settings.now(),
                      detail=detail)
     except UNAVAILABLE:
         log.warning("could not record %s event: database unavailable", kind)

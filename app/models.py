@@ -16,6 +16,7 @@ class BaseModel(peewee.Model):
 
 
 class User(BaseModel):
+    id = peewee.AutoField()
     public_id = peewee.CharField(max_length=32, unique=True)  # the JWT `sub`; never the email
     email = peewee.CharField(max_length=254, unique=True)
     password_hash = peewee.CharField(max_length=255)
@@ -35,6 +36,7 @@ class LoginSession(BaseModel):
     carried it, or an access token issued with it.
     """
 
+    id = peewee.AutoField()
     public_id = peewee.CharField(max_length=32, unique=True)
     user = peewee.ForeignKeyField(User, backref="sessions", on_delete="CASCADE", index=True)
     created_at = peewee.DoubleField()
@@ -48,7 +50,7 @@ class LoginSession(BaseModel):
     # A re-key replaces the value with an unrelated random one: when, and the generation it
     # created. Access tokens issued with an older generation are refused.
     rekeyed_at = peewee.DoubleField(null=True)
-    rekey_generation = peewee.IntegerField(default=0)
+    rekey_generation = peewee.IntegerField(null=True)
     # The user's credential epoch when this session's password was checked.
     credential_epoch = peewee.IntegerField(default=0)
     user_agent = peewee.CharField(max_length=512, default="")  # at sign-in
@@ -63,6 +65,7 @@ class LoginSession(BaseModel):
 class RefreshToken(BaseModel):
     """Every refresh token a session has had, by hash, so that any older one is recognised."""
 
+    id = peewee.AutoField()
     token_hash = peewee.CharField(max_length=64, unique=True)
     session = peewee.ForeignKeyField(LoginSession, backref="tokens", on_delete="CASCADE",
                                      index=True)
@@ -71,6 +74,7 @@ class RefreshToken(BaseModel):
 
 
 class SecurityEvent(BaseModel):
+    id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, null=True, backref="events", on_delete="CASCADE")
     session = peewee.ForeignKeyField(LoginSession, null=True, on_delete="SET NULL")
     kind = peewee.CharField(max_length=32)
@@ -87,4 +91,11 @@ class Throttle(BaseModel):
     failures = peewee.IntegerField(default=0)
 
 
-ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle]
+class SchemaVersion(BaseModel):
+    """One row per migration applied (``app.migrations``): the highest is the schema's version."""
+
+    version = peewee.IntegerField(primary_key=True)
+    applied_at = peewee.DoubleField()
+
+
+ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion]

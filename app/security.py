@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, request
 from flask_wtf.csrf import CSRFProtect
@@ -34,18 +34,35 @@ HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 _HEADER_LIST = [(name.lower(), (name, value)) for name, value in HEADERS.items()]
 
 
+PRIVATE = "gatehouse.private"  # environ key: this response belongs to one person
+
+
+def is_api_request() -> bool:
+    """A call from the site's own scripts: JSON in, JSON out, 401 rather than a redirect."""
+    return request.path.startswith("/api/")
+
+
+def mark_private() -> None:
+    """This response is one person's: ``secure_headers`` gives it ``Cache-Control: no-store``
+    (whatever the view chose) and ``Vary: Cookie``."""
+    request.environ[PRIVATE] = True
+
+
 class CrossSiteRequest(Forbidden):
     """An unsafe request that did not come from this site's own pages or scripts."""
 
 
 def init_app(app: Flask) -> None:
     # ProxyFix goes outside, so that the scheme the headers see is the one the client used.
-    app.wsgi_app = with_security_headers(app.wsgi_app)
+    # Flask's documented way to wrap its WSGI app, which mypy sees as assigning to a method.
+    app.wsgi_app = with_security_headers(app.wsgi_app)  # type: ignore[method-assign,assignment]
     hops = app.config["GATEHOUSE_TRUSTED_PROXIES"]
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    # flask-wtf's own hook looks up the view's exemptions on every request, GETs included
-    # (about 7 µs); check_unsafe_request calls the same ``protect`` for unsafe methods only.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    # flask-wtf's own hook looks up the view's exemptions on every request, GETs included;
+    # check_unsafe_request calls the same ``protect`` for unsafe methods only (the saving is
+    # in bench/RESULTS.md).
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
     if not app.config["WTF_CSRF_METHODS"] <= UNSAFE_METHODS:
@@ -73,7 +90,7 @@ def refuse_cross_site() -> None:
     origin = request.headers.get("Origin")
     if origin and origin != request.host_url.rstrip("/"):
         raise CrossSiteRequest("Cross-origin request refused.")
-    if request.path.startswith("/api/") and request.headers.get(JSON_HEADER) != "1":
+    if is_api_request() and request.headers.get(JSON_HEADER) != "1":
         raise CrossSiteRequest(f"Missing {JSON_HEADER} header.")
 
 
@@ -82,34 +99,55 @@ def with_security_headers(wsgi_app: WSGIApplication) -> WSGIApplication:
     JSON, errors, static files, and anything else that reaches ``start_response``.
 
     Done at the WSGI edge rather than in an ``after_request`` hook because there the headers are
-    a plain list: one pass over it costs about a microsecond, where werkzeug's ``Headers`` set
-    and validated them one by one for about ten, on every response.
+    a plain list, one pass over which costs a fraction of what werkzeug's ``Headers`` take to
+    set and validate them one by one, on every response (figures in bench/RESULTS.md). The
+    cache policy of one person's responses is applied here too, in the same pass.
     """
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         https = environ["wsgi.url_scheme"] == "https"  # what request.is_secure reads
 
-        def start(status: str, headers: list[tuple[str, str]], exc_info=None):
-            return start_response(status, secure_headers(headers, https), exc_info)
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            private = environ.get(PRIVATE, False)
+            return start_response(status, secure_headers(headers, https, private), exc_info)
 
         return wsgi_app(environ, start)
 
     return app
 
 
-def secure_headers(headers: list[tuple[str, str]], https: bool) -> list[tuple[str, str]]:
-    """``headers`` plus each security header they lack; ``no-store`` on pages and on responses
-    that set a cookie, unless the app chose a Cache-Control; HSTS over HTTPS."""
-    present, content_type = set(), ""
+def secure_headers(headers: list[tuple[str, str]], https: bool,
+                   private: bool = False) -> list[tuple[str, str]]:
+    """``headers`` plus each security header they lack; HSTS over HTTPS; the cache policy:
+
+    * one person's response (``private``): ``Cache-Control: no-store`` whatever the app chose,
+      and ``Cookie`` in ``Vary``;
+    * otherwise ``no-store`` on pages and on responses that set a cookie, unless the app chose
+      a Cache-Control.
+    """
+    present, content_type, vary = set(), "", []
     for name, value in headers:
         name = name.lower()
         present.add(name)
         if name == "content-type":
             content_type = value
+        elif name == "vary":
+            vary.append(value)
     added = [header for lower, header in _HEADER_LIST if lower not in present]
     if https and "strict-transport-security" not in present:
         added.append(HSTS)
+    if private:
+        return _private(headers, vary) + added
     is_page = content_type.split(";", 1)[0].strip().lower() == "text/html"
     if (is_page or "set-cookie" in present) and "cache-control" not in present:
         added.append(("Cache-Control", "no-store"))
     return headers + added
+
+
+def _private(headers: list[tuple[str, str]], vary: list[str]) -> list[tuple[str, str]]:
+    if "cookie" in (v.strip().lower() for value in vary for v in value.split(",")):
+        varies = [("Vary", ", ".join(vary))] if vary else []
+    else:
+        varies = [("Vary", ", ".join([*vary, "Cookie"]))]
+    kept = [(n, v) for n, v in headers if n.lower() not in ("cache-control", "vary")]
+    return kept + [("Cache-Control", "no-store"), *varies]

@@ -7,6 +7,8 @@ until the window ends. Keys name what is counted: ``account:<email>``, ``ip:<add
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from peewee import Case
@@ -28,6 +30,41 @@ class Limit:
     key: str
     limit: int
     window: int
+
+
+@dataclass(frozen=True)
+class Throttles:
+    """The configured limits: password failures per account and per client address, and
+    unknown session values per client address, each within one window."""
+
+    per_account: int
+    per_ip: int
+    window: int
+    unknown_sessions_per_ip: int
+
+    def for_sign_in(self, email: str, ip: str) -> list[Limit]:
+        """The account's limit first: a success resets it, and only it."""
+        return [Limit(f"account:{email}", self.per_account, self.window),
+                Limit(f"ip:{ip}", self.per_ip, self.window)]
+
+    def for_unknown_sessions(self, ip: str) -> list[Limit]:
+        return [Limit(f"session-ip:{ip}", self.unknown_sessions_per_ip, self.window)]
+
+
+@contextmanager
+def counting(limits: list[Limit], now: float, failure: type[Exception]) -> Iterator[None]:
+    """Count every ``failure`` the block raises against ``limits``; once they are used up,
+    raise Throttled instead.
+
+    For guessed session values: only an unknown value counts, so a known one is never refused
+    and people behind the same address as a guesser stay signed in.
+    """
+    try:
+        yield
+    except failure:
+        check(limits, now)
+        fail(limits, now)
+        raise
 
 
 def check(limits: list[Limit], now: float) -> None:
@@ -61,4 +98,5 @@ def reset(key: str) -> None:
 
 
 def prune(now: float, max_window: int) -> int:
-    return Throttle.delete().where(Throttle.window_start < now - max_window).execute()
+    removed: int = Throttle.delete().where(Throttle.window_start < now - max_window).execute()
+    return removed

@@ -19,10 +19,11 @@ import time
 
 from werkzeug.test import EnvironBuilder
 
-from app import tokens
+from app import settings, tokens
 from app.db import database
-from app.middleware import ACCESS_COOKIE, ISSUER, SESSION_COOKIE, gatehouse
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, User
+from app.settings import ISSUER
 from bench import seed
 
 SECRET = "in-process-benchmark-secret-0123456789abcdef"
@@ -58,6 +59,31 @@ def environ(path: str, cookie: str) -> dict:
                           base_url="https://localhost").get_environ()
 
 
+def seed_browsers(app, sessions: int) -> tuple[list[str], list[str]]:
+    """Seed a fresh database with ``sessions`` sessions; return, for each live one, the Cookie
+    header of a signed-in browser (a fresh access token) and of one holding only the session
+    cookie (its next request rotates)."""
+    with app.app_context(), database.connection_context():
+        seed.reset()
+        seed.seed(settings.current().keys, users=100, sessions=sessions, password_hash="x",
+                  now=time.time())
+        config, now = settings.current(), int(time.time())
+        users = dict(User.select(User.id, User.public_id).tuples())
+        rows = list(LoginSession.select().where(LoginSession.ended_at.is_null())
+                    .order_by(LoginSession.id))
+    flask_cookie = app.test_client().get("/login").headers["Set-Cookie"].split(";")[0]
+
+    def access(row) -> str:
+        return tokens.encode_access(config.keys, issuer=ISSUER, user_id=users[row.user_id],
+                                    session_id=row.public_id, generation=0, now=now,
+                                    expires_at=now + config.policy.access_ttl)
+
+    rotating = [f"{SESSION_COOKIE}={seed.handle(row.id - 1)}; {flask_cookie}" for row in rows]
+    signed_in = [f"{ACCESS_COOKIE}={access(row)}; {cookie}"
+                 for row, cookie in zip(rows, rotating, strict=True)]
+    return signed_in, rotating
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__)
     parser.add_argument("--profile", metavar="PATH")
@@ -70,33 +96,15 @@ def main() -> None:
     from bench.bare import app as bare  # the apps read the environment set just above
     from bench.site import app
 
-    sessions = 2 * (WARMUP + ROUNDS * CALLS) + 2000
-    with app.app_context(), database.connection_context():
-        seed.reset()
-        seed.seed(gatehouse().keys, users=100, sessions=sessions, password_hash="x",
-                  now=time.time())
-        ext, now = gatehouse(), int(time.time())
-        users = dict(User.select(User.id, User.public_id).tuples())
-        rows = list(LoginSession.select().where(LoginSession.ended_at.is_null())
-                    .order_by(LoginSession.id))
-    flask_cookie = app.test_client().get("/login").headers["Set-Cookie"].split(";")[0]
-
-    def browser(row) -> str:
-        access = tokens.encode_access(ext.keys, issuer=ISSUER, user_id=users[row.user_id],
-                                      session_id=row.public_id, generation=0, now=now,
-                                      expires_at=now + ext.policy.access_ttl)
-        return (f"{ACCESS_COOKIE}={access}; {SESSION_COOKIE}={seed.handle(row.id - 1)}; "
-                f"{flask_cookie}")
-
-    signed_in = [browser(row) for row in rows[:1000]]
+    signed_in, rotating = seed_browsers(app, 2 * (WARMUP + ROUNDS * CALLS) + 2000)
+    signed_in, rotating = signed_in[:1000], rotating[1000:]
     cases = {
         "bare Flask route": (bare, [environ("/", "")]),
         "hardened bare route": (bare, [environ("/hardened", c) for c in signed_in]),
         "authenticated page": (app, [environ("/bench/page", c) for c in signed_in]),
         "GET /api/me": (app, [environ("/api/me", c) for c in signed_in]),
         "/account (template)": (app, [environ("/account", c) for c in signed_in]),
-        "rotation": (app, [environ("/bench/page", f"{SESSION_COOKIE}={seed.handle(r.id - 1)}; "
-                                   f"{flask_cookie}") for r in rows[1000:]]),
+        "rotation": (app, [environ("/bench/page", c) for c in rotating]),
     }
     if args.profile:
         from pyinstrument import Profiler

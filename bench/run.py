@@ -22,11 +22,11 @@ from urllib.parse import urlencode
 
 import psutil
 
-from app import create_app, tokens
-from app.auth import settings as account_settings
+from app import create_app, settings, tokens
 from app.db import database, is_postgres
-from app.middleware import ACCESS_COOKIE, ISSUER, SESSION_COOKIE, gatehouse
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, RefreshToken, SecurityEvent, User
+from app.settings import ISSUER
 from bench import jwt_reference, seed
 from tests.servers import Server
 
@@ -98,7 +98,7 @@ class Bench:
         with self.app.app_context():
             self.engine = "PostgreSQL" if is_postgres() else "SQLite (WAL)"
             started = time.monotonic()
-            self.password_hash = account_settings().hasher.hash(PASSWORD)
+            self.password_hash = settings.current().hasher.hash(PASSWORD)
             self.notes.append(f"argon2 hash of one password: "
                               f"{(time.monotonic() - started) * 1000:.0f} ms in the driver")
             self.reseed(self.args.sessions)
@@ -126,7 +126,7 @@ class Bench:
         started = time.monotonic()
         with self.app.app_context(), database.connection_context():
             seed.reset()
-            seed.seed(gatehouse().keys, users=self.args.users, sessions=sessions,
+            seed.seed(settings.current().keys, users=self.args.users, sessions=sessions,
                       password_hash=self.password_hash, now=time.time())
         self.sessions = sessions
         self.notes.append(f"seeded {self.args.users:,} users and {sessions:,} sessions in "
@@ -242,7 +242,7 @@ class Bench:
     def browsers(self, flask_cookie: str) -> list[str]:
         """Cookie headers of signed-in browsers: fresh access tokens for seeded sessions."""
         with self.app.app_context(), database.connection_context():
-            ext, now = gatehouse(), time.time()
+            ext, now = settings.current(), time.time()
             live = seed.live_session_ids(self.sessions)[:BROWSERS]
             rows = (LoginSession.select(LoginSession.id, LoginSession.public_id,
                                         LoginSession.user)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import time
 
-from app import sessions
+from app import session_store
 from wsgi import app  # noqa: F401  (gunicorn serves it)
 
 PAUSE_FILE = os.environ["GATEHOUSE_TEST_PAUSE_FILE"]
 PAUSE_LIMIT = 60  # seconds; the test kills the worker long before
 
-_advance = sessions._advance
+_advance = session_store._advance
 
 
 def _advance_then_pause(*args, **kwargs) -> None:
@@ -35,4 +35,4 @@ def _advance_then_pause(*args, **kwargs) -> None:
     time.sleep(PAUSE_LIMIT)
 
 
-sessions._advance = _advance_then_pause
+session_store._advance = _advance_then_pause

@@ -50,8 +50,11 @@ class Reply:
 
 def request(port: int, method: str, path: str, *, cookies: dict[str, str] | None = None,
             body: bytes | None = None, headers: dict[str, str] | None = None,
-            timeout: float = 30) -> Reply:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            timeout: float = 30, source: str | None = None) -> Reply:
+    """One request to 127.0.0.1:``port``; ``source`` (another loopback address such as
+    127.0.0.9) makes the client appear as a different network, as throttles see it."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                            source_address=(source, 0) if source else None)
     try:
         sent = dict(headers or {})
         if cookies:
@@ -147,12 +150,11 @@ def server_env(database_url: str, secret: str, **settings: object) -> dict[str, 
 
 
 def _form(server: Server, path: str, jar: dict[str, str]) -> str:
-    from bs4 import BeautifulSoup
+    from support import csrf_token_in
 
     reply = server.request("GET", path, cookies=jar)
     jar.update(reply.cookies)
-    field = BeautifulSoup(reply.body, "html.parser").find("input", attrs={"name": "csrf_token"})
-    return field["value"]
+    return csrf_token_in(reply.body)
 
 
 def post_form(server: Server, path: str, data: dict[str, str], jar: dict[str, str],

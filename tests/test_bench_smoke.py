@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import skip_or_fail
 from servers import ROOT
+from support import skip_or_fail
 
 pytestmark = pytest.mark.slow
 

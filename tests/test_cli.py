@@ -1,9 +1,17 @@
-"""Operator commands, through Flask's CLI runner."""
+"""Operator commands, through Flask's CLI runner, and the real ``flask`` command."""
 
-from conftest import browser, signed_up
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
-from app import sessions
+from support import PASSWORD, browser, login, signed_up, submit
+
+from app import session_rules, session_store
 from app.models import LoginSession, RefreshToken, User
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_create_user_then_sign_in(app):
@@ -20,11 +28,34 @@ def test_create_user_applies_the_password_policy(app):
     assert not User.select().exists()
 
 
+def test_create_user_with_a_taken_email_creates_nothing_and_says_so(app):
+    signed_up(browser(app), "ops@example.com")
+    result = app.test_cli_runner().invoke(
+        args=["create-user", "OPS@example.com", "--password", "another long passphrase"])
+    assert result.exit_code == 1
+    assert "ops@example.com already has an account: nothing was created." in result.output
+    assert User.select().count() == 1
+    assert login(browser(app), "ops@example.com", PASSWORD).status_code == 302
+
+
+def test_a_configuration_error_is_one_line_and_exit_1(tmp_path):
+    """``flask --app wsgi prune`` in production without a SECRET_KEY: no traceback."""
+    shutil.copy(ROOT / "wsgi.py", tmp_path)
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("GATEHOUSE_", "FLASK_")) and name not in
+           ("SECRET_KEY", "DATABASE_URL")}
+    flask = Path(sys.executable).parent / "flask"
+    done = subprocess.run([str(flask), "--app", "wsgi", "prune"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("Error: SECRET_KEY is missing or weak: set at least 32 ")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
 def test_prune_deletes_long_ended_sessions_and_their_tokens(app, clock):
     first, second = browser(app), browser(app)
     signed_up(first)
-    from conftest import login, submit
-
     login(second)
     submit(first, "/logout", {}, form_page="/account")
     clock.advance(31 * 24 * 3600)  # the signed-out one ended more than 30 days ago
@@ -38,10 +69,8 @@ def test_prune_deletes_long_ended_sessions_and_their_tokens(app, clock):
 def test_prune_keeps_live_and_recently_ended_sessions(app, clock):
     client = browser(app)
     signed_up(client)
-    sessions.revoke_all(User.get().id, reason=sessions.REVOKED, now=clock())
+    session_store.revoke_all(User.get().id, reason=session_rules.REVOKED, now=clock())
     browser_two = browser(app)
-    from conftest import login
-
     login(browser_two)
     result = app.test_cli_runner().invoke(args=["prune"])
     assert "Pruned 0 sessions" in result.output

@@ -3,33 +3,33 @@ instant with the same expired access cookie and the same session cookie."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 import time
 
 import pytest
-from conftest import PASSWORD, SECRET
 from servers import Server, request, server_env, sign_up
+from support import PASSWORD, SECRET, expired_access_token
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 
 pytestmark = pytest.mark.slow
 
-ACCESS_TTL = 1
-
-
 @pytest.fixture
 def server(database_url, make_app):
     make_app()  # creates the schema (and empties it afterwards, for PostgreSQL)
-    env = server_env(database_url, SECRET, GATEHOUSE_ACCESS_TOKEN_TTL=ACCESS_TTL)
+    env = server_env(database_url, SECRET)
     with Server(env, workers=3, threads=8) as running:
         yield running
 
 
 def expired_cookies(server: Server) -> dict[str, str]:
+    """A signed-in browser's cookies, its access token expired (forged, not waited for)."""
     jar = sign_up(server, "ada@example.com", PASSWORD)
-    time.sleep(ACCESS_TTL + 6)  # past the access token's expiry and the verifier's leeway
-    return {ACCESS_COOKIE: jar[ACCESS_COOKIE], SESSION_COOKIE: jar[SESSION_COOKIE]}
+    me = json.loads(request(server.port, "GET", "/api/me", cookies=jar).body)
+    return {ACCESS_COOKIE: expired_access_token(me["user_id"], me["session_id"]),
+            SESSION_COOKIE: jar[SESSION_COOKIE]}
 
 
 def hit(port: int, cookies: dict[str, str]) -> tuple[int, str | None]:

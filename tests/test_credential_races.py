@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
-from conftest import PASSWORD, SECRET
 from servers import Server, post_form, server_env, sign_in, sign_up
+from support import PASSWORD, SECRET
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 

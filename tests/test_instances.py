@@ -6,17 +6,16 @@ file) and on PostgreSQL when TEST_DATABASE_URL is set."""
 from __future__ import annotations
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier, BrokenBarrierError
 
 import pytest
-from conftest import PASSWORD, SECRET, is_postgres, reset_database
 from servers import ROOT, Server, post_form, server_env, sign_in, sign_up
+from support import PASSWORD, SECRET, expired_access_token, is_postgres, reset_database
 
 from app import tokens
 from app.db import database
-from app.middleware import ACCESS_COOKIE, ISSUER, SESSION_COOKIE
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import ALL, LoginSession, RefreshToken, SecurityEvent
 
 pytestmark = pytest.mark.slow
@@ -105,15 +104,6 @@ def test_a_session_moves_between_instances_and_revocation_reaches_both(instances
 
 
 BURSTS, PARALLEL = 20, 50
-
-
-def expired_access_token(user_id: str, session_id: str) -> str:
-    """An access token that expired a minute ago (beyond the verifier's leeway), signed with the
-    instances' key exactly as they sign: the same cookie a browser holds after a minute away,
-    without waiting for one to expire."""
-    issued = int(time.time()) - 120
-    return tokens.encode_access(KEYS, issuer=ISSUER, user_id=user_id, session_id=session_id,
-                                generation=0, now=issued, expires_at=issued + 60)
 
 
 def burst(servers: list[Server], cookies: dict[str, str]) -> list[tuple[int, str | None]]:

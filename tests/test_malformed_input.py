@@ -11,8 +11,8 @@ from __future__ import annotations
 from urllib.parse import quote_from_bytes
 
 import pytest
-from conftest import PASSWORD, Cookies, browser, csrf_token, login, signed_up, submit
 from flask import Request
+from support import PASSWORD, Cookies, browser, csrf_token, login, signed_up, submit
 from werkzeug.test import EnvironBuilder
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE, CookieRequest

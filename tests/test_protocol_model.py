@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 
 import jwt
-from conftest import PASSWORD, UA_FIREFOX, UA_PHONE, cookie, csrf_token
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -28,6 +27,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from support import PASSWORD, UA_FIREFOX, UA_PHONE, cookie, csrf_token
 
 from app.db import database
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE

@@ -2,11 +2,19 @@
 nothing clears a newer response's cookies, and a thief is still caught."""
 
 import pytest
-from conftest import PASSWORD, Cookies, browser, login, page, submit
+from support import (
+    PASSWORD,
+    Cookies,
+    auth_cookies_set,
+    browser,
+    csrf_token,
+    login,
+    only_session,
+    submit,
+)
 
-from app import sessions
+from app import session_rules, session_store
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
-from app.models import LoginSession
 
 GRACE = 30
 
@@ -16,14 +24,6 @@ def app(make_app):
     return make_app(GATEHOUSE_ACCESS_TOKEN_TTL=60, GATEHOUSE_REFRESH_GRACE=GRACE)
 
 
-def only_session() -> LoginSession:
-    (session,) = LoginSession.select()
-    return session
-
-
-def auth_cookies_set(response) -> list[str]:
-    return [h for h in response.headers.getlist("Set-Cookie")
-            if h.startswith((ACCESS_COOKIE, SESSION_COOKIE, "__Host-flask"))]
 
 
 def in_flight(app, cookies: Cookies):
@@ -36,7 +36,7 @@ def in_flight(app, cookies: Cookies):
 def rekey_after_expiry(ada, clock) -> Cookies:
     """Sign out all other sessions with an expired access token, so that the one request
     rotates and then re-keys. Returns the cookies the browser held before."""
-    token = page(ada.get("/sessions")).find("input", attrs={"name": "csrf_token"})["value"]
+    token = csrf_token(ada.get("/sessions"))
     before = Cookies.of(ada)
     clock.advance(120)
     assert ada.post("/sessions/revoke-others", data={"csrf_token": token}).status_code == 302
@@ -61,7 +61,7 @@ def test_a_replaced_value_after_the_grace_window_is_reuse(ada, app, clock):
     tab = in_flight(app, Cookies(None, before.session))
     landed = tab.get("/account", follow_redirects=True)
     assert "used somewhere else" in landed.get_data(as_text=True)
-    assert only_session().end_reason == sessions.REUSE_DETECTED
+    assert only_session().end_reason == session_rules.REUSE_DETECTED
 
 
 def test_a_thief_who_rekeys_is_caught_when_the_owner_comes_back(ada, app, clock):
@@ -70,7 +70,7 @@ def test_a_thief_who_rekeys_is_caught_when_the_owner_comes_back(ada, app, clock)
     clock.advance(GRACE + 1)
     ada.delete_cookie(ACCESS_COOKIE)  # the owner's access token has expired meanwhile
     assert ada.get("/api/me").status_code == 401
-    assert only_session().end_reason == sessions.REUSE_DETECTED
+    assert only_session().end_reason == session_rules.REUSE_DETECTED
     assert thief.get("/api/me").status_code == 401
 
 
@@ -96,7 +96,7 @@ def test_an_access_token_from_the_same_second_as_a_rekey_is_refused(ada, app, cl
     clock.advance(120)  # both access tokens have expired; the copy renews first
     assert copy.get("/api/me").status_code == 200
     clock.advance(0.5)  # the owner re-keys within the same whole second
-    token = page(ada.get("/sessions")).find("input", attrs={"name": "csrf_token"})["value"]
+    token = csrf_token(ada.get("/sessions"))
     assert ada.post("/sessions/revoke-others", data={"csrf_token": token}).status_code == 302
     assert copy.get("/api/me").status_code == 401
     assert ada.get("/api/me").status_code == 200
@@ -109,7 +109,7 @@ def test_a_password_change_commits_whole_or_not_at_all(ada, app, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("database lost while re-keying")
 
-    monkeypatch.setattr(sessions, "rekey", fail)
+    monkeypatch.setattr(session_store, "rekey", fail)
     response = submit(ada, "/account/password", {"current_password": PASSWORD,
                                                  "new_password": "an entirely new passphrase"})
     assert response.status_code == 500

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import PASSWORD, SECRET, UA_PHONE, Cookies, browser, login
 from servers import Server, post_form, server_env, sign_up
+from support import PASSWORD, SECRET, UA_PHONE, Cookies, browser, login
 
 from app import tokens
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE

@@ -3,9 +3,9 @@ detection and atomicity, driven through the real middleware with a controllable 
 
 import jwt
 import pytest
-from conftest import Cookies, browser, cookie, page, submit
+from support import Cookies, browser, cookie, csrf_token, only_session, page, submit
 
-from app import sessions
+from app import session_rules, session_store
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, RefreshToken, SecurityEvent
 
@@ -18,10 +18,6 @@ def app(make_app):
 def expire_access(clock):
     clock.advance(10)  # well past the 1-second access lifetime and the 5-second leeway
 
-
-def only_session() -> LoginSession:
-    (session,) = LoginSession.select()
-    return session
 
 
 def test_expired_access_token_on_a_get_is_rotated_transparently(ada, clock):
@@ -38,17 +34,17 @@ def test_expired_access_token_on_a_get_is_rotated_transparently(ada, clock):
 def test_form_post_after_expiry_is_processed_not_lost(ada, clock):
     """A form filled in while the access token expired is still submitted and takes effect."""
     other = browser(ada.application)
-    from conftest import login
+    from support import login
 
     login(other)
     other_id = other.get("/api/me").get_json()["session_id"]
-    token = page(ada.get("/sessions")).find("input", attrs={"name": "csrf_token"})["value"]
+    token = csrf_token(ada.get("/sessions"))
     expire_access(clock)
     before = Cookies.of(ada)
     response = ada.post(f"/sessions/{other_id}/revoke", data={"csrf_token": token})
     assert response.status_code == 302 and response.headers["Location"] == "/sessions"
     assert Cookies.of(ada).session != before.session
-    assert LoginSession.get(LoginSession.public_id == other_id).end_reason == sessions.REVOKED
+    assert LoginSession.get(LoginSession.public_id == other_id).end_reason == session_rules.REVOKED
     assert other.get("/api/me").status_code == 401
 
 
@@ -90,7 +86,7 @@ def test_replay_after_successor_was_carried_and_grace_passed_revokes(ada, clock)
     response = thief.get("/account")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert cookie(thief, SESSION_COOKIE) is None and cookie(thief, ACCESS_COOKIE) is None
-    assert only_session().end_reason == sessions.REUSE_DETECTED
+    assert only_session().end_reason == session_rules.REUSE_DETECTED
     assert SecurityEvent.select().where(SecurityEvent.kind == "reuse_detected").count() == 1
     # The legitimate holder is signed out on the very next request, access token unexpired.
     legit = ada.get("/account", follow_redirects=True)
@@ -99,7 +95,7 @@ def test_replay_after_successor_was_carried_and_grace_passed_revokes(ada, clock)
 
 
 def test_the_sessions_page_shows_the_reuse_reason_after_signing_in_again(ada, clock):
-    from conftest import login
+    from support import login
 
     stolen = Cookies.of(ada)
     expire_access(clock)
@@ -124,7 +120,7 @@ def test_any_older_value_revokes_even_within_the_grace_window(ada, clock):
     replay = browser(ada.application)
     Cookies(None, first.session).put(replay)
     assert replay.get("/api/me").status_code == 401
-    assert only_session().end_reason == sessions.REUSE_DETECTED
+    assert only_session().end_reason == session_rules.REUSE_DETECTED
 
 
 def test_a_failure_in_the_middle_of_a_rotation_leaves_the_old_value_working(ada, clock,
@@ -137,7 +133,7 @@ def test_a_failure_in_the_middle_of_a_rotation_leaves_the_old_value_working(ada,
                             generation=session.generation + 1, issued_at=now)
         raise RuntimeError("database went away mid-rotation")
 
-    monkeypatch.setattr(sessions, "_advance", crash)
+    monkeypatch.setattr(session_store, "_advance", crash)
     assert ada.get("/api/me").status_code == 500
     assert RefreshToken.select().count() == 1  # the successor insert was rolled back
     assert only_session().generation == 0 and only_session().ended_at is None
@@ -156,19 +152,19 @@ def test_unknown_session_value_is_not_authenticated(client):
 def test_idle_timeout_ends_the_session(make_app, clock):
     app = make_app(GATEHOUSE_SESSION_IDLE_TTL=600)
     client = browser(app)
-    from conftest import signed_up
+    from support import signed_up
 
     signed_up(client)
     clock.advance(600 + 60)  # the idle limit, plus "last active" written once a minute
     assert client.get("/api/me").status_code == 401
-    assert only_session().end_reason == sessions.IDLE_TIMEOUT
+    assert only_session().end_reason == session_rules.IDLE_TIMEOUT
 
 
 def test_activity_keeps_a_session_alive_but_the_absolute_lifetime_ends_it(make_app, clock):
     app = make_app(GATEHOUSE_SESSION_IDLE_TTL=600, GATEHOUSE_SESSION_MAX_AGE=1800,
                    GATEHOUSE_ACCESS_TOKEN_TTL=300)
     client = browser(app)
-    from conftest import signed_up
+    from support import signed_up
 
     signed_up(client)
     for _ in range(5):  # 25 minutes of activity, one request every 5 minutes
@@ -177,13 +173,13 @@ def test_activity_keeps_a_session_alive_but_the_absolute_lifetime_ends_it(make_a
     assert only_session().absolute_expires_at == only_session().created_at + 1800
     clock.advance(300)
     assert client.get("/api/me").status_code == 401
-    assert only_session().end_reason == sessions.EXPIRED
+    assert only_session().end_reason == session_rules.EXPIRED
 
 
 def test_session_cookie_never_outlives_the_absolute_lifetime(make_app, clock):
     app = make_app(GATEHOUSE_SESSION_MAX_AGE=1000, GATEHOUSE_ACCESS_TOKEN_TTL=300)
     client = browser(app)
-    from conftest import login, register
+    from support import login, register
 
     register(client)
     login(client)
@@ -203,4 +199,4 @@ def test_logout_after_expiry_sets_no_fresh_cookies(ada, clock):
             if h.startswith((ACCESS_COOKIE, SESSION_COOKIE))}
     assert set(auth) == {ACCESS_COOKIE, SESSION_COOKIE}
     assert all("Max-Age=0" in header for header in auth.values())
-    assert only_session().end_reason == sessions.SIGNED_OUT
+    assert only_session().end_reason == session_rules.SIGNED_OUT

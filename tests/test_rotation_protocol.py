@@ -6,7 +6,7 @@ the person moved on ends the session and says from where; the idle limit is neve
 configured; the sessions page shows where and on what a session was last used."""
 
 import pytest
-from conftest import UA_PHONE, Cookies, browser, cookie, login, page, signed_up
+from support import UA_PHONE, Cookies, browser, cookie, login, page, signed_up
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 

@@ -5,7 +5,7 @@ import logging
 import secrets
 
 import pytest
-from conftest import PASSWORD, browser, csrf_token, login, register, signed_up
+from support import PASSWORD, browser, csrf_token, login, register, signed_up
 
 from app.models import LoginSession, SecurityEvent, User
 from app.security import JSON_HEADER

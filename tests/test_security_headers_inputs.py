@@ -5,9 +5,10 @@ leaves the site and never becomes a 500."""
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from conftest import PASSWORD, browser, csrf_token, login, page, register, signed_up
+from support import PASSWORD, browser, csrf_token, login, page, register, signed_up
 from werkzeug.datastructures import MultiDict
 
+from app.middleware import login_required
 from app.models import LoginSession
 
 REQUIRED_HEADERS = {
@@ -24,6 +25,11 @@ def app(make_app):
     @app.get("/__boom")
     def boom():
         raise RuntimeError("a bug")
+
+    @app.get("/api/__cacheable")
+    @login_required
+    def cacheable():
+        return {"ok": True}, 200, {"Cache-Control": "public, max-age=60", "Vary": "Accept"}
 
     return app
 
@@ -81,7 +87,7 @@ def test_the_500_page_is_generic_and_the_app_carries_on(app, caplog):
     response = browser(app).get("/__boom")
     body = response.get_data(as_text=True)
     assert "Traceback" not in body and "a bug" not in body and "RuntimeError" not in body
-    reference = page(response).find("p").get_text().removeprefix("Reference ").rstrip(".")
+    reference = page(response).find("p").get_text().rsplit("Reference ", 1)[1].rstrip(".")
     assert f"reference {reference}" in caplog.text and "RuntimeError" in caplog.text
     assert browser(app).get("/").status_code == 200
     assert browser(app).get("/console").status_code == 404
@@ -100,6 +106,20 @@ def test_no_store_on_authenticated_and_cookie_setting_responses(app, clock):
                                         data={"csrf_token": csrf_token(client.get("/account"))})
     for what, response in responses.items():
         assert response.headers.get("Cache-Control") == "no-store", what
+
+
+def test_one_persons_responses_are_never_cached_and_vary_on_the_cookie(app):
+    """Whatever a view chose: ``no-store`` replaces its Cache-Control, Cookie joins its Vary."""
+    client = browser(app)
+    signed_up(client)
+    for path in ("/api/me", "/account", "/api/__cacheable"):
+        response = client.get(path)
+        assert response.headers.getlist("Cache-Control") == ["no-store"], path
+        vary = [v.strip() for v in ",".join(response.headers.getlist("Vary")).split(",")]
+        assert vary.count("Cookie") == 1, (path, vary)
+    assert "Accept" in client.get("/api/__cacheable").headers["Vary"]
+    anonymous = browser(app).get("/healthz")  # nobody's, and it reads no cookie
+    assert "Vary" not in anonymous.headers and "Cache-Control" not in anonymous.headers
 
 
 def test_hsts_only_over_https(app):
@@ -165,9 +185,11 @@ def test_next_never_leaves_the_site(client, target, via):
     assert "x=y" not in str(response.headers.getlist("Set-Cookie"))
 
 
-def test_next_keeps_a_path_on_the_site(client):
+def test_next_keeps_a_path_on_the_site_and_sends_anything_else_to_the_account(client):
     register(client)
     assert login(client, extra={"next": "/sessions"}).headers["Location"] == "/sessions"
+    for target in ("https://evil.example/", "//evil.example", "/\\evil.example"):
+        assert login(client, extra={"next": target}).headers["Location"] == "/account"
 
 
 def test_duplicated_parameters_resolve_to_the_first_and_stay_safe(client):

@@ -5,7 +5,7 @@ import unicodedata
 
 import pytest
 from argon2 import PasswordHasher
-from conftest import PASSWORD, browser, login, page, register, signed_up
+from support import PASSWORD, browser, login, page, register, signed_up
 
 from app.models import User
 from app.passwords import Argon2Profile, Hasher
@@ -119,7 +119,9 @@ def test_unknown_email_still_costs_one_argon2_verify(client, monkeypatch):
 
 def test_registering_a_taken_email_looks_like_registering_a_new_one(app):
     first = register(browser(app), EMAIL)
+    hash_before = User.get().password_hash
     again = register(browser(app), EMAIL, "another perfectly fine passphrase")
+    assert User.get().password_hash == hash_before
     fresh = register(browser(app), "new@example.com")
     assert first.status_code == again.status_code == fresh.status_code == 302
     assert again.headers["Location"] == fresh.headers["Location"]

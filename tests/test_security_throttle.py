@@ -4,7 +4,7 @@ database, with 429 and Retry-After; the client address cannot be forged."""
 import secrets
 
 import pytest
-from conftest import PASSWORD, browser, login, signed_up, submit
+from support import PASSWORD, browser, login, signed_up, submit
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import SecurityEvent, Throttle

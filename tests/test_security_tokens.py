@@ -10,10 +10,11 @@ import socket
 import urllib.request
 
 import pytest
-from conftest import SECRET, browser, signed_up
+from support import SECRET, browser, signed_up
 
 from app import tokens
-from app.middleware import ACCESS_COOKIE, ISSUER
+from app.middleware import ACCESS_COOKIE
+from app.settings import ISSUER
 
 KEY = tokens.Keys.derive(SECRET).access
 HEADER = {"alg": "HS256", "typ": "at+jwt"}
@@ -202,10 +203,10 @@ def test_revoked_session_refuses_a_re_encoded_token(app, genuine):
     client = browser(app)
     client.set_cookie(ACCESS_COOKIE, token)
     assert client.get("/api/me").status_code == 200
-    from app import sessions
+    from app import session_rules, session_store
     from app.models import LoginSession
     session = LoginSession.get(LoginSession.public_id == claims["sid"])
-    sessions.revoke(claims["sid"], user_id=session.user_id, reason=sessions.REVOKED,
+    session_store.revoke(claims["sid"], user_id=session.user_id, reason=session_rules.REVOKED,
                     now=claims["iat"])
     for variant in (token, token + "=", forge(HEADER, {**claims, "jti": "1" * 32})):
         assert present(app, variant, "/api/me").status_code == 401

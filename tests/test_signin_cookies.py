@@ -1,8 +1,7 @@
 """Sign-in sets exactly the specified cookies, and no credential reaches a body."""
 
 import jwt
-import pytest
-from conftest import PASSWORD, browser, cookie, login, page, register, signed_up
+from support import PASSWORD, Cookies, browser, cookie, login, page, register, submit
 
 from app import tokens
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
@@ -56,7 +55,7 @@ def test_refresh_token_appears_in_no_cookie_and_no_body(client, app):
     handle = cookie(client, SESSION_COOKIE)
     keys = tokens.Keys.derive(app.config["SECRET_KEY"])
     refresh = tokens.refresh_token(keys, handle)
-    jar = [c.value for c in client._cookies.values()]
+    jar = [cookie(client, name) for name in (ACCESS_COOKIE, SESSION_COOKIE, "__Host-flask")]
     assert refresh not in jar
     assert not any(refresh in body or handle in body for body in bodies)
     assert not any(cookie(client, ACCESS_COOKIE) in body for body in bodies)
@@ -76,21 +75,6 @@ def test_nothing_the_browser_holds_is_accepted_as_a_refresh_token(ada, app):
     assert ada.get("/api/me").status_code == 200
 
 
-def test_sign_in_discards_cookies_planted_before(client, app):
-    """Session fixation: a valid Flask cookie and session cookie planted before sign-in are
-    replaced, the planted CSRF secret with them."""
-    signed_up(client)
-    planted = cookie(client, SESSION_COOKIE)
-    serializer = app.session_interface.get_signing_serializer(app)
-    client.set_cookie("__Host-flask", serializer.dumps({"csrf_token": "planted-secret"}))
-    response = login(client)
-    assert response.status_code == 302
-    assert cookie(client, SESSION_COOKIE) != planted
-    assert client.get("/account").status_code == 200  # renders a form: a CSRF secret again
-    secret = serializer.loads(cookie(client, "__Host-flask"))["csrf_token"]
-    assert secret and secret != "planted-secret"
-
-
 def test_login_then_account_shows_the_email(ada):
     response = ada.get("/account")
     assert response.status_code == 200
@@ -107,21 +91,7 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(client):
     assert cookie(client, ACCESS_COOKIE) is None
 
 
-@pytest.mark.parametrize("target, lands", [
-    ("/sessions", "/sessions"),
-    ("https://evil.example/", "/account"),
-    ("//evil.example", "/account"),
-    ("/\\evil.example", "/account"),
-])
-def test_next_only_redirects_within_the_site(client, target, lands):
-    register(client)
-    response = login(client, extra={"next": target}, form_page=f"/login?next={target}")
-    assert response.headers["Location"] == lands
-
-
 def test_sign_out_ends_the_session_and_clears_cookies(ada):
-    from conftest import Cookies, submit
-
     before = Cookies.of(ada)
     response = submit(ada, "/logout", {}, form_page="/account")
     assert response.status_code == 302

@@ -76,8 +76,16 @@ def test_cache_rechecks_expiry_on_every_hit():
         cache.decode(KEYS, token, issuer="gatehouse", now=NOW + 400)
 
 
-def test_cache_is_bounded():
+def test_cache_is_bounded(monkeypatch):
+    """It remembers the newest tokens only: the oldest is verified again."""
     cache = tokens.VerifiedTokenCache(size=2)
-    for n in range(5):
-        cache.decode(KEYS, issue(session_id=f"s{n}"), issuer="gatehouse", now=NOW)
-    assert len(cache._entries) == 2
+    issued = [issue(session_id=f"s{n}") for n in range(5)]
+    verified, decode = [], tokens.decode_access
+    monkeypatch.setattr(tokens, "decode_access",
+                        lambda keys, token, **kw: verified.append(token) or decode(keys, token,
+                                                                                   **kw))
+    for token in issued + issued[-2:]:
+        cache.decode(KEYS, token, issuer="gatehouse", now=NOW)
+    assert verified == issued
+    cache.decode(KEYS, issued[0], issuer="gatehouse", now=NOW)
+    assert verified == [*issued, issued[0]]

@@ -7,23 +7,15 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Flask
 
-from app import sessions
 from app.security import csrf
+from app.session_rules import END_REASONS, end_reason
 
 bp = Blueprint("account", __name__)
 api = Blueprint("api", __name__, url_prefix="/api")
 
-END_REASONS = {
-    sessions.SIGNED_OUT: "Signed out",
-    sessions.REVOKED: "Signed out by you",
-    sessions.REVOKED_OTHERS: "Signed out by you (all other sessions)",
-    sessions.PASSWORD_CHANGED: "Password changed",
-    sessions.REUSE_DETECTED: "A reused token was detected",
-    sessions.IDLE_TIMEOUT: "Inactive too long",
-    sessions.EXPIRED: "Reached its maximum age",
-}
+# The history's words: an ended session's event is named by its end reason's label.
 EVENT_NAMES = {
-    **END_REASONS,
+    **{reason: words.label for reason, words in END_REASONS.items()},
     "sign_in": "Signed in",
     "sign_in_failed": "Failed sign-in attempt",
     "registered": "Account created",
@@ -41,8 +33,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api)
     app.add_template_filter(when)
     app.add_template_filter(duration)
-    app.add_template_global(END_REASONS, "reasons")
-    app.add_template_global(EVENT_NAMES, "event_names")
+    app.add_template_global(end_reason)
+    app.jinja_env.globals["event_names"] = EVENT_NAMES
 
 
 def when(timestamp: float | None) -> str:

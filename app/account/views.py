@@ -1,69 +1,53 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
 
-from app import audit, sessions
+from app import audit, middleware, session_rules, session_store, settings
 from app.account import bp
 from app.auth import confirm_password, reauth_due
 from app.auth.forms import ConfirmForm
-from app.db import UNAVAILABLE, database
 from app.devices import describe
-from app.middleware import (
-    auth,
-    client_ip,
-    end_other_sessions,
-    gatehouse,
-    login_required,
-    now,
-    sign_out,
-)
+from app.middleware import current_principal, login_required
 
 RECENTLY_ENDED = 7 * 24 * 3600
 
 
-@bp.route("/")
-def index():
-    return render_template("index.html")
-
-
 @bp.route("/account")
 @login_required
-def account():
+def account() -> str:
     return render_template("account/account.html")
 
 
 @bp.route("/sessions")
 @login_required
-def sessions_page():
-    principal, at = auth().principal, now()
-    policy = gatehouse().policy
+def sessions_page() -> str:
+    principal, config = current_principal(), settings.current()
+    at = config.clock()
     return render_template(
         "account/sessions.html",
-        live=sessions.list_active(principal.user_id, policy=policy, now=at),
-        ended=sessions.list_ended(principal.user_id, since=at - RECENTLY_ENDED),
-        events=audit.recent(principal.user_id), describe=describe, now=at, policy=policy,
-        expires_at=sessions.expires_at, form=ConfirmForm(), reauth=reauth_due())
+        live=session_store.list_active(principal.user_id, policy=config.policy, now=at),
+        ended=session_store.list_ended(principal.user_id, since=at - RECENTLY_ENDED),
+        events=audit.recent(principal.user_id), describe=describe, now=at,
+        policy=config.policy, expires_at=session_rules.expires_at, form=ConfirmForm(),
+        reauth=reauth_due())
 
 
 @bp.route("/sessions/<session_id>/revoke", methods=["POST"])
 @login_required
-def revoke(session_id: str):
+def revoke(session_id: str) -> Response:
     confirm_sensitive_action()
-    principal = auth().principal
-    if session_id == principal.session_public_id:
-        sign_out()
+    if middleware.end_session(session_id):
         return redirect(url_for("auth.login"))
-    sessions.revoke(session_id, user_id=principal.user_id, reason=sessions.REVOKED, now=now(),
-                    ip_address=client_ip(), actor=principal.session_public_id)
     flash("That session was signed out. It can no longer be used.", "success")
     return redirect(url_for("account.sessions_page"))
 
 
 @bp.route("/sessions/revoke-others", methods=["POST"])
 @login_required
-def revoke_others():
+def revoke_others() -> Response:
     confirm_sensitive_action()
-    count = end_other_sessions(sessions.REVOKED_OTHERS)
+    count = middleware.end_other_sessions(session_rules.REVOKED_OTHERS)
     flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
     return redirect(url_for("account.sessions_page"))
 
@@ -75,13 +59,3 @@ def confirm_sensitive_action() -> None:
     if not confirm_password(form.password.data):
         flash("Enter your current password to confirm.", "error")
         abort(redirect(url_for("account.sessions_page")))
-
-
-@bp.route("/healthz")
-def healthz():
-    """200 when the database answers, 503 when it does not (for load balancers)."""
-    try:
-        database.execute_sql("SELECT 1")
-    except UNAVAILABLE:
-        return {"status": "unavailable"}, 503
-    return {"status": "ok"}

@@ -1,47 +1,31 @@
-"""Accounts blueprint: register, sign in, sign out, change password."""
+"""Accounts blueprint: register, sign in, sign out, change password; and the password
+confirmation that sensitive actions elsewhere ask for."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from flask import Blueprint, Flask
+from werkzeug.exceptions import Forbidden
 
-from flask import Blueprint, Flask, current_app
-
-from app import accounts, middleware, sessions
-from app.accounts import Throttles
-from app.passwords import Argon2Profile, Hasher
+from app import middleware, session_store, settings, users
 
 bp = Blueprint("auth", __name__)
 
 
-@dataclass(frozen=True)
-class AccountSettings:
-    hasher: Hasher
-    throttles: Throttles
-    reauth_window: int
+class ReauthenticationRequired(Forbidden):
+    """A sensitive JSON call without the signed-in person's current password."""
+
+    description = "Enter your current password to confirm."
 
 
 def init_app(app: Flask) -> None:
-    config = app.config
-    app.extensions["gatehouse_accounts"] = AccountSettings(
-        hasher=Hasher(Argon2Profile(config["GATEHOUSE_ARGON2_TIME_COST"],
-                                    config["GATEHOUSE_ARGON2_MEMORY_KIB"],
-                                    config["GATEHOUSE_ARGON2_PARALLELISM"])),
-        throttles=Throttles(config["GATEHOUSE_LOGIN_LIMIT_ACCOUNT"],
-                            config["GATEHOUSE_LOGIN_LIMIT_IP"],
-                            config["GATEHOUSE_LOGIN_LIMIT_WINDOW"]),
-        reauth_window=config["GATEHOUSE_REAUTH_WINDOW"],
-    )
     app.register_blueprint(bp)
-
-
-def settings() -> AccountSettings:
-    return current_app.extensions["gatehouse_accounts"]
 
 
 def reauth_due() -> bool:
     """Sensitive actions ask for the password again once the last sign-in is this old."""
-    principal = middleware.auth().principal
-    return middleware.now() - principal.authenticated_at > settings().reauth_window
+    config = settings.current()
+    principal = middleware.current_principal()
+    return config.clock() - principal.authenticated_at > config.reauth_window
 
 
 def confirm_password(password: str | None) -> bool:
@@ -51,12 +35,12 @@ def confirm_password(password: str | None) -> bool:
     """
     if not reauth_due():
         return True
-    principal, at = middleware.auth().principal, middleware.now()
-    user = accounts.verify_current(principal.user_id, password or "", hasher=settings().hasher,
-                                   limits=settings().throttles, now=at,
-                                   ip=middleware.client_ip())
+    config, principal = settings.current(), middleware.current_principal()
+    at = config.clock()
+    user = users.verify_current(principal.user_id, password or "", hasher=config.hasher,
+                                limits=config.throttles, now=at, ip=middleware.client_ip())
     if user is not None:
-        sessions.reauthenticated(principal.session_id, now=at)
+        session_store.reauthenticated(principal.session_id, now=at)
     return user is not None
 
 

@@ -4,8 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length, StopValidation, ValidationError
 
-from app.accounts import EMAIL_MAX, SITE_NAME, InvalidEmail, normalise_email
 from app.passwords import MAX_LENGTH, PasswordRejected, check_policy
+from app.users import EMAIL_MAX, SITE_NAME, InvalidEmail, normalise_email
 
 
 def _well_formed(form: FlaskForm, field: Field) -> None:

@@ -4,10 +4,10 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 
-from app import accounts, middleware, sessions
-from app.auth import bp, settings
+from app import middleware, session_rules, session_store, settings, users
+from app.auth import bp
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
-from app.middleware import login_required
+from app.middleware import client_ip, current_principal, login_required
 
 SIGN_IN_FAILED = "That email and password don't match an account."
 
@@ -26,8 +26,8 @@ def safe_next(target: str | None) -> str:
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
-        accounts.register(form.email.data, form.password.data, hasher=settings().hasher,
-                          now=middleware.now(), ip=middleware.client_ip())
+        users.register(form.email.data, form.password.data, hasher=settings.current().hasher,
+                       now=settings.now(), ip=client_ip())
         flash("Your account is ready. Sign in with your email and password.", "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/register.html", form=form)
@@ -37,9 +37,9 @@ def register():
 def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data,
-                                     hasher=settings().hasher, limits=settings().throttles,
-                                     now=middleware.now(), ip=middleware.client_ip())
+        config = settings.current()
+        user = users.authenticate(form.email.data, form.password.data, hasher=config.hasher,
+                                  limits=config.throttles, now=config.clock(), ip=client_ip())
         if user is not None:
             middleware.sign_in(user)
             return redirect(safe_next(form.next.data))
@@ -50,7 +50,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     middleware.sign_out()
-    flash("You have signed out.", "success")
+    flash(session_rules.end_reason(session_rules.SIGNED_OUT).message, "success")
     response = redirect(url_for("auth.login"))
     response.headers["Clear-Site-Data"] = '"cache"'
     return response
@@ -59,16 +59,16 @@ def logout():
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def password():
-    principal = middleware.auth().principal
+    principal, config = current_principal(), settings.current()
     form = PasswordForm(principal.email)
     if form.validate_on_submit():
-        user = accounts.verify_current(principal.user_id, form.current_password.data,
-                                       hasher=settings().hasher, limits=settings().throttles,
-                                       now=middleware.now(), ip=middleware.client_ip())
+        user = users.verify_current(principal.user_id, form.current_password.data,
+                                    hasher=config.hasher, limits=config.throttles,
+                                    now=config.clock(), ip=client_ip())
         if user is not None:
-            accounts.change_password(
-                user, form.new_password.data, hasher=settings().hasher, now=middleware.now(),
-                ip=middleware.client_ip(), then=_end_other_sessions_for_new_password)
+            users.change_password(
+                user, form.new_password.data, hasher=config.hasher, now=config.clock(),
+                ip=client_ip(), then=_end_other_sessions_for_new_password)
             flash("Your password was changed and every other session was signed out.",
                   "success")
             return redirect(url_for("account.sessions_page"))
@@ -77,6 +77,5 @@ def password():
 
 
 def _end_other_sessions_for_new_password() -> None:
-    principal = middleware.auth().principal
-    sessions.reauthenticated(principal.session_id, now=middleware.now())
-    middleware.end_other_sessions(sessions.PASSWORD_CHANGED)
+    session_store.reauthenticated(current_principal().session_id, now=settings.now())
+    middleware.end_other_sessions(session_rules.PASSWORD_CHANGED)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import CHEAP_ARGON2, SECRET, reset_database
 from servers import Server, server_env
+from support import CHEAP_ARGON2, SECRET, reset_database
 
 from app import create_app
 from e2e.support import (

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import PASSWORD, skip_or_fail
 from servers import ROOT
+from support import PASSWORD, skip_or_fail
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 
@@ -133,9 +133,16 @@ class Person:
 
     def wait_past_access_expiry(self) -> None:
         """Sleep until the access token has expired and the browser has dropped its cookie, so
-        the next request can only be served by rotating the session."""
+        the next request can only be served by rotating the session. The suite does this once,
+        to see the browser honour the cookie's Max-Age; elsewhere ``drop_access_cookie``."""
         time.sleep(ACCESS_TTL + 1)
         assert ACCESS_COOKIE not in self.cookies(), "the access cookie outlived its Max-Age"
+        assert SESSION_COOKIE in self.cookies()
+
+    def drop_access_cookie(self) -> None:
+        """What the browser does once the access token has expired, without waiting for it:
+        the next request can only be served by rotating the session."""
+        self.context.clear_cookies(name=ACCESS_COOKIE)
         assert SESSION_COOKIE in self.cookies()
 
 

@@ -4,7 +4,7 @@ axe-core for everyone, and the markup that password managers and keyboards rely 
 from __future__ import annotations
 
 import pytest
-from conftest import UA_PHONE
+from support import UA_PHONE
 
 from e2e.support import Person, check_page, expect
 

@@ -1,11 +1,10 @@
-"""Accounts: registration, password sign-in with throttling, password change."""
+"""The user service: registration, password sign-in with throttling, password change."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import peewee
 
@@ -13,6 +12,7 @@ from app import audit, throttle, tokens
 from app.db import write_transaction
 from app.models import User
 from app.passwords import Hasher, check_policy
+from app.throttle import Throttles
 
 SITE_NAME = "Gatehouse"
 EMAIL_MAX = 254
@@ -23,19 +23,6 @@ class InvalidEmail(ValueError):
     """Not an email address we can accept; the message is for the person."""
 
 
-@dataclass(frozen=True)
-class Throttles:
-    """Failure limits: per account and per client address, within one window."""
-
-    per_account: int
-    per_ip: int
-    window: int
-
-    def keys(self, email: str, ip: str) -> list[throttle.Limit]:
-        return [throttle.Limit(f"account:{email}", self.per_account, self.window),
-                throttle.Limit(f"ip:{ip}", self.per_ip, self.window)]
-
-
 def normalise_email(email: str) -> str:
     email = unicodedata.normalize("NFC", email.strip()).lower()
     if len(email) > EMAIL_MAX or not _EMAIL.match(email):
@@ -43,9 +30,10 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "") -> None:
-    """Create an account. An email that is already registered is silently accepted, so that
-    registration does not reveal which addresses have accounts (its owner signs in as before)."""
+def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "") -> bool:
+    """Create an account; False when the email is already registered. The registration page
+    does not tell the two apart, so that it does not reveal which addresses have accounts
+    (the owner signs in as before); the operator's ``create-user`` does."""
     email = normalise_email(email)
     password = check_policy(password, context=(email, email.split("@")[0], SITE_NAME))
     digest = hasher.hash(password)  # hashed either way: same time for new and taken emails
@@ -56,6 +44,8 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
             audit.record("registered", user=user.id, ip=ip, now=now)
     except peewee.IntegrityError:
         audit.record("register_existing", user=None, ip=ip, now=now)
+        return False
+    return True
 
 
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
@@ -69,10 +59,10 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     except InvalidEmail:
         # Never an account; hashed so that NUL or odd bytes never reach a SQL parameter.
         email = "invalid:" + tokens.token_hash(email)
-    keys = limits.keys(email, ip)
+    keys = limits.for_sign_in(email, ip)
     throttle.check(keys, now)
     user = User.get_or_none(User.email == email)
-    if not hasher.verify(user.password_hash if user else None, password):
+    if not hasher.verify(user.password_hash if user else None, password) or user is None:
         throttle.fail(keys, now)
         audit.record("sign_in_failed", user=user.id if user else None, ip=ip, now=now)
         return None

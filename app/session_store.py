@@ -1,0 +1,287 @@
+"""The session store: the named operations on sessions, each one transaction with stated
+guarantees, reading the state ``session_rules`` decides on and writing the outcome.
+
+A session is one refresh-token family; ending it ends every token it ever had, access tokens
+included, because the middleware checks liveness on every request.
+"""
+
+from __future__ import annotations
+
+from app import audit, tokens
+from app.db import execute, fetch_one, is_postgres, locked, write_transaction
+from app.models import LoginSession, RefreshToken, User
+from app.session_rules import (
+    LAST_ACTIVE_RESOLUTION,
+    Family,
+    Issued,
+    LiveRow,
+    Policy,
+    Principal,
+    SessionEnded,
+    SessionNotFound,
+    issue,
+    liveness_failure,
+    rotated_principal,
+    rotation_failure,
+    use_to_record,
+)
+
+
+def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_agent: str,
+          ip_address: str) -> Issued:
+    """Begin a new session (a new token family) for ``user``, who has just proved who they are."""
+    handle = tokens.new_handle()
+    digest = tokens.token_hash(tokens.refresh_token(keys, handle))
+    with write_transaction():
+        session = LoginSession.create(
+            public_id=tokens.new_public_id(), user=user, created_at=now, authenticated_at=now,
+            last_active_at=now, absolute_expires_at=now + policy.max_age, current_hash=digest,
+            rotated_at=now, credential_epoch=user.credential_epoch, user_agent=user_agent[:512],
+            ip_address=ip_address[:64], last_user_agent=user_agent[:512],
+            last_ip_address=ip_address[:64],
+        )
+        RefreshToken.create(token_hash=digest, session=session, generation=0, issued_at=now)
+        audit.record("sign_in", user=user.id, session=session.id, ip=ip_address, now=now)
+    return issue(keys, policy, session, user.public_id, handle, 0, now)
+
+
+def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
+           ip_address: str = "", user_agent: str = "") -> tuple[Issued, Principal]:
+    """Exchange a session handle for its successor and a new access token; return them with
+    the request's Principal, read under the same lock (no second liveness lookup).
+
+    Guarantees, across threads, processes and instances sharing the database:
+
+    * atomic: the swap and its bookkeeping are one transaction holding the session's row lock;
+      an error anywhere leaves the previous value as the only valid one;
+    * idempotent: every request presenting the same value gets the same successor handle;
+      what else is forgiven, refused or ended is ``session_rules.rotation_failure``'s call,
+      and a session it ends is ended here, in the same transaction, recording ``ip_address``
+      as the address that presented the value.
+
+    Fixed SQL rather than ORM queries: building them cost more than running them, and on
+    SQLite the write lock is held meanwhile, so every other worker's rotation waited too.
+    """
+    successor = tokens.successor_handle(keys, handle)
+    successor_hash = tokens.token_hash(tokens.refresh_token(keys, successor))
+    # A token row never changes once written, so it is read before taking the lock.
+    token = fetch_one(_TOKEN_SQL, tokens.token_hash(tokens.refresh_token(keys, handle)))
+    if token is None:
+        raise SessionNotFound()
+    session_id, generation = token
+    with write_transaction():
+        # Read under the lock: a parallel request may have rotated while we waited.
+        row = fetch_one(_ROTATE_SQL + (" FOR UPDATE OF s" if is_postgres() else ""), session_id)
+        if row is None:  # pruned since the token was read
+            raise SessionNotFound()
+        session = Family(*row)
+        failure = rotation_failure(session, generation, successor_hash, policy, now)
+        advanced = failure is None and generation == session.generation
+        if advanced:
+            _advance(session, successor_hash, now, ip_address, user_agent)
+        elif isinstance(failure, SessionEnded):
+            _end(session.id, session.user_id, failure.reason or "", now, ip_address)
+    if failure is not None:
+        raise failure
+    if not advanced:  # a parallel request, or a lost response's successor presented later
+        _record_use(session.id, session.generation,
+                    use_to_record(session, False, now, ip_address, user_agent))
+    audit.note("rotated" if advanced else "rotation_repeated", now=now, user=session.user_id,
+               session=session.id, generation=session.generation + advanced, ip=ip_address)
+    issued = issue(keys, policy, session, session.user_public_id, successor,
+                   session.generation + advanced, now)
+    return issued, rotated_principal(session)
+
+
+_TOKEN_SQL = "SELECT session_id, generation FROM refresh_token WHERE token_hash = {p}"
+_ROTATE_SQL = (
+    "SELECT s.id, s.public_id, s.user_id, s.generation, s.current_hash, s.rotated_at, "
+    "s.successor_seen, s.rekeyed_at, s.rekey_generation, s.last_active_at, "
+    "s.absolute_expires_at, s.ended_at, s.end_reason, s.credential_epoch, u.credential_epoch, "
+    "u.credential_reason, s.last_ip_address, s.last_user_agent, s.authenticated_at, "
+    'u.public_id, u.email FROM login_session s JOIN "user" u ON u.id = s.user_id '
+    "WHERE s.id = {p}"
+)
+_INSERT_TOKEN_SQL = ("INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "
+                     "VALUES ({p}, {p}, {p}, {p})")
+_ADVANCE_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, rotated_at = {p}, "
+                "successor_seen = {p}, last_active_at = {p}, last_ip_address = {p}, "
+                "last_user_agent = {p} WHERE id = {p}")
+
+
+def _advance(session: Family, successor_hash: str, now: float, ip_address: str,
+             user_agent: str) -> None:
+    # The latest address and device ride along in the same update, written or not.
+    execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
+    execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, now,
+            (ip_address or session.last_ip_address)[:64],
+            (user_agent or session.last_user_agent)[:512], session.id)
+
+
+def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str = "",
+         detail: str = "") -> None:
+    """End a session once: an already-ended one keeps its first reason and gets no new event."""
+    updated = (LoginSession.update(ended_at=now, end_reason=reason,
+                                   end_ip_address=ip_address[:64])
+               .where(LoginSession.id == session_id, LoginSession.ended_at.is_null())
+               .execute())
+    if updated:
+        audit.record(reason, user=user_id, session=session_id, ip=ip_address, now=now,
+                     detail=detail)
+
+
+def _ended_by(session: LoginSession, actor: str) -> str:
+    """The event detail of a revocation: which session ended, and from which one."""
+    return f"session {session.public_id} ended by session {actor}" if actor else ""
+
+
+_LIVENESS_SQL = (
+    "SELECT s.id, s.public_id, s.ended_at, s.end_reason, s.absolute_expires_at, "
+    "s.last_active_at, s.authenticated_at, s.generation, s.rotated_at, s.successor_seen, "
+    "s.rekey_generation, s.credential_epoch, s.last_ip_address, s.last_user_agent, u.id, "
+    "u.public_id, u.email, u.credential_epoch, u.credential_reason "
+    'FROM login_session s JOIN "user" u ON u.id = s.user_id WHERE s.public_id = {p}'
+)
+
+
+def touch_live(claims: tokens.AccessClaims, *, policy: Policy, now: float,
+               ip_address: str = "", user_agent: str = "") -> Principal:
+    """The per-request liveness check behind immediate revocation, for a verified access
+    token: one indexed lookup (the person's credential epoch comes in the same row), and a
+    write only when something changed: the token's value proven, activity at most once a
+    ``LAST_ACTIVE_RESOLUTION``, a new address or device. It ends a session that has just run
+    out, or whose token shows a copy (recording ``ip_address``).
+
+    Raises what ``session_rules.liveness_failure`` decides: SessionNotFound, SessionEnded or
+    StaleAccessToken.
+    """
+    found = fetch_one(_LIVENESS_SQL, claims.session_id)
+    if found is None:
+        raise SessionNotFound()
+    (sid, public_id, ended_at, end_reason, absolute_expires_at, last_active_at,
+     authenticated_at, *state, uid, user_public_id, email, user_epoch, user_epoch_reason) = found
+    generation, rotated_at, seen, rekey_generation, epoch, last_ip, last_agent = state
+    row = LiveRow(Principal(uid, user_public_id, email, sid, public_id, authenticated_at),
+                  ended_at, end_reason, absolute_expires_at, last_active_at, generation,
+                  rotated_at, bool(seen), rekey_generation, epoch, user_epoch,
+                  user_epoch_reason, last_ip, last_agent)
+    failure = liveness_failure(row, policy, now, claims)
+    if isinstance(failure, SessionEnded) and ended_at is None:
+        with write_transaction():
+            _end(sid, uid, failure.reason or "", now, ip_address)
+    if failure is not None:
+        raise failure
+    proves = claims.generation == generation
+    _record_use(sid, generation, use_to_record(row, proves, now, ip_address, user_agent))
+    return row.principal
+
+
+def _record_use(session_id: int, generation: int, changes: dict[str, object]) -> None:
+    if changes:
+        # Not over a rotation that happened meanwhile: that one wrote its own state.
+        (LoginSession.update(**changes)
+         .where(LoginSession.id == session_id, LoginSession.generation == generation)
+         .execute())
+
+
+def revoke(session_public_id: str, *, user_id: int, reason: str, now: float,
+           ip_address: str = "", actor: str = "") -> None:
+    """End one of ``user_id``'s sessions, from the session ``actor`` (a public id).
+    Someone else's session, or a value that is no public id at all, is SessionNotFound."""
+    if not tokens.is_public_id(session_public_id):
+        raise SessionNotFound()
+    session = LoginSession.get_or_none(LoginSession.public_id == session_public_id,
+                                       LoginSession.user == user_id,
+                                       LoginSession.ended_at.is_null())
+    if session is None:
+        raise SessionNotFound()
+    with write_transaction():
+        _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor))
+
+
+def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None,
+               ip_address: str = "", actor: str = "") -> int:
+    """End every live session of the user except ``keep``; return how many were ended.
+
+    A credential change: it also moves the user's credential epoch on (``keep`` moves with
+    it), so that a sign-in whose password was checked before this, but whose session row is
+    written after it, is not live either.
+    """
+    query = LoginSession.select().where(LoginSession.user == user_id,
+                                        LoginSession.ended_at.is_null())
+    if keep is not None:
+        query = query.where(LoginSession.id != keep)
+    with write_transaction():
+        User.update(credential_epoch=User.credential_epoch + 1, credential_reason=reason).where(
+            User.id == user_id).execute()
+        if keep is not None:
+            epoch = User.select(User.credential_epoch).where(User.id == user_id)
+            LoginSession.update(credential_epoch=epoch).where(LoginSession.id == keep).execute()
+        ended = list(query)
+        for session in ended:
+            _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor))
+    return len(ended)
+
+
+def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float) -> Issued:
+    """Give the current session a fresh random value that no copy of the old one leads to, and
+    refuse every access token issued before it.
+
+    Used after a password change and "sign out all other sessions", so that a thief holding a
+    copy of this browser's cookies is cut off too. Under the session's row lock, like rotate.
+    A replaced value presented within the grace window (a request already in flight) is
+    refused without revoking; after it, presenting it is reuse and ends the session.
+    """
+    handle = tokens.new_handle()
+    digest = tokens.token_hash(tokens.refresh_token(keys, handle))
+    with write_transaction():
+        session = locked(LoginSession.select()
+                         .where(LoginSession.id == principal.session_id)).get()
+        RefreshToken.create(token_hash=digest, session=session,
+                            generation=session.generation + 1, issued_at=now)
+        session.generation += 1
+        session.current_hash = digest
+        session.rotated_at = session.rekeyed_at = now
+        # Every access token issued with an older generation is refused from now on.
+        session.rekey_generation = session.generation
+        session.successor_seen = False
+        session.save()
+    return issue(keys, policy, session, principal.user_public_id, handle, session.generation,
+                 now)
+
+
+def reauthenticated(session_id: int, *, now: float) -> None:
+    """The person has just entered their password again in this session."""
+    LoginSession.update(authenticated_at=now).where(LoginSession.id == session_id).execute()
+
+
+def list_active(user_id: int, *, policy: Policy, now: float) -> list[LoginSession]:
+    return list(LoginSession.select()
+                .join(User)
+                .where(LoginSession.user == user_id, LoginSession.ended_at.is_null(),
+                       LoginSession.credential_epoch >= User.credential_epoch,
+                       LoginSession.absolute_expires_at > now,
+                       LoginSession.last_active_at > now - policy.idle_ttl
+                       - LAST_ACTIVE_RESOLUTION)
+                .order_by(LoginSession.last_active_at.desc()))
+
+
+def list_ended(user_id: int, *, since: float, limit: int = 20) -> list[LoginSession]:
+    return list(LoginSession.select()
+                .where(LoginSession.user == user_id, LoginSession.ended_at > since)
+                .order_by(LoginSession.ended_at.desc()).limit(limit))
+
+
+def prune(*, policy: Policy, now: float, keep_ended_for: int = 30 * 24 * 3600) -> int:
+    """Delete sessions (and their tokens) that ended or expired more than ``keep_ended_for``
+    seconds ago. Recently ended ones stay so the sessions page can say why they ended."""
+    cutoff = now - keep_ended_for
+    stale = LoginSession.select(LoginSession.id).where(
+        (LoginSession.ended_at < cutoff)
+        | (LoginSession.absolute_expires_at < cutoff)
+        | (LoginSession.last_active_at < cutoff - policy.idle_ttl - LAST_ACTIVE_RESOLUTION))
+    with write_transaction():
+        ids = [row.id for row in stale]
+        RefreshToken.delete().where(RefreshToken.session.in_(ids)).execute()
+        removed: int = LoginSession.delete().where(LoginSession.id.in_(ids)).execute()
+    return removed

@@ -1,0 +1,258 @@
+"""Every command the README shows, run as written, in a fresh copy of the project.
+
+The quick start once served 8 requests and then only 503s, behind hundreds of green tests,
+because no test ran it the way the README tells people to. Here the commands are read out of
+README.md (the way ``.ci/run`` reads the test command), so editing the README changes what is
+tested. Each command is given its own fresh shell, after the quick start, as a newcomer would.
+The only change made to a command is its port, so that a busy port 5000 or 8000 on a shared
+machine cannot fail the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from servers import ROOT, Server, free_port, request, server_env
+from support import PASSWORD, is_postgres
+from visitors import Visitor, drive_sequentially, flow_figures, sign_up_and_out
+
+pytestmark = pytest.mark.slow
+
+README = ROOT / "README.md"
+INSTALL_TIMEOUT = 600  # a fresh virtual environment installs from the package index
+PARALLEL_CLIENTS = 20
+SEQUENTIAL_REQUESTS = 1_000
+
+
+def readme_commands() -> list[str]:
+    """The body of every ```sh block in the README, in order."""
+    return re.findall(r"^```sh\n(.*?)^```$", README.read_text(), flags=re.S | re.M)
+
+
+def command_kind(block: str) -> str | None:
+    """Which test runs this block; None for a block no test knows (a failure below)."""
+    if "flask --app wsgi run" in block:
+        return "serve"
+    if "-m pytest" in block:
+        return "test"
+    if "gunicorn" in block:
+        return "gunicorn"
+    if "flask --app wsgi" in block:
+        return "cli"
+    if "-m bench" in block:
+        return "bench"
+    return None
+
+
+def the_block(kind: str) -> str:
+    (block,) = [b for b in readme_commands() if command_kind(b) == kind]
+    return block
+
+
+def test_every_readme_command_is_run_by_a_test():
+    kinds = [command_kind(block) for block in readme_commands()]
+    assert None not in kinds, f"a README command no test runs: {readme_commands()}"
+    assert sorted(kinds) == ["bench", "cli", "gunicorn", "serve", "test"]
+
+
+def test_ci_runs_the_readme_test_command():
+    """`.ci/run` reads the test command out of README.md; it must find the one shown."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    pattern = re.search(r"sed -n '(s/.*/p)'", ci).group(1)
+    found = subprocess.run(["sed", "-n", pattern, str(README)], capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    assert found[:1] == [the_block("test").strip()]
+
+
+# --- a fresh copy of the project, with the quick start run in it --------------------------
+
+def fresh_environment() -> dict[str, str]:
+    """This machine's environment without anything the test run or a developer set for the
+    app, so a command gets only what its own line carries; on the PostgreSQL pass the
+    database is the one under test."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GATEHOUSE_", "FLASK_", "VIRTUAL_ENV", "PYTHON"))
+           and k not in ("DATABASE_URL", "SECRET_KEY", "TEST_DATABASE_URL")}
+    if is_postgres(os.environ.get("TEST_DATABASE_URL", "")):
+        env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
+    return env
+
+
+def copy_project(target: Path) -> Path:
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        if (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    return target
+
+
+def with_port(block: str, port: int) -> str:
+    return re.sub(r"(--port |127\.0\.0\.1:)(5000|8000)\b", rf"\g<1>{port}", block)
+
+
+class Shell:
+    """One README block running in its own shell, in its own process group."""
+
+    def __init__(self, block: str, cwd: Path, log: Path) -> None:
+        self.log = log.open("wb")
+        self.process = subprocess.Popen(["bash", "-c", block], cwd=cwd, env=fresh_environment(),
+                                        stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        self.log_path = log
+
+    def wait_for(self, port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"it exited: {self.output()}"
+            try:
+                if request(port, "GET", "/healthz", timeout=2).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.25)
+        pytest.fail(f"no answer on port {port} in {timeout} s: {self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A fresh copy of the project in which the README's serve command has been run (so its
+    .venv exists), serving at ``project.port`` until the module's tests are done."""
+    root = copy_project(tmp_path_factory.mktemp("fresh-clone"))
+    port = free_port()
+    shell = Shell(with_port(the_block("serve"), port), root, root / "serve.log")
+    try:
+        shell.wait_for(port, INSTALL_TIMEOUT)
+        yield Project(root, port, shell)
+    finally:
+        shell.stop()
+        _drop_tables()
+
+
+class Project:
+    def __init__(self, root: Path, port: int, shell: Shell) -> None:
+        self.root, self.port, self.shell = root, port, shell
+
+    def run(self, line: str, *, stdin: str = "", timeout: float = 120):
+        return subprocess.run(["bash", "-c", line], cwd=self.root, env=fresh_environment(),
+                              input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def _drop_tables() -> None:
+    """The PostgreSQL pass shares one database: leave it empty for the tests after these."""
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if is_postgres(url):
+        import psycopg2
+
+        with psycopg2.connect(url) as conn, conn.cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        conn.close()
+
+
+def record(name: str, figures: dict) -> None:
+    """Keep what a load run saw, per engine, for the closing note; nothing here is asserted."""
+    engine = "postgresql" if is_postgres(os.environ.get("TEST_DATABASE_URL", "")) else "sqlite"
+    out = ROOT / "test-artifacts" / f"quickstart-figures-{engine}.json"
+    out.parent.mkdir(exist_ok=True)
+    saved = json.loads(out.read_text()) if out.exists() else {}
+    saved[name] = figures
+    out.write_text(json.dumps(saved, indent=2, sort_keys=True))
+
+
+def assert_keeps_serving(port: int, name: str) -> None:
+    """1,000 sequential requests of a signed-in person, then 20 people at once registering,
+    signing in, opening their account and sessions and signing out: every one answered."""
+    person = Visitor(port, "127.0.0.2")
+    sign_up_and_out(person, "steady@example.com", PASSWORD, sign_out=False)
+    sequential = drive_sequentially(person, SEQUENTIAL_REQUESTS, within=120)
+    assert sequential == SEQUENTIAL_REQUESTS, flow_figures([person])
+    crowd = [Visitor(port, f"127.0.0.{10 + i}") for i in range(PARALLEL_CLIENTS)]
+    with ThreadPoolExecutor(PARALLEL_CLIENTS) as pool:
+        list(pool.map(lambda v: sign_up_and_out(v, f"person{v.source}@example.com", PASSWORD),
+                      crowd))
+    figures = flow_figures([person, *crowd])
+    record(name, figures)
+    assert figures["statuses"].get("503", 0) == 0, figures
+    assert figures["unexpected"] == [], figures
+    assert figures["requests"] >= SEQUENTIAL_REQUESTS + PARALLEL_CLIENTS * 7
+
+
+def test_quick_start_keeps_serving(project):
+    assert_keeps_serving(project.port, "flask run (README quick start)")
+
+
+def test_readme_gunicorn_command_keeps_serving(project):
+    port = free_port()
+    shell = Shell(with_port(the_block("gunicorn"), port), project.root,
+                  project.root / "gunicorn.log")
+    try:
+        shell.wait_for(port, 60)
+        assert_keeps_serving(port, "gunicorn (README production command)")
+    finally:
+        shell.stop()
+
+
+def test_gunicorn_sync_workers_keep_serving(database_url):
+    """The default worker class, which the README does not show, holds up the same way."""
+    env = server_env(database_url, "s" * 8 + "ync-workers-secret-0123456789abcdef")
+    with Server(env, workers=2, threads=1) as server:
+        assert_keeps_serving(server.port, "gunicorn sync workers")
+
+
+def test_readme_cli_commands(project):
+    """Each operator line, copied alone into a fresh shell after the quick start."""
+    lines = [line for line in the_block("cli").splitlines() if line.strip()]
+    create = next(line for line in lines if " create-user " in line)
+    created = project.run(create, stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert "Created" in created.stdout
+    again = project.run(create, stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    for line in lines:
+        if line is not create:
+            done = project.run(line)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "Traceback" not in done.stderr
+
+
+def test_cli_error_is_one_line_without_a_traceback(project):
+    """A CLI line missing what production needs says so in one line and exits 1."""
+    create = next(line for line in the_block("cli").splitlines() if "prune" in line)
+    done = project.run(create.replace("GATEHOUSE_ENV=development ", ""))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "SECRET_KEY" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_readme_bench_command(project):
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not installed (apt-get install wrk; .ci/run installs it)")
+    if is_postgres(os.environ.get("TEST_DATABASE_URL", "")):
+        pytest.skip("the README's benchmark line runs on SQLite; the SQLite pass runs it")
+    done = project.run(the_block("bench"), timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "| authenticated page (valid access cookie + liveness check) |" in done.stdout
+    assert "FAILED" not in done.stdout
