@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 
-from app import tokens
+from app import migrations, tokens
 from app.db import database, is_postgres
 from app.models import ALL, LoginSession, RefreshToken, User
 
@@ -49,7 +49,7 @@ def reset() -> None:
             raise NotABenchDatabase(f"{foreign} accounts are not the benchmark's; refusing to "
                                     "empty this database. Point DATABASE_URL elsewhere.")
     database.drop_tables(ALL, safe=True)
-    database.create_tables(ALL)
+    migrations.upgrade()  # the schema as every database gets it, its version recorded
 
 
 def seed(keys: tokens.Keys, *, users: int, sessions: int, password_hash: str,
