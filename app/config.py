@@ -36,6 +36,7 @@ SETTINGS: dict[str, Setting] = {
     "SECRET_KEY": Setting("", str),
     "GATEHOUSE_ACCESS_TOKEN_TTL": Setting(300, minimum=1),
     "GATEHOUSE_REFRESH_GRACE": Setting(30),
+    "GATEHOUSE_LOST_RESPONSE_WINDOW": Setting(600),
     "GATEHOUSE_SESSION_IDLE_TTL": Setting(14 * 24 * 3600, minimum=60),
     "GATEHOUSE_SESSION_MAX_AGE": Setting(30 * 24 * 3600, minimum=60),
     "GATEHOUSE_ARGON2_TIME_COST": Setting(2, minimum=1),

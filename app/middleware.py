@@ -115,14 +115,12 @@ def open_auth() -> None:
     claims = _verified_claims(config, cookies.get(ACCESS_COOKIE, ""), at)
     try:
         state.principal = _live(claims, config, at) if claims else None
-        if state.principal is not None:
-            session_store.mark_successor_seen(state.principal, handle, config.keys)
-        elif handle:
+        if state.principal is None and handle:
             guard = config.throttles.for_unknown_sessions(client_ip())
             with throttle.counting(guard, at, session_rules.SessionNotFound):
                 state.issued, state.principal = session_store.rotate(
                     handle, keys=config.keys, policy=config.policy, now=at,
-                    ip_address=client_ip())
+                    ip_address=client_ip(), user_agent=user_agent())
     except session_rules.SessionEnded as ended:
         _forget(state, ended.reason)
     except session_rules.SessionNotFound:
@@ -151,7 +149,8 @@ def _live(claims: tokens.AccessClaims, config: settings.Settings, at: float) -> 
     """The token's session, if it is live; None for a token that predates a re-key, which is
     then treated like an expired one (the session cookie renews it, or nothing does)."""
     try:
-        return session_store.touch_live(claims, policy=config.policy, now=at)
+        return session_store.touch_live(claims, policy=config.policy, now=at,
+                                        ip_address=client_ip(), user_agent=user_agent())
     except session_rules.StaleAccessToken:
         return None
 
@@ -223,8 +222,9 @@ def origin() -> dict[str, Any]:
 
 def user_agent() -> str:
     """Untrusted text, stored without control characters (PostgreSQL refuses NUL)."""
-    return "".join(c for c in request.headers.get("User-Agent", "")[:512]
-                   if c.isprintable())
+    agent = request.environ.get("HTTP_USER_AGENT", "")[:512]
+    # Every request compares it with the stored one: the common case costs one C call.
+    return agent if agent.isprintable() else "".join(c for c in agent if c.isprintable())
 
 
 def sign_out() -> None:

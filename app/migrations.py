@@ -180,8 +180,30 @@ def _mail() -> None:
     database.create_tables([OutboxMessage, LinkToken], safe=True)
 
 
+def _rotation_protocol() -> None:
+    """Version 4: credential epochs, the last address and device of each session, the address
+    that ended it; access tokens are refused by generation, not by issue time.
+
+    Plain ``ALTER TABLE``, the same on both engines: SQLite adds a NOT NULL column with a
+    default in place, where a rebuilt table would cascade-delete every session of its users.
+    Existing sessions start with their sign-in address and device as the latest ones.
+    """
+    for table, column, kind in (
+        ('"user"', "credential_epoch", "INTEGER NOT NULL DEFAULT 0"),
+        ('"user"', "credential_reason", "VARCHAR(32) NOT NULL DEFAULT ''"),
+        ("login_session", "credential_epoch", "INTEGER NOT NULL DEFAULT 0"),
+        ("login_session", "last_user_agent", "VARCHAR(512) NOT NULL DEFAULT ''"),
+        ("login_session", "last_ip_address", "VARCHAR(64) NOT NULL DEFAULT ''"),
+        ("login_session", "end_ip_address", "VARCHAR(64) NOT NULL DEFAULT ''"),
+    ):
+        database.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    database.execute_sql("ALTER TABLE login_session DROP COLUMN access_not_before")
+    database.execute_sql("UPDATE login_session SET last_user_agent = user_agent, "
+                         "last_ip_address = ip_address")
+
+
 # Version n is MIGRATIONS[n - 1]. Append; never edit or reorder a released one.
-MIGRATIONS: list[Callable[[], None]] = [_initial, _bounded_costs, _mail]
+MIGRATIONS: list[Callable[[], None]] = [_initial, _bounded_costs, _mail, _rotation_protocol]
 LATEST = len(MIGRATIONS)
 
 

@@ -25,13 +25,18 @@ class User(BaseModel):
     # When the address was proven by a link; None until then (and for every account created
     # while GATEHOUSE_EMAIL_VERIFICATION was off, which never asks).
     email_verified_at = peewee.DoubleField(null=True)
+    # Moved on by every credential change (a new password, "sign out all other sessions"),
+    # with why: a session that recorded an older epoch is not live.
+    credential_epoch = peewee.IntegerField(default=0)
+    credential_reason = peewee.CharField(max_length=32, default="")
 
 
 class LoginSession(BaseModel):
     """One signed-in browser: a refresh-token family and everything the sessions page shows.
 
     ``generation`` counts rotations; ``current_hash`` is the hash of the newest refresh token,
-    ``rotated_at`` when it was issued and ``successor_seen`` whether any request has carried it.
+    ``rotated_at`` when it was issued and ``successor_seen`` whether it is proven: a request
+    carried it, or an access token issued with it.
     """
 
     id = peewee.AutoField()
@@ -46,15 +51,19 @@ class LoginSession(BaseModel):
     rotated_at = peewee.DoubleField()
     successor_seen = peewee.BooleanField(default=True)
     # A re-key replaces the value with an unrelated random one: when, and the generation it
-    # created. Access tokens issued before ``access_not_before`` are refused.
+    # created. Access tokens issued with an older generation are refused.
     rekeyed_at = peewee.DoubleField(null=True)
     rekey_generation = peewee.IntegerField(null=True)
-    access_not_before = peewee.IntegerField(default=0)
-    user_agent = peewee.CharField(max_length=512, default="")
+    # The user's credential epoch when this session's password was checked.
+    credential_epoch = peewee.IntegerField(default=0)
+    user_agent = peewee.CharField(max_length=512, default="")  # at sign-in
     device_name = peewee.CharField(max_length=128, default="")  # parsed once, at sign-in
     ip_address = peewee.CharField(max_length=64, default="")
+    last_user_agent = peewee.CharField(max_length=512, default="")  # at the latest request
+    last_ip_address = peewee.CharField(max_length=64, default="")
     ended_at = peewee.DoubleField(null=True, index=True)
     end_reason = peewee.CharField(max_length=32, null=True)
+    end_ip_address = peewee.CharField(max_length=64, default="")  # who ended it, or the copy
 
     class Meta:
         # A person's pages of sessions read in index order, whatever their history holds.

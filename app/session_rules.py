@@ -27,7 +27,9 @@ SESSION_LIMIT = "session_limit"
 PASSWORD_RESET = "password_reset"
 NOT_ME = "not_me"  # ended from the "This wasn't me" link of a new-sign-in mail
 
-LAST_ACTIVE_RESOLUTION = 60  # seconds; "last active" is written at most this often per session
+# Seconds: "last active" is written at most this often per session, so the idle limit counts
+# from the latest moment the last request could have been, and may run this much longer.
+LAST_ACTIVE_RESOLUTION = 60
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,9 @@ END_REASONS: dict[str, EndReason] = {
         "A reused token was detected",
         "This session was ended because a copy of its sign-in cookie was used somewhere else. "
         "Sign in again; if this was not you, change your password.", alert=True,
-        explanation="A copy of this session's sign-in cookie was used after it had been "
-        "replaced, so Gatehouse ended the session to lock out whoever held the copy. If you "
-        "don't recognise this, change your password."),
+        explanation="A copy of this session's cookie was presented from {address} after it "
+        "had been replaced, so Gatehouse ended the session to lock out whoever held the copy. "
+        "If you don't recognise this, change your password."),
     PASSWORD_RESET: EndReason("Password reset",
                               "Your password was reset, so this session was ended."),
     NOT_ME: EndReason(
@@ -116,6 +118,7 @@ class Policy:
     issuer: str
     access_ttl: int
     grace: int
+    lost_response_window: int
     idle_ttl: int
     max_age: int
     max_sessions: int = 100  # live sessions per person; signing in beyond ends the LRU one
@@ -143,8 +146,6 @@ class Principal:
     session_id: int
     session_public_id: str
     authenticated_at: float
-    current_hash: str
-    successor_seen: bool
 
 
 class Lifetime(Protocol):
@@ -165,7 +166,15 @@ class LiveRow:
     end_reason: str | None
     absolute_expires_at: float
     last_active_at: float
-    access_not_before: int
+    generation: int
+    rotated_at: float
+    successor_seen: bool
+    rekey_generation: int | None
+    credential_epoch: int
+    user_epoch: int
+    user_epoch_reason: str
+    last_ip_address: str
+    last_user_agent: str
 
 
 @dataclass(frozen=True)
@@ -185,45 +194,121 @@ class Family:
     absolute_expires_at: float
     ended_at: float | None
     end_reason: str | None
+    credential_epoch: int
+    user_epoch: int
+    user_epoch_reason: str
+    last_ip_address: str
+    last_user_agent: str
     authenticated_at: float
     user_public_id: str
     email: str
 
 
+class Credentials(Protocol):
+    """The epochs a session is judged on: its own, and its person's latest."""
+
+    @property
+    def ended_at(self) -> float | None: ...
+    @property
+    def end_reason(self) -> str | None: ...
+    @property
+    def credential_epoch(self) -> int: ...
+    @property
+    def user_epoch(self) -> int: ...
+    @property
+    def user_epoch_reason(self) -> str: ...
+    @property
+    def last_active_at(self) -> float: ...
+    @property
+    def absolute_expires_at(self) -> float: ...
+
+
+def idle_deadline(last_active_at: float, policy: Policy) -> float:
+    """When a session whose "last active" reads ``last_active_at`` has been idle too long.
+
+    That column lags the real last request by up to LAST_ACTIVE_RESOLUTION, so the limit
+    counts from the latest the request could have been: never shorter than configured.
+    """
+    return last_active_at + policy.idle_ttl + LAST_ACTIVE_RESOLUTION
+
+
 def expires_at(session: Lifetime, policy: Policy) -> float:
     """``min(last activity + idle timeout, sign-in + absolute lifetime)``."""
-    return min(session.last_active_at + policy.idle_ttl, session.absolute_expires_at)
+    return min(idle_deadline(session.last_active_at, policy), session.absolute_expires_at)
 
 
 def expiry(session: Lifetime, policy: Policy, now: float) -> str | None:
     """Why a session has run out by ``now``, if it has: its absolute lifetime, or idleness."""
     if now >= session.absolute_expires_at:
         return EXPIRED
-    if now >= session.last_active_at + policy.idle_ttl:
+    if now >= idle_deadline(session.last_active_at, policy):
         return IDLE_TIMEOUT
     return None
+
+
+def ended(session: Credentials, policy: Policy, now: float) -> SessionEnded | None:
+    """Why the session is not live: ended, older than its person's latest credential change
+    (however late its row was written), or run out by ``now``."""
+    if session.ended_at is not None:
+        return SessionEnded(session.end_reason or "")
+    if session.credential_epoch < session.user_epoch:
+        return SessionEnded(session.user_epoch_reason or PASSWORD_CHANGED)
+    reason = expiry(session, policy, now)
+    return SessionEnded(reason) if reason else None
 
 
 def liveness_failure(row: LiveRow, policy: Policy, now: float,
                      token: tokens.AccessClaims | None = None) -> SessionError | None:
     """Why the session of ``row`` cannot authenticate a request carrying ``token``, if it
-    cannot. A token is refused when it names another user than the session's (SessionNotFound:
-    only a forger could make one) or predates a re-key (StaleAccessToken: renewed from the
-    session cookie, or by nothing); an expired session is SessionEnded and must be ended."""
-    if row.ended_at is not None:
-        return SessionEnded(row.end_reason or "")
-    if token is not None:
-        if not tokens.hashes_equal(row.principal.user_public_id, token.user_id):
-            return SessionNotFound()
-        if token.issued_at < row.access_not_before:
-            return StaleAccessToken()
-    reason = expiry(row, policy, now)
-    return SessionEnded(reason) if reason else None
+    cannot: the session is not live (SessionEnded, to be ended), or the token names another
+    user (SessionNotFound: only a forger could make one), or it was issued with an older
+    value than the session's newest (``token_failure``)."""
+    failure = ended(row, policy, now)
+    if failure is not None or token is None:
+        return failure
+    if not tokens.hashes_equal(row.principal.user_public_id, token.user_id):
+        return SessionNotFound()
+    return token_failure(row, token.generation, policy, now)
+
+
+def token_failure(row: LiveRow, generation: int, policy: Policy,
+                  now: float) -> SessionError | None:
+    """A token of the newest generation is live. One from before a re-key is
+    StaleAccessToken (the session cookie renews it, or nothing does). One of the previous
+    generation is live within the grace window: a browser rotates only once its own token has
+    expired, so later, such a token in use means someone else rotated (ReuseDetected), as
+    does any older one."""
+    if generation == row.generation:
+        return None
+    if generation < (row.rekey_generation or 0):
+        return StaleAccessToken()
+    if generation > row.generation:  # signed by us, yet never issued: refuse it
+        return SessionNotFound()
+    if generation == row.generation - 1 and now - row.rotated_at <= policy.grace:
+        return None
+    return ReuseDetected()
 
 
 def activity_due(last_active_at: float, now: float) -> bool:
     """Whether "last active" is old enough to be written again."""
     return now - last_active_at >= LAST_ACTIVE_RESOLUTION
+
+
+def use_to_record(row: LiveRow | Family, proves: bool, now: float, ip_address: str,
+                  user_agent: str) -> dict[str, object]:
+    """What a request that used the session changes: its newest value proven (``proves``),
+    "last active" (at most once per LAST_ACTIVE_RESOLUTION), the address or device of the
+    latest request. Empty, and so no write, for nearly every request."""
+    changes: dict[str, object] = {}
+    if proves and not row.successor_seen:
+        changes["successor_seen"] = True
+    if activity_due(row.last_active_at, now):
+        changes["last_active_at"] = now
+    if ip_address and ip_address[:64] != row.last_ip_address:
+        changes["last_ip_address"] = ip_address[:64]
+    if user_agent and user_agent[:512] != row.last_user_agent:
+        changes["last_user_agent"] = user_agent[:512]
+    return changes
 
 
 def rotation_failure(session: Family, generation: int, successor_hash: str, policy: Policy,
@@ -233,21 +318,22 @@ def rotation_failure(session: Family, generation: int, successor_hash: str, poli
 
     * the current value rotates;
     * its immediate predecessor is forgiven within ``policy.grace`` seconds of the rotation,
-      and after it for as long as no request has carried the successor (a lost response);
+      and after it while the successor is unproven (the response delivering it may have been
+      lost), for at most ``policy.lost_response_window`` seconds after the rotation;
     * a value a re-key replaced within the grace window is StaleHandle (refused, no alarm);
     * anything else that was superseded is ReuseDetected.
     """
-    if session.ended_at is not None:
-        return SessionEnded(session.end_reason or "")
-    reason = expiry(session, policy, now)
-    if reason:
-        return SessionEnded(reason)
+    failure = ended(session, policy, now)
+    if failure is not None:
+        return failure
     if generation == session.generation:
         return None
     if _superseded_by_recent_rekey(session, generation, policy, now):
         return StaleHandle()
     if generation == session.generation - 1:
-        forgiven = now - session.rotated_at <= policy.grace or not session.successor_seen
+        since = now - session.rotated_at
+        forgiven = since <= policy.grace or (
+            not session.successor_seen and since <= policy.lost_response_window)
         # Across a re-key the derived successor is not the current value: never forgiven.
         if forgiven and tokens.hashes_equal(successor_hash, session.current_hash):
             return None
@@ -266,12 +352,10 @@ def _superseded_by_recent_rekey(session: Family, generation: int, policy: Policy
     return session.rekey_generation - 2 <= generation < session.rekey_generation
 
 
-def rotated_principal(session: Family, advanced: bool, successor_hash: str) -> Principal:
+def rotated_principal(session: Family) -> Principal:
     """The request's Principal once ``session`` has rotated (or had already)."""
     return Principal(session.user_id, session.user_public_id, session.email, session.id,
-                     session.public_id, session.authenticated_at,
-                     successor_hash if advanced else session.current_hash,
-                     False if advanced else session.successor_seen)
+                     session.public_id, session.authenticated_at)
 
 
 class Issuable(Protocol):
@@ -282,16 +366,19 @@ class Issuable(Protocol):
 
 
 def issue(keys: tokens.Keys, policy: Policy, session: Issuable, user_public_id: str,
-          handle: str, now: float, issued_at: int | None = None) -> Issued:
-    """The cookies for ``handle``: an access token valid for ``policy.access_ttl`` and neither
-    outliving the session's absolute lifetime."""
-    issued_at = issued_at or issued_at_second(now)
+          handle: str, generation: int, now: float) -> Issued:
+    """The cookies for ``handle`` (of ``generation``): an access token issued with it, valid
+    for ``policy.access_ttl``, and neither outliving the session's absolute lifetime. The
+    session cookie outlives the idle limit by an access token's lifetime: a browser that
+    keeps using its access token is active without presenting the session value."""
+    issued_at = issued_at_second(now)
     remaining = max(0, int(session.absolute_expires_at) - issued_at)
     access_ttl = min(policy.access_ttl, remaining)
     access = tokens.encode_access(keys, issuer=policy.issuer, user_id=user_public_id,
-                                  session_id=session.public_id, now=issued_at,
-                                  expires_at=issued_at + access_ttl)
-    return Issued(session.public_id, handle, min(policy.idle_ttl, remaining), access, access_ttl)
+                                  session_id=session.public_id, generation=generation,
+                                  now=issued_at, expires_at=issued_at + access_ttl)
+    handle_ttl = policy.idle_ttl + policy.access_ttl + LAST_ACTIVE_RESOLUTION
+    return Issued(session.public_id, handle, min(handle_ttl, remaining), access, access_ttl)
 
 
 def issued_at_second(now: float) -> int:

@@ -15,6 +15,7 @@ from app import audit, devices, tokens
 from app.db import execute, fetch_one, is_postgres, locked, write_transaction
 from app.models import LoginSession, RefreshToken, User
 from app.session_rules import (
+    LAST_ACTIVE_RESOLUTION,
     SESSION_LIMIT,
     Family,
     Issued,
@@ -23,12 +24,11 @@ from app.session_rules import (
     Principal,
     SessionEnded,
     SessionNotFound,
-    activity_due,
     issue,
-    issued_at_second,
     liveness_failure,
     rotated_principal,
     rotation_failure,
+    use_to_record,
 )
 
 
@@ -49,13 +49,14 @@ def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_age
         session = LoginSession.create(
             public_id=tokens.new_public_id(), user=user, created_at=now, authenticated_at=now,
             last_active_at=now, absolute_expires_at=now + policy.max_age, current_hash=digest,
-            rotated_at=now, user_agent=user_agent[:512], device_name=device_name,
-            ip_address=ip_address[:64],
+            rotated_at=now, credential_epoch=user.credential_epoch, user_agent=user_agent[:512],
+            device_name=device_name, ip_address=ip_address[:64],
+            last_user_agent=user_agent[:512], last_ip_address=ip_address[:64],
         )
         RefreshToken.create(token_hash=digest, session=session, generation=0, issued_at=now)
         audit.record("sign_in", user=user.id, session=session.id, ip=ip_address, now=now,
                      detail=audit.NEW_DEVICE if new_device else "")
-    return issue(keys, policy, session, user.public_id, handle, now)
+    return issue(keys, policy, session, user.public_id, handle, 0, now)
 
 
 def _end_least_recently_used(user_id: int, *, keep: int, now: float) -> None:
@@ -75,7 +76,7 @@ def _end_least_recently_used(user_id: int, *, keep: int, now: float) -> None:
 
 
 def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
-           ip_address: str = "") -> tuple[Issued, Principal]:
+           ip_address: str = "", user_agent: str = "") -> tuple[Issued, Principal]:
     """Exchange a session handle for its successor and a new access token; return them with
     the request's Principal, read under the same lock (no second liveness lookup).
 
@@ -85,7 +86,8 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
       an error anywhere leaves the previous value as the only valid one;
     * idempotent: every request presenting the same value gets the same successor handle;
       what else is forgiven, refused or ended is ``session_rules.rotation_failure``'s call,
-      and a session it ends is ended here, in the same transaction.
+      and a session it ends is ended here, in the same transaction, recording ``ip_address``
+      as the address that presented the value.
 
     Fixed SQL rather than ORM queries: building them cost more than running them, and on
     SQLite the write lock is held meanwhile, so every other worker's rotation waited too.
@@ -106,41 +108,51 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
         failure = rotation_failure(session, generation, successor_hash, policy, now)
         advanced = failure is None and generation == session.generation
         if advanced:
-            _advance(session, successor_hash, now)
+            _advance(session, successor_hash, now, ip_address, user_agent)
         elif isinstance(failure, SessionEnded):
             _end(session.id, session.user_id, failure.reason or "", now, ip_address)
     if failure is not None:
         raise failure
-    if not advanced and activity_due(session.last_active_at, now):
-        _touch(session.id, now)  # a lost response's successor, presented long after
+    if not advanced:  # a parallel request, or a lost response's successor presented later
+        _record_use(session.id, session.generation,
+                    use_to_record(session, False, now, ip_address, user_agent))
     audit.note("rotated" if advanced else "rotation_repeated", now=now, user=session.user_id,
                session=session.id, generation=session.generation + advanced, ip=ip_address)
-    issued = issue(keys, policy, session, session.user_public_id, successor, now)
-    return issued, rotated_principal(session, advanced, successor_hash)
+    issued = issue(keys, policy, session, session.user_public_id, successor,
+                   session.generation + advanced, now)
+    return issued, rotated_principal(session)
 
 
 _TOKEN_SQL = "SELECT session_id, generation FROM refresh_token WHERE token_hash = {p}"
 _ROTATE_SQL = (
     "SELECT s.id, s.public_id, s.user_id, s.generation, s.current_hash, s.rotated_at, "
     "s.successor_seen, s.rekeyed_at, s.rekey_generation, s.last_active_at, "
-    "s.absolute_expires_at, s.ended_at, s.end_reason, s.authenticated_at, u.public_id, "
-    'u.email FROM login_session s JOIN "user" u ON u.id = s.user_id WHERE s.id = {p}'
+    "s.absolute_expires_at, s.ended_at, s.end_reason, s.credential_epoch, u.credential_epoch, "
+    "u.credential_reason, s.last_ip_address, s.last_user_agent, s.authenticated_at, "
+    'u.public_id, u.email FROM login_session s JOIN "user" u ON u.id = s.user_id '
+    "WHERE s.id = {p}"
 )
 _INSERT_TOKEN_SQL = ("INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "
                      "VALUES ({p}, {p}, {p}, {p})")
 _ADVANCE_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, rotated_at = {p}, "
-                "successor_seen = {p}, last_active_at = {p} WHERE id = {p}")
+                "successor_seen = {p}, last_active_at = {p}, last_ip_address = {p}, "
+                "last_user_agent = {p} WHERE id = {p}")
 
 
-def _advance(session: Family, successor_hash: str, now: float) -> None:
+def _advance(session: Family, successor_hash: str, now: float, ip_address: str,
+             user_agent: str) -> None:
+    # The latest address and device ride along in the same update, written or not.
     execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
-    execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, now, session.id)
+    execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, now,
+            (ip_address or session.last_ip_address)[:64],
+            (user_agent or session.last_user_agent)[:512], session.id)
 
 
 def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str = "",
          detail: str = "") -> None:
     """End a session once: an already-ended one keeps its first reason and gets no new event."""
-    updated = (LoginSession.update(ended_at=now, end_reason=reason)
+    updated = (LoginSession.update(ended_at=now, end_reason=reason,
+                                   end_ip_address=ip_address[:64])
                .where(LoginSession.id == session_id, LoginSession.ended_at.is_null())
                .execute())
     if updated:
@@ -154,17 +166,21 @@ def _ended_by(session: LoginSession, actor: str) -> str:
 
 
 _LIVENESS_SQL = (
-    'SELECT s.id, s.public_id, s.ended_at, s.end_reason, s.absolute_expires_at, '
-    's.last_active_at, s.authenticated_at, s.current_hash, s.successor_seen, '
-    's.access_not_before, u.id, u.public_id, u.email '
+    "SELECT s.id, s.public_id, s.ended_at, s.end_reason, s.absolute_expires_at, "
+    "s.last_active_at, s.authenticated_at, s.generation, s.rotated_at, s.successor_seen, "
+    "s.rekey_generation, s.credential_epoch, s.last_ip_address, s.last_user_agent, u.id, "
+    "u.public_id, u.email, u.credential_epoch, u.credential_reason "
     'FROM login_session s JOIN "user" u ON u.id = s.user_id WHERE s.public_id = {p}'
 )
 
 
-def touch_live(claims: tokens.AccessClaims, *, policy: Policy, now: float) -> Principal:
+def touch_live(claims: tokens.AccessClaims, *, policy: Policy, now: float,
+               ip_address: str = "", user_agent: str = "") -> Principal:
     """The per-request liveness check behind immediate revocation, for a verified access
-    token: one indexed lookup, and writes only when due. It ends a session that has just
-    expired, and records activity at most once a ``LAST_ACTIVE_RESOLUTION``.
+    token: one indexed lookup (the person's credential epoch comes in the same row), and a
+    write only when something changed: the token's value proven, activity at most once a
+    ``LAST_ACTIVE_RESOLUTION``, a new address or device. It ends a session that has just run
+    out, or whose token shows a copy (recording ``ip_address``).
 
     Raises what ``session_rules.liveness_failure`` decides: SessionNotFound, SessionEnded or
     StaleAccessToken.
@@ -173,37 +189,28 @@ def touch_live(claims: tokens.AccessClaims, *, policy: Policy, now: float) -> Pr
     if found is None:
         raise SessionNotFound()
     (sid, public_id, ended_at, end_reason, absolute_expires_at, last_active_at,
-     authenticated_at, current_hash, seen, not_before, uid, user_public_id, email) = found
-    row = LiveRow(Principal(uid, user_public_id, email, sid, public_id, authenticated_at,
-                            current_hash, bool(seen)),
-                  ended_at, end_reason, absolute_expires_at, last_active_at, not_before)
+     authenticated_at, *state, uid, user_public_id, email, user_epoch, user_epoch_reason) = found
+    generation, rotated_at, seen, rekey_generation, epoch, last_ip, last_agent = state
+    row = LiveRow(Principal(uid, user_public_id, email, sid, public_id, authenticated_at),
+                  ended_at, end_reason, absolute_expires_at, last_active_at, generation,
+                  rotated_at, bool(seen), rekey_generation, epoch, user_epoch,
+                  user_epoch_reason, last_ip, last_agent)
     failure = liveness_failure(row, policy, now, claims)
     if isinstance(failure, SessionEnded) and ended_at is None:
         with write_transaction():
-            _end(sid, uid, failure.reason or "", now)
+            _end(sid, uid, failure.reason or "", now, ip_address)
     if failure is not None:
         raise failure
-    if activity_due(last_active_at, now):
-        _touch(sid, now)
+    proves = claims.generation == generation
+    _record_use(sid, generation, use_to_record(row, proves, now, ip_address, user_agent))
     return row.principal
 
 
-def _touch(session_id: int, now: float) -> None:
-    LoginSession.update(last_active_at=now).where(LoginSession.id == session_id).execute()
-
-
-def mark_successor_seen(principal: Principal, handle: str, keys: tokens.Keys) -> None:
-    """Record that a request carried the session's newest value (its response arrived).
-
-    After this, the predecessor is honoured only inside the grace window.
-    """
-    if principal.successor_seen or not handle:
-        return
-    digest = tokens.token_hash(tokens.refresh_token(keys, handle))
-    if tokens.hashes_equal(digest, principal.current_hash):
-        (LoginSession.update(successor_seen=True)
-         .where(LoginSession.id == principal.session_id,
-                LoginSession.current_hash == principal.current_hash)
+def _record_use(session_id: int, generation: int, changes: dict[str, object]) -> None:
+    if changes:
+        # Not over a rotation that happened meanwhile: that one wrote its own state.
+        (LoginSession.update(**changes)
+         .where(LoginSession.id == session_id, LoginSession.generation == generation)
          .execute())
 
 
@@ -224,12 +231,22 @@ def revoke(session_public_id: str, *, user_id: int, reason: str, now: float,
 
 def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None,
                ip_address: str = "", actor: str = "") -> int:
-    """End every live session of the user except ``keep``; return how many were ended."""
+    """End every live session of the user except ``keep``; return how many were ended.
+
+    A credential change: it also moves the user's credential epoch on (``keep`` moves with
+    it), so that a sign-in whose password was checked before this, but whose session row is
+    written after it, is not live either.
+    """
     query = LoginSession.select().where(LoginSession.user == user_id,
                                         LoginSession.ended_at.is_null())
     if keep is not None:
         query = query.where(LoginSession.id != keep)
     with write_transaction():
+        User.update(credential_epoch=User.credential_epoch + 1, credential_reason=reason).where(
+            User.id == user_id).execute()
+        if keep is not None:
+            epoch = User.select(User.credential_epoch).where(User.id == user_id)
+            LoginSession.update(credential_epoch=epoch).where(LoginSession.id == keep).execute()
         ended = list(query)
         for session in ended:
             _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor))
@@ -255,14 +272,12 @@ def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float
         session.generation += 1
         session.current_hash = digest
         session.rotated_at = session.rekeyed_at = now
+        # Every access token issued with an older generation is refused from now on.
         session.rekey_generation = session.generation
-        # One second past any token issued so far, this one included (iat is whole seconds):
-        # the new token is dated then, well inside the verifier's leeway.
-        session.access_not_before = issued_at_second(now) + 1
         session.successor_seen = False
         session.save()
-    return issue(keys, policy, session, principal.user_public_id, handle, now,
-                 issued_at=session.access_not_before)
+    return issue(keys, policy, session, principal.user_public_id, handle, session.generation,
+                 now)
 
 
 def reauthenticated(session_id: int, *, now: float) -> None:
@@ -294,9 +309,12 @@ def list_active(user_id: int, *, policy: Policy, now: float, current: int | None
                 page: int = 1) -> Page:
     """The person's live sessions, ``current`` first, then the most recently used."""
     return paged(LoginSession.select()
+                 .join(User)
                  .where(LoginSession.user == user_id, LoginSession.ended_at.is_null(),
+                        LoginSession.credential_epoch >= User.credential_epoch,
                         LoginSession.absolute_expires_at > now,
-                        LoginSession.last_active_at > now - policy.idle_ttl)
+                        LoginSession.last_active_at > now - policy.idle_ttl
+                        - LAST_ACTIVE_RESOLUTION)
                  .order_by(Case(None, [(LoginSession.id == current, 0)], 1),
                            LoginSession.last_active_at.desc(), LoginSession.id.desc()), page)
 
@@ -314,7 +332,7 @@ def prune(*, policy: Policy, now: float, keep_ended_for: int = 30 * 24 * 3600) -
     stale = LoginSession.select(LoginSession.id).where(
         (LoginSession.ended_at < cutoff)
         | (LoginSession.absolute_expires_at < cutoff)
-        | (LoginSession.last_active_at < cutoff - policy.idle_ttl))
+        | (LoginSession.last_active_at < cutoff - policy.idle_ttl - LAST_ACTIVE_RESOLUTION))
     with write_transaction():
         ids = [row.id for row in stale]
         RefreshToken.delete().where(RefreshToken.session.in_(ids)).execute()

@@ -43,6 +43,7 @@ def build(values: Mapping[str, Any]) -> Settings:
         keys=tokens.Keys.derive(values["SECRET_KEY"]),
         policy=Policy(issuer=ISSUER, access_ttl=values["GATEHOUSE_ACCESS_TOKEN_TTL"],
                       grace=values["GATEHOUSE_REFRESH_GRACE"],
+                      lost_response_window=values["GATEHOUSE_LOST_RESPONSE_WINDOW"],
                       idle_ttl=values["GATEHOUSE_SESSION_IDLE_TTL"],
                       max_age=values["GATEHOUSE_SESSION_MAX_AGE"],
                       max_sessions=values["GATEHOUSE_MAX_SESSIONS_PER_USER"]),

@@ -30,7 +30,7 @@ import jwt
 
 ALGORITHM = "HS256"
 TOKEN_TYPE = "at+jwt"
-REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "iat", "exp", "jti")
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "gen", "iat", "exp", "jti")
 CLOCK_LEEWAY = 5  # seconds of tolerated skew between app instances (PyJWT #814)
 HANDLE_BYTES = 32
 MAX_TOKEN_LENGTH = 2048  # a real access token is ~330 bytes; anything longer is not ours
@@ -64,6 +64,7 @@ class AccessClaims:
     issued_at: int
     expires_at: int
     token_id: str
+    generation: int  # which of the session's values this token was issued with
 
 
 def new_handle() -> str:
@@ -102,10 +103,12 @@ def hashes_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def encode_access(keys: Keys, *, issuer: str, user_id: str, session_id: str, now: int,
-                  expires_at: int) -> str:
+def encode_access(keys: Keys, *, issuer: str, user_id: str, session_id: str, generation: int,
+                  now: int, expires_at: int) -> str:
+    """``generation`` is that of the session value issued with this token: a request that
+    carries the token proves that the response delivering that value arrived."""
     claims = {
-        "iss": issuer, "aud": issuer, "sub": user_id, "sid": session_id,
+        "iss": issuer, "aud": issuer, "sub": user_id, "sid": session_id, "gen": generation,
         "iat": int(now), "exp": int(expires_at), "jti": uuid.uuid4().hex,
     }
     return jwt.encode(claims, keys.access, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE})
@@ -133,11 +136,13 @@ def decode_access(keys: Keys, token: str, *, issuer: str, now: float) -> AccessC
 def _checked_claims(header: dict[str, Any], payload: dict[str, Any], now: float) -> AccessClaims:
     if header.get("typ") != TOKEN_TYPE or set(header) - {"alg", "typ"}:
         raise InvalidAccessToken("unexpected header")
-    values = [payload[name] for name in ("sub", "sid", "iat", "exp", "jti")]
+    values = [payload[name] for name in ("sub", "sid", "iat", "exp", "jti", "gen")]
     if not all(isinstance(v, str) for v in (values[0], values[1], values[4])):
         raise InvalidAccessToken("malformed claims")
     if not all(type(v) is int for v in (values[2], values[3])):
         raise InvalidAccessToken("malformed times")
+    if type(values[5]) is not int or values[5] < 0:
+        raise InvalidAccessToken("malformed generation")
     if values[3] <= now - CLOCK_LEEWAY:
         raise InvalidAccessToken("expired")
     not_before = payload.get("nbf", values[2])  # we never set it; a signed one must be sane

@@ -85,8 +85,10 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
         throttle.reset(limit.key)
     throttle.give_back(keys[-1].key)
     if hasher.needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
-        user.save()
+        # Only if the hash is still the one checked: a password change that committed
+        # meanwhile wins, and no other column (the credential epoch) is written back stale.
+        User.update(password_hash=hasher.hash(password)).where(
+            User.id == user.id, User.password_hash == user.password_hash).execute()
     return user
 
 

@@ -75,7 +75,7 @@ def seed_browsers(app, sessions: int) -> tuple[list[str], list[str]]:
 
     def access(row) -> str:
         return tokens.encode_access(config.keys, issuer=ISSUER, user_id=users[row.user_id],
-                                    session_id=row.public_id, now=now,
+                                    session_id=row.public_id, generation=0, now=now,
                                     expires_at=now + config.policy.access_ttl)
 
     rotating = [f"{SESSION_COOKIE}={seed.handle(row.id - 1)}; {flask_cookie}" for row in rows]

@@ -253,7 +253,8 @@ class Bench:
             return [
                 f"{ACCESS_COOKIE}="
                 + tokens.encode_access(ext.keys, issuer=ISSUER, user_id=users[row.user_id],
-                                       session_id=row.public_id, now=int(now),
+                                       session_id=row.public_id, generation=0,
+                                       now=int(now),
                                        expires_at=int(now) + ext.policy.access_ttl)
                 + f"; {SESSION_COOKIE}={seed.handle(row.id - 1)}; {flask_cookie}"
                 for row in rows]

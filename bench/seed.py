@@ -19,6 +19,10 @@ from app.models import ALL, LoginSession, RefreshToken, User
 EMAIL_DOMAIN = "bench.invalid"  # reserved TLD: a seeded address can never be a real person's
 ENDED_EVERY = 10  # one session in ten has ended (signed out), as in a lived-in database
 BATCH = 5_000
+AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+# Each session's latest request came from where the benchmark drives it: the steady state, in
+# which a request writes nothing (a new address is recorded once, like "last active").
+LAST_ADDRESS = "127.0.0.1"
 
 
 class NotABenchDatabase(RuntimeError):
@@ -48,22 +52,22 @@ def reset() -> None:
             raise NotABenchDatabase(f"{foreign} accounts are not the benchmark's; refusing to "
                                     "empty this database. Point DATABASE_URL elsewhere.")
     database.drop_tables(ALL, safe=True)
-    migrations.upgrade()  # the schema every release reaches, by the same numbered steps
+    migrations.upgrade()  # the schema as every database gets it, its version recorded
 
 
 def seed(keys: tokens.Keys, *, users: int, sessions: int, password_hash: str,
          now: float) -> None:
     """``users`` accounts sharing one password hash, ``sessions`` sessions spread over them."""
     _insert(User, ("id", "public_id", "email", "password_hash", "created_at",
-                   "password_changed_at"),
-            ((u + 1, tokens.new_public_id(), email(u), password_hash, now - 86400, now - 86400)
-             for u in range(users)))
+                   "password_changed_at", "credential_epoch", "credential_reason"),
+            ((u + 1, tokens.new_public_id(), email(u), password_hash, now - 86400, now - 86400,
+              0, "") for u in range(users)))
     _insert(LoginSession, ("id", "public_id", "user_id", "created_at", "authenticated_at",
                            "last_active_at", "absolute_expires_at", "generation",
                            "current_hash", "rotated_at", "successor_seen", "rekeyed_at",
-                           "rekey_generation", "access_not_before",
-                           "user_agent", "device_name", "ip_address", "ended_at",
-                           "end_reason"),
+                           "rekey_generation", "credential_epoch", "user_agent", "device_name",
+                           "ip_address", "last_user_agent", "last_ip_address", "ended_at",
+                           "end_reason", "end_ip_address"),
             (_session_row(keys, i, users, now) for i in range(sessions)))
     _insert(RefreshToken, ("token_hash", "session_id", "generation", "issued_at"),
             ((_hash(keys, i), i + 1, 0, now - 3600) for i in range(sessions)))
@@ -83,10 +87,9 @@ def _session_row(keys: tokens.Keys, i: int, users: int, now: float) -> tuple:
     created = now - 3600 - (i % 86400)
     ended = i % ENDED_EVERY == ENDED_EVERY - 1
     return (i + 1, secrets.token_urlsafe(16), i % users + 1, created, created, now, created
-            + 30 * 86400, 0, _hash(keys, i), created, True, None, None, 0,
-            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-            "Firefox 128 on Linux", f"198.51.100.{i % 250}", now - 60 if ended else None,
-            "signed_out" if ended else None)
+            + 30 * 86400, 0, _hash(keys, i), created, True, None, 0, 0, AGENT,
+            "Firefox 128 on Linux", f"198.51.100.{i % 250}", AGENT, LAST_ADDRESS,
+            now - 60 if ended else None, "signed_out" if ended else None, "")
 
 
 def _insert(model, columns: tuple[str, ...], rows) -> None:

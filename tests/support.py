@@ -162,4 +162,5 @@ def expired_access_token(user_id: str, session_id: str) -> str:
     without waiting for one to expire."""
     issued = int(time.time()) - 120
     return tokens.encode_access(tokens.Keys.derive(SECRET), issuer=ISSUER, user_id=user_id,
-                                session_id=session_id, now=issued, expires_at=issued + 60)
+                                session_id=session_id, generation=0, now=issued,
+                                expires_at=issued + 60)

@@ -77,6 +77,9 @@ def attacks(c: dict, victim: dict) -> dict[str, str]:
         "x5u injected": forge({**HEADER, "x5u": "https://attacker.test/cert.pem"}, c,
                               key=b"attacker key"),
         "jku beside a genuine signature": forge({**HEADER, "jku": "https://attacker.test/j"}, c),
+        "generation as a string": forge(HEADER, {**c, "gen": "0"}),
+        "negative generation": forge(HEADER, {**c, "gen": -1}),
+        "generation never issued": forge(HEADER, {**c, "gen": 7}),
         "kid empty": forge({**HEADER, "kid": ""}, c, key=b""),
         "kid path traversal": forge({**HEADER, "kid": "../../../../dev/null"}, c, key=b""),
         "kid SQL injection": forge({**HEADER, "kid": "x' UNION SELECT 'k'--"}, c, key=b"k"),
@@ -120,7 +123,7 @@ def genuine(app, clock):
     signed_up(bob, "bob@example.com")
     me = ada.get("/api/me").get_json()
     claims = {"iss": ISSUER, "aud": ISSUER, "sub": me["user_id"], "sid": me["session_id"],
-              "iat": int(clock.now), "exp": int(clock.now) + 300, "jti": "0" * 32}
+              "gen": 0, "iat": int(clock.now), "exp": int(clock.now) + 300, "jti": "0" * 32}
     return claims, bob.get("/api/me").get_json()
 
 

@@ -12,23 +12,26 @@ from app import session_rules as rules
 from app import tokens
 
 KEYS = tokens.Keys.derive("rules-test-secret-0123456789abcdefghij")
-POLICY = rules.Policy(issuer="gatehouse", access_ttl=300, grace=30, idle_ttl=3600,
-                      max_age=86400)
+POLICY = rules.Policy(issuer="gatehouse", access_ttl=300, grace=30, lost_response_window=600,
+                      idle_ttl=3600, max_age=86400)
 NOW = 1_700_000_000.0
 PRINCIPAL = rules.Principal(1, "user-public-id", "ada@example.com", 7, "session-public-id",
-                            NOW - 100, "hash", True)
+                            NOW - 100)
+IDENTITY = {"credential_epoch": 2, "user_epoch": 2, "user_epoch_reason": "",
+            "last_ip_address": "203.0.113.7", "last_user_agent": "Firefox"}
 
 
 def live_row(**changes) -> rules.LiveRow:
     row = rules.LiveRow(PRINCIPAL, ended_at=None, end_reason=None,
-                        absolute_expires_at=NOW + 1000, last_active_at=NOW - 10,
-                        access_not_before=0)
+                        absolute_expires_at=NOW + 1000, last_active_at=NOW - 10, generation=3,
+                        rotated_at=NOW - 100, successor_seen=True, rekey_generation=None,
+                        **IDENTITY)
     return dataclasses.replace(row, **changes)
 
 
 def claims(**changes) -> tokens.AccessClaims:
     token = tokens.AccessClaims("user-public-id", "session-public-id", int(NOW) - 5,
-                                int(NOW) + 295, "jti")
+                                int(NOW) + 295, "jti", 3)
     return dataclasses.replace(token, **changes)
 
 
@@ -37,8 +40,8 @@ def family(**changes) -> rules.Family:
         id=7, public_id="session-public-id", user_id=1, generation=3, current_hash="h3",
         rotated_at=NOW - 100, successor_seen=True, rekeyed_at=None, rekey_generation=None,
         last_active_at=NOW - 100, absolute_expires_at=NOW + 1000, ended_at=None,
-        end_reason=None, authenticated_at=NOW - 500, user_public_id="user-public-id",
-        email="ada@example.com")
+        end_reason=None, **IDENTITY, authenticated_at=NOW - 500,
+        user_public_id="user-public-id", email="ada@example.com")
     return dataclasses.replace(session, **changes)
 
 
@@ -55,7 +58,9 @@ def test_the_rules_import_nothing_but_the_token_core():
 
 @pytest.mark.parametrize(("changes", "at", "reason"), [
     ({}, NOW, None),
-    ({"last_active_at": NOW - 3600}, NOW, rules.IDLE_TIMEOUT),
+    # "Last active" may lag the last request by a write interval: never cut short.
+    ({"last_active_at": NOW - 3600}, NOW, None),
+    ({"last_active_at": NOW - 3600 - rules.LAST_ACTIVE_RESOLUTION}, NOW, rules.IDLE_TIMEOUT),
     ({"absolute_expires_at": NOW}, NOW, rules.EXPIRED),
     # Both have run out: the absolute lifetime is the reason given.
     ({"absolute_expires_at": NOW - 1, "last_active_at": NOW - 7200}, NOW, rules.EXPIRED),
@@ -72,11 +77,41 @@ def test_a_live_session_with_its_own_token_authenticates():
     (live_row(ended_at=NOW - 1, end_reason=rules.REVOKED), claims(), rules.SessionEnded),
     # A token naming another user than its session's is one only a forger could make.
     (live_row(), claims(user_id="someone-else"), rules.SessionNotFound),
-    (live_row(access_not_before=int(NOW)), claims(), rules.StaleAccessToken),
+    (live_row(rekey_generation=4, generation=4), claims(), rules.StaleAccessToken),
     (live_row(last_active_at=NOW - 4000), claims(), rules.SessionEnded),
+    # A password changed (or all other sessions signed out) since its password was checked.
+    (live_row(credential_epoch=1), claims(), rules.SessionEnded),
+    # A token of the previous value after the grace window: someone else rotated.
+    (live_row(generation=4, rotated_at=NOW - 31), claims(), rules.ReuseDetected),
+    (live_row(generation=5, rotated_at=NOW - 1), claims(), rules.ReuseDetected),
+    (live_row(generation=2), claims(), rules.SessionNotFound),  # never issued
 ])
 def test_liveness_failures(row, token, failure):
     assert type(rules.liveness_failure(row, POLICY, NOW, token)) is failure
+
+
+def test_a_token_of_the_previous_value_is_live_within_the_grace_window():
+    row = live_row(generation=4, rotated_at=NOW - POLICY.grace)
+    assert rules.liveness_failure(row, POLICY, NOW, claims()) is None
+
+
+def test_a_credential_change_ends_with_its_own_reason():
+    row = live_row(credential_epoch=1, user_epoch_reason=rules.REVOKED_OTHERS)
+    failure = rules.liveness_failure(row, POLICY, NOW, claims())
+    assert failure is not None and failure.reason == rules.REVOKED_OTHERS
+
+
+@pytest.mark.parametrize(("row", "token_generation", "ip", "agent", "written"), [
+    (live_row(), 3, "203.0.113.7", "Firefox", set()),  # nearly every request: no write
+    (live_row(successor_seen=False), 3, "203.0.113.7", "Firefox", {"successor_seen"}),
+    (live_row(successor_seen=False), 2, "203.0.113.7", "Firefox", set()),
+    (live_row(last_active_at=NOW - 60), 3, "203.0.113.7", "Firefox", {"last_active_at"}),
+    (live_row(), 3, "198.51.100.9", "Firefox", {"last_ip_address"}),
+    (live_row(), 3, "203.0.113.7", "Safari", {"last_user_agent"}),
+])
+def test_a_request_records_only_what_changed(row, token_generation, ip, agent, written):
+    proves = token_generation == row.generation
+    assert set(rules.use_to_record(row, proves, NOW, ip, agent)) == written
 
 
 def test_an_ended_session_keeps_the_reason_it_ended_with():
@@ -96,14 +131,15 @@ def test_the_current_value_rotates():
 
 @pytest.mark.parametrize("changes", [
     {"rotated_at": NOW - 10},  # inside the grace window
-    {"rotated_at": NOW - 1000, "successor_seen": False},  # the response was lost
+    {"rotated_at": NOW - 600, "successor_seen": False},  # the response may have been lost
 ])
 def test_the_predecessor_is_forgiven(changes):
     assert rules.rotation_failure(family(**changes), 2, "h3", POLICY, NOW) is None
 
 
 @pytest.mark.parametrize(("generation", "successor_hash", "changes"), [
-    (2, "h3", {"rotated_at": NOW - 1000}),  # after the grace, its successor was seen
+    (2, "h3", {"rotated_at": NOW - 1000}),  # after the grace, its successor was proven
+    (2, "h3", {"rotated_at": NOW - 601, "successor_seen": False}),  # lost-response window over
     (1, "h2", {"rotated_at": NOW - 10}),  # older than the predecessor
     (2, "not-h3", {"rotated_at": NOW - 10}),  # across a re-key: never forgiven
 ])
@@ -120,25 +156,37 @@ def test_a_value_replaced_by_a_recent_rekey_is_refused_without_alarm():
     assert isinstance(later, rules.ReuseDetected)
 
 
+def test_a_session_older_than_a_credential_change_does_not_rotate():
+    failure = rules.rotation_failure(family(credential_epoch=1), 3, "h4", POLICY, NOW)
+    assert isinstance(failure, rules.SessionEnded) and failure.reason == rules.PASSWORD_CHANGED
+
+
 def test_an_expired_session_does_not_rotate():
     failure = rules.rotation_failure(family(absolute_expires_at=NOW), 3, "h4", POLICY, NOW)
     assert isinstance(failure, rules.SessionEnded) and failure.reason == rules.EXPIRED
 
 
-def test_the_rotated_principal_holds_the_new_value_not_yet_seen():
-    principal = rules.rotated_principal(family(), advanced=True, successor_hash="h4")
-    assert (principal.current_hash, principal.successor_seen) == ("h4", False)
+def test_the_rotated_principal_is_the_sessions_person():
+    principal = rules.rotated_principal(family())
     assert (principal.user_public_id, principal.email) == ("user-public-id", "ada@example.com")
-    repeated = rules.rotated_principal(family(successor_seen=False), False, "h3")
-    assert (repeated.current_hash, repeated.successor_seen) == ("h3", False)
+    assert (principal.session_id, principal.session_public_id) == (7, "session-public-id")
 
 
 def test_nothing_issued_outlives_the_session():
     session = family(absolute_expires_at=NOW + 100)
-    issued = rules.issue(KEYS, POLICY, session, "user-public-id", "handle", NOW)
+    issued = rules.issue(KEYS, POLICY, session, "user-public-id", "handle", 4, NOW)
     assert issued.access_max_age == issued.handle_max_age == 100
     decoded = tokens.decode_access(KEYS, issued.access_token, issuer="gatehouse", now=NOW)
     assert decoded.expires_at <= session.absolute_expires_at
+    assert decoded.generation == 4
+
+
+def test_the_session_cookie_outlives_the_idle_limit_by_an_access_token():
+    """A browser using its access token is active without presenting the session value."""
+    issued = rules.issue(KEYS, POLICY, family(absolute_expires_at=NOW + 86400), "user-public-id",
+                         "handle", 3, NOW)
+    assert issued.handle_max_age == (POLICY.idle_ttl + POLICY.access_ttl
+                                     + rules.LAST_ACTIVE_RESOLUTION)
 
 
 def test_every_end_reason_has_its_words():

@@ -41,7 +41,7 @@ def test_access_token_claims_and_header(ada, app, clock):
     header = jwt.get_unverified_header(token)
     assert header == {"alg": "HS256", "typ": "at+jwt"}
     claims = jwt.decode(token, options={"verify_signature": False})
-    assert set(claims) == {"iss", "aud", "sub", "sid", "iat", "exp", "jti"}
+    assert set(claims) == {"iss", "aud", "sub", "sid", "gen", "iat", "exp", "jti"}
     assert claims["exp"] - claims["iat"] == app.config["GATEHOUSE_ACCESS_TOKEN_TTL"]
     assert "ada" not in token and "ada" not in str(claims)
     assert len(token) < 1024

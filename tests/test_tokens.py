@@ -10,7 +10,7 @@ NOW = 1_800_000_000
 
 
 def issue(**overrides):
-    values = dict(issuer="gatehouse", user_id="u1", session_id="s1", now=NOW,
+    values = dict(issuer="gatehouse", user_id="u1", session_id="s1", generation=0, now=NOW,
                   expires_at=NOW + 300)
     values.update(overrides)
     return tokens.encode_access(KEYS, **values)
