@@ -194,11 +194,13 @@ def _rotation_protocol() -> None:
         ("login_session", "credential_epoch", "INTEGER NOT NULL DEFAULT 0"),
         ("login_session", "last_user_agent", "VARCHAR(512) NOT NULL DEFAULT ''"),
         ("login_session", "last_ip_address", "VARCHAR(64) NOT NULL DEFAULT ''"),
+        ("login_session", "last_device_name", "VARCHAR(128) NOT NULL DEFAULT ''"),
         ("login_session", "end_ip_address", "VARCHAR(64) NOT NULL DEFAULT ''"),
     ):
         database.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     database.execute_sql("ALTER TABLE login_session DROP COLUMN access_not_before")
     database.execute_sql("UPDATE login_session SET last_user_agent = user_agent, "
+                         "last_device_name = device_name, "
                          "last_ip_address = ip_address")
 
 

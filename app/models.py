@@ -61,6 +61,7 @@ class LoginSession(BaseModel):
     ip_address = peewee.CharField(max_length=64, default="")
     last_user_agent = peewee.CharField(max_length=512, default="")  # at the latest request
     last_ip_address = peewee.CharField(max_length=64, default="")
+    last_device_name = peewee.CharField(max_length=128, default="")  # parsed when it changes
     ended_at = peewee.DoubleField(null=True, index=True)
     end_reason = peewee.CharField(max_length=32, null=True)
     end_ip_address = peewee.CharField(max_length=64, default="")  # who ended it, or the copy

@@ -52,6 +52,7 @@ def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_age
             rotated_at=now, credential_epoch=user.credential_epoch, user_agent=user_agent[:512],
             device_name=device_name, ip_address=ip_address[:64],
             last_user_agent=user_agent[:512], last_ip_address=ip_address[:64],
+            last_device_name=device_name,
         )
         RefreshToken.create(token_hash=digest, session=session, generation=0, issued_at=now)
         audit.record("sign_in", user=user.id, session=session.id, ip=ip_address, now=now,
@@ -136,16 +137,19 @@ _INSERT_TOKEN_SQL = ("INSERT INTO refresh_token (token_hash, session_id, generat
                      "VALUES ({p}, {p}, {p}, {p})")
 _ADVANCE_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, rotated_at = {p}, "
                 "successor_seen = {p}, last_active_at = {p}, last_ip_address = {p}, "
-                "last_user_agent = {p} WHERE id = {p}")
+                "last_device_name = CASE WHEN last_user_agent = {p} THEN last_device_name "
+                "ELSE {p} END, last_user_agent = {p} WHERE id = {p}")
 
 
 def _advance(session: Family, successor_hash: str, now: float, ip_address: str,
              user_agent: str) -> None:
-    # The latest address and device ride along in the same update, written or not.
+    # The latest address and device ride along in the same update, written or not; the
+    # device's name is parsed only when the User-Agent changed.
+    agent = (user_agent or session.last_user_agent)[:512]
+    name = devices.describe(agent)[:128] if agent != session.last_user_agent else ""
     execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
     execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, now,
-            (ip_address or session.last_ip_address)[:64],
-            (user_agent or session.last_user_agent)[:512], session.id)
+            (ip_address or session.last_ip_address)[:64], agent, name, agent, session.id)
 
 
 def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str = "",
@@ -207,6 +211,8 @@ def touch_live(claims: tokens.AccessClaims, *, policy: Policy, now: float,
 
 
 def _record_use(session_id: int, generation: int, changes: dict[str, object]) -> None:
+    if "last_user_agent" in changes:  # a new device: its name is parsed now, once
+        changes["last_device_name"] = devices.describe(str(changes["last_user_agent"]))[:128]
     if changes:
         # Not over a rotation that happened meanwhile: that one wrote its own state.
         (LoginSession.update(**changes)
