@@ -77,9 +77,11 @@ def write_transaction() -> Iterator[None]:
         yield
 
 
-def locked(query: peewee.Select) -> peewee.Select:
-    """``SELECT ... FOR UPDATE`` where the engine has it (SQLite already holds the write lock)."""
-    return query.for_update() if is_postgres() else query
+def locked(query: peewee.Select, kind: str = "FOR UPDATE") -> peewee.Select:
+    """``SELECT ... FOR UPDATE`` (or another ``kind`` of row lock) where the engine has it
+    (SQLite already holds the write lock)."""
+    # peewee takes the lock clause as a string too; its annotation says only bool.
+    return query.for_update(kind) if is_postgres() else query  # type: ignore[arg-type]
 
 
 @functools.cache

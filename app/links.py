@@ -60,6 +60,15 @@ def use(token: str, purpose: str, *, now: float) -> LinkToken:
     return row
 
 
+def retire_after_credential_change(user_id: int, *, now: float) -> None:
+    """A password change, a reset or a new address: no link mailed before it may still act.
+
+    A pending change of address would otherwise outlive the reset that locked its requester
+    out, and a reset link mailed to an old address would outlive the change of address."""
+    for purpose in (RESET, NEW_EMAIL):
+        retire(user_id, purpose, now=now)
+
+
 def retire(user_id: int, purpose: str, *, now: float) -> None:
     """Every unused token of this kind for this person stops working (a reset done, say)."""
     LinkToken.update(used_at=now).where(

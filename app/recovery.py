@@ -160,7 +160,7 @@ def reset_password(token: str, new_password: str, *, now: float, ip: str,
         User.update(password_hash=digest, password_changed_at=now,
                     email_verified_at=user.email_verified_at or now).where(
             User.id == user.id).execute()
-        links.retire(user.id, links.RESET, now=now)
+        links.retire_after_credential_change(user.id, now=now)
         session_store.revoke_all(user.id, reason=session_rules.PASSWORD_RESET, now=now,
                                  ip_address=ip)
         audit.record("password_reset", user=user.id, ip=ip, now=now)
@@ -221,7 +221,7 @@ def confirm_email_change(token: str, *, now: float, ip: str, user_agent: str) ->
             old = User.get_by_id(row.user_id).email
             User.update(email=row.email, email_verified_at=now).where(
                 User.id == row.user_id).execute()
-            links.retire(row.user_id, links.NEW_EMAIL, now=now)
+            links.retire_after_credential_change(row.user_id, now=now)
             audit.record("email_changed", user=row.user_id, ip=ip, now=now)
             notice(old, "Your email address was changed",
                    f"The address of your Gatehouse account was changed from {old} to "

@@ -67,7 +67,9 @@ def _end_least_recently_used(user_id: int, *, keep: int, now: float) -> None:
     The person's row is locked first (SQLite's write lock already is one), so that parallel
     sign-ins of one person, on any instance, take turns and never both fit under the cap.
     """
-    locked(User.select(User.id).where(User.id == user_id)).execute()
+    # NO KEY: a row inserted meanwhile that refers to the person (a security event) takes a key
+    # share lock on it, which FOR UPDATE would block: a deadlock with this very transaction.
+    locked(User.select(User.id).where(User.id == user_id), "FOR NO KEY UPDATE").execute()
     over = (LoginSession.select(LoginSession.id)
             .where(LoginSession.user == user_id, LoginSession.ended_at.is_null())
             .order_by(LoginSession.last_active_at.desc(), LoginSession.id.desc())

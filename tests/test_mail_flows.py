@@ -316,3 +316,46 @@ def test_reset_requests_are_throttled_per_address_and_per_account(ada, mail_app,
     assert answers == [200] * 10 + [429]
     resets = OutboxMessage.select().where(OutboxMessage.subject == "Reset your password")
     assert resets.count() == 3  # per account: the rest answered the same, and sent nothing
+
+
+def test_a_reset_cancels_a_change_of_address_still_waiting_for_its_link(ada, mail_app, smtp):
+    """A thief who knew the password asks to move the account to their address; the owner
+    resets the password before the thief opens the link: the link no longer works."""
+    thief = browser(mail_app, UA_PHONE)
+    login(thief)
+    submit(thief, "/account/email", {"email": "thief@evil.example", "current_password": PASSWORD})
+    moved = smtp.mailbox.about("thief@evil.example", "Confirm your new email address")
+    owner = browser(mail_app)
+    submit(owner, path(reset_link(owner, smtp)), {"new_password": NEW_PASSWORD})
+    assert browser(mail_app).get(path(moved.link("/account/email/confirm/"))).status_code == 410
+    assert User.get().email == "ada@example.com"
+
+
+def test_a_password_change_cancels_a_pending_change_of_address(ada, mail_app, smtp):
+    submit(ada, "/account/email", {"email": "ada@new.example", "current_password": PASSWORD})
+    moved = smtp.mailbox.about("ada@new.example", "Confirm your new email address")
+    submit(ada, "/account/password", {"current_password": PASSWORD,
+                                      "new_password": NEW_PASSWORD})
+    assert browser(mail_app).get(path(moved.link("/account/email/confirm/"))).status_code == 410
+    assert User.get().email == "ada@example.com"
+
+
+def test_a_reset_link_sent_to_the_old_address_dies_with_the_change(ada, mail_app, smtp):
+    old_mailbox = browser(mail_app)
+    link = reset_link(old_mailbox, smtp)
+    submit(ada, "/account/email", {"email": "ada@new.example", "current_password": PASSWORD})
+    moved = smtp.mailbox.about("ada@new.example", "Confirm your new email address")
+    assert press(browser(mail_app), moved.link("/account/email/confirm/")).status_code == 302
+    assert old_mailbox.get(path(link)).status_code == 410
+    assert ada.get("/account").status_code == 200
+
+
+def test_failures_from_elsewhere_do_not_lock_the_owner_out_of_changing_address(
+        ada, mail_app, smtp):
+    """The owner's browser is judged by its own attempts here too, as at sign-in."""
+    stranger = browser(mail_app, UA_PHONE)
+    for _ in range(12):
+        login(stranger, password="a wrong password of some length")
+    answer = submit(ada, "/account/email", {"email": "ada@new.example",
+                                            "current_password": PASSWORD})
+    assert answer.status_code == 302

@@ -64,7 +64,8 @@ def change_email():
     if form.validate_on_submit():
         user = users.verify_current(principal.user_id, form.current_password.data,
                                     hasher=config.hasher, limits=config.throttles,
-                                    now=config.clock(), ip=client_ip())
+                                    now=config.clock(), ip=client_ip(),
+                                    device_id=middleware.device_id())
         if user is not None:
             recovery.request_email_change(user.id, form.email.data, **origin())
             flash(f"We sent a link to {form.email.data}. Your address changes to it when you "

@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 
-from app import middleware, recovery, session_rules, session_store, settings, users
+from app import links, middleware, recovery, session_rules, session_store, settings, users
 from app.auth import bp
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
 from app.middleware import client_ip, current_principal, login_required, origin
@@ -91,6 +91,7 @@ def _end_other_sessions_for_new_password() -> None:
     principal = current_principal()
     session_store.reauthenticated(principal.session_id, now=settings.now())
     middleware.end_other_sessions(session_rules.PASSWORD_CHANGED)
+    links.retire_after_credential_change(principal.user_id, now=settings.now())
     recovery.notice(principal.email, "Your password was changed",
                     "The password of your Gatehouse account was changed, and every other "
                     "session was signed out.",
