@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from app import middleware, session_store, settings, users
+from app.models import User
 
 bp = Blueprint("auth", __name__)
 
@@ -27,14 +28,21 @@ def confirm_password(password: str | None) -> bool:
     """
     if not reauth_due():
         return True
-    config, principal = settings.current(), middleware.current_principal()
-    at = config.clock()
-    user = users.verify_current(principal.user_id, password or "", hasher=config.hasher,
-                                limits=config.throttles, now=at, ip=middleware.client_ip(),
-                                device_id=middleware.device_id())
+    user = verify_current_password(password or "")
     if user is not None:
-        session_store.reauthenticated(principal.session_id, now=at)
+        session_store.reauthenticated(middleware.current_principal().session_id,
+                                      now=settings.now())
     return user is not None
+
+
+def verify_current_password(password: str) -> User | None:
+    """The signed-in person, if ``password`` is theirs. Attempts count against the sign-in
+    throttles, and this browser is judged by its own attempts when the account knows it."""
+    config = settings.current()
+    return users.verify_current(middleware.current_principal().user_id, password,
+                                hasher=config.hasher, limits=config.throttles,
+                                now=config.clock(), ip=middleware.client_ip(),
+                                device_id=middleware.device_id())
 
 
 from app.auth import mail_views, views  # noqa: E402,F401  (routes register themselves on bp)

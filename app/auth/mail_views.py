@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
 
-from app import links, middleware, recovery, settings, users
-from app.auth import bp
+from app import links, middleware, recovery, settings
+from app.auth import bp, verify_current_password
 from app.auth.forms import ButtonForm, EmailForm, ForgotForm, NewPasswordForm
-from app.middleware import client_ip, current_principal, login_required, origin
+from app.middleware import client_ip, login_required, origin
 from app.models import User
 
 
@@ -59,13 +59,9 @@ def not_me(token: str):
 @bp.route("/account/email", methods=["GET", "POST"])
 @login_required
 def change_email():
-    principal, config = current_principal(), settings.current()
     form = EmailForm()
     if form.validate_on_submit():
-        user = users.verify_current(principal.user_id, form.current_password.data,
-                                    hasher=config.hasher, limits=config.throttles,
-                                    now=config.clock(), ip=client_ip(),
-                                    device_id=middleware.device_id())
+        user = verify_current_password(form.current_password.data)
         if user is not None:
             recovery.request_email_change(user.id, form.email.data, **origin())
             flash(f"We sent a link to {form.email.data}. Your address changes to it when you "

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, url_for
 
 from app import links, middleware, recovery, session_rules, session_store, settings, users
-from app.auth import bp
+from app.auth import bp, verify_current_password
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
 from app.middleware import client_ip, current_principal, login_required, origin
 
@@ -69,13 +69,10 @@ def logout():
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def password():
-    principal, config = current_principal(), settings.current()
-    form = PasswordForm(principal.email)
+    config = settings.current()
+    form = PasswordForm(current_principal().email)
     if form.validate_on_submit():
-        user = users.verify_current(principal.user_id, form.current_password.data,
-                                    hasher=config.hasher, limits=config.throttles,
-                                    now=config.clock(), ip=client_ip(),
-                                    device_id=middleware.device_id())
+        user = verify_current_password(form.current_password.data)
         if user is not None:
             users.change_password(
                 user, form.new_password.data, hasher=config.hasher, now=config.clock(),
