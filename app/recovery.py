@@ -97,9 +97,23 @@ def resend_verification(user: User, *, now: float, ip: str, user_agent: str) -> 
         send_verification(user, now=now, ip=ip, user_agent=user_agent)
 
 
-def verify_email(token: str, *, now: float) -> User:
+def verify_email(token: str, password: str, *, now: float, ip: str,
+                 device_id: str) -> User | None:
+    """Confirm the address a verification link went to, if ``password`` is the account's;
+    None when it is not (the attempt counts against the sign-in throttles).
+
+    The link proves the mailbox and the password proves who registered: both are needed, so
+    that an account someone else registered with your address, under their password, never
+    becomes yours by pressing a button in a mail you did not expect.
+    """
+    row = links.check(token, links.VERIFY, now=now)
+    config = settings.current()
+    if users.verify_current(row.user_id, password, hasher=config.hasher,
+                            limits=config.throttles, now=now, ip=ip,
+                            device_id=device_id) is None:
+        return None
     with write_transaction():
-        row = links.use(token, links.VERIFY, now=now)
+        links.use(token, links.VERIFY, now=now)
         mark_verified(row.user_id, now=now)
     return User.get_by_id(row.user_id)
 
@@ -136,10 +150,10 @@ def request_reset(email: str, *, now: float, ip: str, user_agent: str) -> None:
         message = ("reset", "Reset your password")
         context = dict(url=mail.link(url_for("auth.reset_password", token=token)),
                        valid_for=_valid_for(ttl), **described(now, ip, user_agent))
+        # An unconfirmed account gets a reset link too: it proves the mailbox and replaces
+        # whatever password the account was registered with, perhaps by someone else.
         if user is None or not budget:
             mail.render(*message, **context)
-        elif not can_sign_in(user):
-            send_verification(user, now=now, ip=ip, user_agent=user_agent)
         else:
             mail.queue(user.email, *message, now=now, **context)
 

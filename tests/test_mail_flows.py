@@ -27,7 +27,7 @@ from support import (
 
 from app import session_rules
 from app.mail import outbox
-from app.models import LoginSession, OutboxMessage, User
+from app.models import LoginSession, OutboxMessage, SecurityEvent, User
 
 NEW_PASSWORD = "a brand new and rather long passphrase"
 
@@ -37,17 +37,24 @@ def path(url: str) -> str:
     return urlsplit(url).path
 
 
-def press(client, url: str):
+def press(client, url: str, **fields):
     """Open a mailed link's page, then press its button (the POST does the work)."""
-    return submit(client, path(url), {})
+    return submit(client, path(url), fields)
+
+
+def confirm(client, url: str, password: str = PASSWORD):
+    """A verification link's page asks for the account's password."""
+    return press(client, url, password=password)
 
 
 def verified(client, smtp, email="ada@example.com"):
-    """Register ``email`` and confirm it through the mailed link; the client is not signed in."""
+    """Register ``email`` and confirm it through the mailed link, which signs the client in;
+    it is signed out again here."""
     register(client, email)
     mail = smtp.mailbox.wait_for(email)[-1]
     assert mail.subject == "Confirm your email address"
-    assert press(client, mail.link("/email/verify/")).status_code == 302
+    assert confirm(client, mail.link("/email/verify/")).status_code == 302
+    submit(client, "/logout", {}, form_page="/account")
     return client
 
 
@@ -67,8 +74,39 @@ def test_registration_mails_a_link_and_sign_in_waits_for_it(mail_app, smtp):
     link = mail.link("/email/verify/")
     assert "Confirm my address" in client.get(path(link)).get_data(as_text=True)
     assert User.get().email_verified_at is None  # opening the page changed nothing
-    assert press(client, link).headers["Location"] == "/login"
+    assert confirm(client, link).headers["Location"] == "/account"
+    assert client.get("/account").status_code == 200  # confirming signed this browser in
+    submit(client, "/logout", {}, form_page="/account")
     assert login(client).status_code == 302
+
+
+def test_confirming_an_address_takes_the_password_it_was_registered_with(mail_app, smtp):
+    """Someone registers your address under their password before you do. The mail you did
+    not expect cannot make their account yours by a press of its button: confirming takes
+    their password, which you do not know, and a reset link gives the account yours."""
+    register(browser(mail_app), "ada@example.com", "the intruder's own long password")
+    link = smtp.mailbox.wait_for("ada@example.com")[0].link("/email/verify/")
+    ada = browser(mail_app)
+    refused = confirm(ada, link, PASSWORD)
+    assert refused.status_code == 401
+    field = page(refused).find(id="password")
+    assert field["aria-invalid"] == "true"
+    assert "That password is not right" in page(refused).find(id="password-error").get_text()
+    assert User.get().email_verified_at is None
+    assert SecurityEvent.get(SecurityEvent.kind == "sign_in_failed").user_id == User.get().id
+    # Forgot password: an unconfirmed account gets a reset link, which confirms the address
+    # with Ada's password; the intruder's no longer signs in.
+    submit(ada, "/password/forgot", {"email": "ada@example.com"})
+    reset = smtp.mailbox.wait_for("ada@example.com", 2)[1]
+    assert reset.subject == "Reset your password"
+    assert press(ada, reset.link("/password/reset/"),
+                 new_password=NEW_PASSWORD).headers["Location"] == "/sessions"
+    assert User.get().email_verified_at is not None
+    assert login(browser(mail_app), "ada@example.com",
+                 "the intruder's own long password").status_code == 401
+    assert login(browser(mail_app), "ada@example.com", NEW_PASSWORD).status_code == 302
+    # The old verification link died with the credential change.
+    assert browser(mail_app).get(path(link)).status_code == 410  # Gone: used up
 
 
 def test_signing_in_unconfirmed_mails_a_new_link(mail_app, smtp):
@@ -78,7 +116,7 @@ def test_signing_in_unconfirmed_mails_a_new_link(mail_app, smtp):
     answer = login(client)
     assert answer.status_code == 401 and "open the link we mailed" in answer.get_data(as_text=True)
     second = smtp.mailbox.wait_for("ada@example.com", 2)[1]
-    assert press(client, second.link("/email/verify/")).status_code == 302
+    assert confirm(client, second.link("/email/verify/")).status_code == 302
 
 
 def test_a_taken_address_answers_like_a_new_one_and_mails_its_owner(mail_app, smtp):

@@ -80,6 +80,12 @@ class ButtonForm(FlaskForm):
     """The page a mailed link opens: one button, so that only a person's POST acts on it."""
 
 
+class VerifyForm(FlaskForm):
+    """Confirming an address: the link proves the mailbox, the password who registered."""
+
+    password = PasswordField("Password", validators=_password)
+
+
 class ConfirmForm(FlaskForm):
     """A bare CSRF-protected form, with the password when re-authentication is due."""
 
