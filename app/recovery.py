@@ -38,13 +38,14 @@ def can_sign_in(user: User) -> bool:
 
 def _within_budget(kind: str, account: int | str, now: float) -> bool:
     """Count one mail of ``kind`` to this account (an id, or an address); False once the
-    hour's budget is spent, so that nobody can flood a person's mailbox through our forms."""
-    limit = [throttle.Limit(f"mail-{kind}:{account}", MAILS_PER_ACCOUNT, MAIL_WINDOW)]
+    hour's budget is spent, so that nobody can flood a person's mailbox through our forms.
+    Counted before it is judged, like sign-in attempts: requests at the same instant cannot
+    all see the budget unspent."""
     try:
-        throttle.check(limit, now)
+        throttle.take([throttle.Limit(f"mail-{kind}:{account}", MAILS_PER_ACCOUNT,
+                                      MAIL_WINDOW)], now)
     except throttle.Throttled:
         return False
-    throttle.fail(limit, now)
     return True
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,7 +27,7 @@ from support import (
     submit,
 )
 
-from app import session_rules
+from app import recovery, session_rules
 from app.mail import outbox
 from app.models import LoginSession, OutboxMessage, SecurityEvent, User
 
@@ -354,6 +356,22 @@ def test_reset_requests_are_throttled_per_address_and_per_account(ada, mail_app,
     assert answers == [200] * 10 + [429]
     resets = OutboxMessage.select().where(OutboxMessage.subject == "Reset your password")
     assert resets.count() == 3  # per account: the rest answered the same, and sent nothing
+
+
+def test_the_mail_budget_holds_for_requests_at_the_same_instant(ada, mail_app, smtp, clock):
+    """Twelve reset requests for one account from twelve addresses at once: three mails."""
+    barrier = threading.Barrier(12, timeout=30)
+
+    def ask(number: int) -> None:
+        with mail_app.test_request_context():
+            barrier.wait()
+            recovery.request_reset("ada@example.com", now=clock(), ip=f"198.51.100.{number}",
+                                   user_agent="")
+
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(ask, range(12)))
+    resets = OutboxMessage.select().where(OutboxMessage.subject == "Reset your password")
+    assert resets.count() == 3
 
 
 def test_a_reset_cancels_a_change_of_address_still_waiting_for_its_link(ada, mail_app, smtp):
