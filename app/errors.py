@@ -24,9 +24,9 @@ log = logging.getLogger("gatehouse.errors")
 
 
 class ReauthenticationRequired(Forbidden):
-    """A sensitive JSON call without the signed-in person's current password."""
+    """A sensitive JSON call without the signed-in person's right password."""
 
-    description = "Enter your current password to confirm."
+    description = "Enter your password to confirm it's you."
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,7 @@ class ButtonForm(FlaskForm):
     """The page a mailed link opens: one button, so that only a person's POST acts on it."""
 
 
-class ConfirmForm(FlaskForm):
-    """A bare CSRF-protected form, with the password when re-authentication is due."""
+class ReauthForm(FlaskForm):
+    """The "Confirm it's you" page: the password, before a sensitive action goes ahead."""
 
-    password = PasswordField("Your password",
-                             validators=[Length(max=MAX_LENGTH * 4), _well_formed])
+    password = PasswordField("Your password", validators=[*_password, _well_formed])

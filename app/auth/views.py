@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, url_for
 
 from app import links, middleware, recovery, session_rules, session_store, settings, users
-from app.auth import bp, verify_current_password
+from app.auth import PASSWORD_CHANGE_FAILED, bp, verify_current_password
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
 from app.middleware import client_ip, current_principal, login_required, origin
 
@@ -72,7 +72,8 @@ def password():
     config = settings.current()
     form = PasswordForm(current_principal().email)
     if form.validate_on_submit():
-        user = verify_current_password(form.current_password.data)
+        user = verify_current_password(form.current_password.data,
+                                       failed=PASSWORD_CHANGE_FAILED)
         if user is not None:
             users.change_password(
                 user, form.new_password.data, hasher=config.hasher, now=config.clock(),
