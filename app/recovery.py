@@ -28,6 +28,7 @@ from app.passwords import check_policy
 
 VERIFY_TTL = 3 * 24 * 3600  # a verification link: long enough to find the mail after a weekend
 RESET_LIMIT_IP = 10  # reset requests per client address per window (HTTP 429 beyond)
+RESET_COMPARISONS = 5  # new passwords one reset link may compare with the current one
 MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour, beyond which none is sent
 MAIL_WINDOW = 3600
 
@@ -142,6 +143,19 @@ def request_reset(email: str, *, now: float, ip: str, user_agent: str) -> None:
             send_verification(user, now=now, ip=ip, user_agent=user_agent)
         else:
             mail.queue(user.email, *message, now=now, **context)
+
+
+def is_current_password(token: str, user: User, password: str, *, now: float) -> bool:
+    """Whether ``password`` is the account's current one, which a reset must change too.
+
+    One argon2 verify, counted per link before it runs (Throttled beyond RESET_COMPARISONS):
+    whoever holds a link must not get an unlimited oracle for the current password, and a
+    person locked out of signing in is not refused here by the sign-in throttles.
+    """
+    limit = throttle.Limit(f"reset-same:{tokens.token_hash(token)}", RESET_COMPARISONS,
+                           settings.current().password_reset_ttl)
+    throttle.take([limit], now)
+    return settings.current().hasher.verify(user.password_hash, password)
 
 
 def reset_password(token: str, new_password: str, *, now: float, ip: str,

@@ -25,7 +25,7 @@ from support import (
     submit,
 )
 
-from app import session_rules
+from app import recovery, session_rules
 from app.mail import outbox
 from app.models import LoginSession, OutboxMessage, User
 
@@ -144,6 +144,23 @@ def test_a_reset_link_works_once(ada, mail_app, smtp):
     assert again.status_code == 410
     text = again.get_data(as_text=True)
     assert "already been used" in text and 'href="/password/forgot"' in text
+
+
+def test_a_reset_refuses_the_current_password_a_few_times_per_link(ada, mail_app, smtp):
+    """The current password is refused with the reason; each link may compare only a few, so
+    whoever holds one gets no oracle for the current password."""
+    client = browser(mail_app)
+    link = reset_link(client, smtp)
+    before = User.get().password_hash
+    for _ in range(recovery.RESET_COMPARISONS):
+        refused = submit(client, path(link), {"new_password": PASSWORD})
+        assert refused.status_code == 200
+        assert "Choose a password different from your current one." in refused.text
+    assert submit(client, path(link), {"new_password": NEW_PASSWORD}).status_code == 429
+    assert User.get().password_hash == before
+    submit(client, "/password/forgot", {"email": "ada@example.com"})
+    fresh = smtp.mailbox.wait_for("ada@example.com", 3)[-1].link("/password/reset/")
+    assert submit(client, path(fresh), {"new_password": NEW_PASSWORD}).status_code == 302
 
 
 def test_an_expired_reset_link_explains_itself(ada, mail_app, smtp, clock):
