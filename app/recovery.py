@@ -188,11 +188,12 @@ def reset_password(token: str, new_password: str, *, now: float, ip: str,
 
 
 def notice(to: str, subject: str, what: str, todo: str, *, now: float, ip: str = "",
-           user_agent: str = "", forgot: bool = True) -> None:
-    """A security notice: what happened, when, from where, and what to do."""
+           user_agent: str = "", forgot: bool = True, change_url: str = "") -> None:
+    """A security notice: what happened, when, from where, and what to do (with a button to
+    reset the password, and one to change it when ``change_url`` is given)."""
     forgot_url = mail.link(url_for("auth.forgot")) if forgot else ""
     mail.queue(to, "notice", subject, now=now, what=what, todo=todo, forgot_url=forgot_url,
-               **described(now, ip, user_agent))
+               change_url=change_url, **described(now, ip, user_agent))
 
 
 # --- change of address -----------------------------------------------------------------------

@@ -305,8 +305,11 @@ def test_reuse_detection_is_mailed(ada, mail_app, smtp, clock):
     thief = browser(mail_app)
     stolen.put(thief)
     thief.get("/account")
-    mail = smtp.mailbox.about("ada@example.com", "A copy of your sign-in was used")
-    assert "we ended that session" in mail.text
+    mail = smtp.mailbox.about("ada@example.com", "its sign-in cookie was used twice")
+    assert mail.subject == "A session was signed out: its sign-in cookie was used twice"
+    assert "its sign-in cookie was used twice" in mail.text and "token" not in mail.text
+    assert mail.link("/account/password") and mail.link("/password/forgot")
+    assert "Change my password" in mail.html and "Reset my password" in mail.html
 
 
 def test_changing_the_address_waits_for_the_new_one_to_be_confirmed(ada, mail_app, smtp):

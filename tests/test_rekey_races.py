@@ -60,7 +60,7 @@ def test_a_replaced_value_after_the_grace_window_is_reuse(ada, app, clock):
     clock.advance(GRACE + 1)
     tab = in_flight(app, Cookies(None, before.session))
     landed = tab.get("/account", follow_redirects=True)
-    assert "used somewhere else" in landed.get_data(as_text=True)
+    assert "sign-in cookie was used twice" in landed.get_data(as_text=True)
     assert only_session().end_reason == session_rules.REUSE_DETECTED
 
 
