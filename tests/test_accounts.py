@@ -3,6 +3,7 @@
 import pytest
 from support import PASSWORD, login, page, register, submit
 
+from app.errors import in_words
 from app.models import User
 
 
@@ -46,9 +47,26 @@ def test_repeated_failures_are_throttled_with_429(make_app):
     for _ in range(3):
         assert submit(client, "/login", {"email": "ada@example.com", "password": "wrong " * 4}
                       ).status_code == 401
-    throttled = submit(client, "/login", {"email": "ada@example.com", "password": PASSWORD})
+    throttled = submit(client, "/login", {"email": "ada@example.com", "password": PASSWORD,
+                                          "next": "/sessions"})
     assert throttled.status_code == 429
-    assert int(throttled.headers["Retry-After"]) > 0
+    wait = int(throttled.headers["Retry-After"])
+    assert wait == app.config["GATEHOUSE_LOGIN_LIMIT_WINDOW"] == 900  # the clock stood still
+    html = page(throttled)
+    assert [h.get_text() for h in html.select("h1, h2")] == ["Too many attempts"]
+    assert "Try again in 15 minutes." in html.select_one('[data-test="error-message"]').text
+    assert "Too many attempts" not in html.select_one('[data-test="error-message"]').text
+    back = html.select_one('[data-test="way-back"]')
+    assert back.get_text() == "Back to sign in" and back["href"] == "/login?next=/sessions"
+
+
+@pytest.mark.parametrize("seconds, words", [
+    (1, "1 second"), (45, "45 seconds"), (60, "1 minute"), (61, "2 minutes"),
+    (240, "4 minutes"), (900, "15 minutes"), (3600, "1 hour"), (5400, "2 hours"),
+    (30 * 86400, "30 days"),
+])
+def test_the_wait_is_said_in_words_never_too_early(seconds, words):
+    assert in_words(seconds) == words
 
 
 @pytest.mark.parametrize("path, button", [

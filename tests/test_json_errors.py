@@ -9,6 +9,7 @@ import pytest
 from support import PASSWORD, browser, signed_up
 
 from app import session_rules
+from app.errors import in_words
 
 API = {"X-Gatehouse-Request": "1"}
 
@@ -91,8 +92,9 @@ def test_429_once_unknown_session_values_are_used_up(client):
     error_of(client.get("/api/me"), 401, "not_authenticated")
     client.set_cookie("__Host-session", "guessed-value-2")
     response = client.get("/api/me")
-    error_of(response, 429, "too_many_attempts")
-    assert int(response.headers["Retry-After"]) > 0
+    body = error_of(response, 429, "too_many_attempts")
+    wait = int(response.headers["Retry-After"])
+    assert body["message"] == f"Too many attempts. Try again in {in_words(wait)}."
 
 
 def test_503_when_the_database_does_not_answer(ada, database_down):

@@ -143,6 +143,7 @@ def test_wrong_confirmations_are_throttled_like_sign_in(make_app, clock):
         html = page(response)
     throttled = confirm(ada, html, PASSWORD)
     assert throttled.status_code == 429 and phone.get("/api/me").status_code == 200
+    assert page(throttled).select_one('[data-test="way-back"]')["href"] == "/account"
     assert events("reauth_failed") == 3
 
 
