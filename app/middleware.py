@@ -164,7 +164,8 @@ def _forget(state: AuthState, reason: str | None) -> None:
     state.principal, state.issued, state.clear = None, None, True
     state.ended_reason = reason
     if reason:  # shown on the next page, even when a script's JSON call found out first
-        flash(session_rules.end_reason(reason).message, "warning")
+        words = session_rules.end_reason(reason)
+        flash(words.message, "security" if words.alert else "warning")
 
 
 def save_auth(response: Response) -> Response:

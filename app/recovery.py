@@ -28,6 +28,7 @@ from app.passwords import check_policy
 
 VERIFY_TTL = 3 * 24 * 3600  # a verification link: long enough to find the mail after a weekend
 RESET_LIMIT_IP = 10  # reset requests per client address per window (HTTP 429 beyond)
+RESET_COMPARISONS = 5  # new passwords one reset link may compare with the current one
 MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour, beyond which none is sent
 MAIL_WINDOW = 3600
 
@@ -110,8 +111,8 @@ def verify_email(token: str, password: str, *, now: float, ip: str,
     row = links.check(token, links.VERIFY, now=now)
     config = settings.current()
     if users.verify_current(row.user_id, password, hasher=config.hasher,
-                            limits=config.throttles, now=now, ip=ip,
-                            device_id=device_id) is None:
+                            limits=config.throttles, now=now, failed="sign_in_failed",
+                            ip=ip, device_id=device_id) is None:
         return None
     with write_transaction():
         links.use(token, links.VERIFY, now=now)
@@ -159,6 +160,19 @@ def request_reset(email: str, *, now: float, ip: str, user_agent: str) -> None:
             mail.queue(user.email, *message, now=now, **context)
 
 
+def is_current_password(token: str, user: User, password: str, *, now: float) -> bool:
+    """Whether ``password`` is the account's current one, which a reset must change too.
+
+    One argon2 verify, counted per link before it runs (Throttled beyond RESET_COMPARISONS):
+    whoever holds a link must not get an unlimited oracle for the current password, and a
+    person locked out of signing in is not refused here by the sign-in throttles.
+    """
+    limit = throttle.Limit(f"reset-same:{tokens.token_hash(token)}", RESET_COMPARISONS,
+                           settings.current().password_reset_ttl)
+    throttle.take([limit], now)
+    return settings.current().hasher.verify(user.password_hash, password)
+
+
 def reset_password(token: str, new_password: str, *, now: float, ip: str,
                    user_agent: str) -> User:
     """Set a new password through a reset link and end every session of the account.
@@ -189,11 +203,12 @@ def reset_password(token: str, new_password: str, *, now: float, ip: str,
 
 
 def notice(to: str, subject: str, what: str, todo: str, *, now: float, ip: str = "",
-           user_agent: str = "", forgot: bool = True) -> None:
-    """A security notice: what happened, when, from where, and what to do."""
+           user_agent: str = "", forgot: bool = True, change_url: str = "") -> None:
+    """A security notice: what happened, when, from where, and what to do (with a button to
+    reset the password, and one to change it when ``change_url`` is given)."""
     forgot_url = mail.link(url_for("auth.forgot")) if forgot else ""
     mail.queue(to, "notice", subject, now=now, what=what, todo=todo, forgot_url=forgot_url,
-               **described(now, ip, user_agent))
+               change_url=change_url, **described(now, ip, user_agent))
 
 
 # --- change of address -----------------------------------------------------------------------

@@ -62,12 +62,13 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
 
 
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
-                 ip: str = "", device_id: str = "") -> User | None:
+                 ip: str = "", device_id: str = "", failed: str = "sign_in_failed") -> User | None:
     """Return the user whose password this is, or None; raise Throttled when over the limits.
 
     The attempt is counted before the password is checked, so no more than the limit are ever
     checked, however many arrive at once. Unknown emails cost one dummy argon2 verify, so
-    timing does not tell them apart. ``device_id`` is the browser's device cookie.
+    timing does not tell them apart. ``device_id`` is the browser's device cookie; ``failed``
+    is the kind of event a wrong password records (where it was typed).
     """
     try:
         email = normalise_email(email)
@@ -79,7 +80,7 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     keys = limits.for_sign_in(email, ip, device)
     throttle.take(keys, now)
     if not hasher.verify(user.password_hash if user else None, password) or user is None:
-        audit.record("sign_in_failed", user=user.id if user else None, ip=ip, now=now)
+        audit.record(failed, user=user.id if user else None, ip=ip, now=now)
         return None
     for limit in keys[:-1]:
         throttle.reset(limit.key)
@@ -93,11 +94,12 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
 
 
 def verify_current(user_id: int, password: str, *, hasher: Hasher, limits: Throttles,
-                   now: float, ip: str = "", device_id: str = "") -> User | None:
-    """Re-check the signed-in person's password; attempts count against the same limits."""
+                   now: float, failed: str, ip: str = "", device_id: str = "") -> User | None:
+    """Re-check the signed-in person's password; attempts count against the same limits, and
+    a wrong one is recorded as ``failed`` (so the history tells it from a failed sign-in)."""
     user = User.get_by_id(user_id)
     return authenticate(user.email, password, hasher=hasher, limits=limits, now=now, ip=ip,
-                        device_id=device_id)
+                        device_id=device_id, failed=failed)
 
 
 def change_password(user: User, new_password: str, *, hasher: Hasher, now: float,

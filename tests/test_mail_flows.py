@@ -186,6 +186,23 @@ def test_a_reset_link_works_once(ada, mail_app, smtp):
     assert "already been used" in text and 'href="/password/forgot"' in text
 
 
+def test_a_reset_refuses_the_current_password_a_few_times_per_link(ada, mail_app, smtp):
+    """The current password is refused with the reason; each link may compare only a few, so
+    whoever holds one gets no oracle for the current password."""
+    client = browser(mail_app)
+    link = reset_link(client, smtp)
+    before = User.get().password_hash
+    for _ in range(recovery.RESET_COMPARISONS):
+        refused = submit(client, path(link), {"new_password": PASSWORD})
+        assert refused.status_code == 200
+        assert "Choose a password different from your current one." in refused.text
+    assert submit(client, path(link), {"new_password": NEW_PASSWORD}).status_code == 429
+    assert User.get().password_hash == before
+    submit(client, "/password/forgot", {"email": "ada@example.com"})
+    fresh = smtp.mailbox.wait_for("ada@example.com", 3)[-1].link("/password/reset/")
+    assert submit(client, path(fresh), {"new_password": NEW_PASSWORD}).status_code == 302
+
+
 def test_an_expired_reset_link_explains_itself(ada, mail_app, smtp, clock):
     client = browser(mail_app)
     link = reset_link(client, smtp)
@@ -328,8 +345,11 @@ def test_reuse_detection_is_mailed(ada, mail_app, smtp, clock):
     thief = browser(mail_app)
     stolen.put(thief)
     thief.get("/account")
-    mail = smtp.mailbox.about("ada@example.com", "A copy of your sign-in was used")
-    assert "we ended that session" in mail.text
+    mail = smtp.mailbox.about("ada@example.com", "its sign-in cookie was used twice")
+    assert mail.subject == "A session was signed out: its sign-in cookie was used twice"
+    assert "its sign-in cookie was used twice" in mail.text and "token" not in mail.text
+    assert mail.link("/account/password") and mail.link("/password/forgot")
+    assert "Change my password" in mail.html and "Reset my password" in mail.html
 
 
 def test_changing_the_address_waits_for_the_new_one_to_be_confirmed(ada, mail_app, smtp):

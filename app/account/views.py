@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app import audit, middleware, session_rules, session_store, settings
 from app.account import bp
-from app.auth import confirm_password, reauth_due
-from app.auth.forms import ConfirmForm
+from app.auth.reauth import recent_password_required
 from app.devices import describe
 from app.middleware import current_principal, login_required
 
@@ -33,13 +32,18 @@ def sessions_page() -> str:
                                        page=page("ended", 1, int)),
         events=session_store.paged(audit.recent(principal.user_id), page("events", 1, int)),
         describe=describe, now=at, policy=config.policy,
-        expires_at=session_rules.expires_at, form=ConfirmForm(), reauth=reauth_due())
+        expires_at=session_rules.expires_at)
+
+
+def this_device(session_id: str) -> bool:
+    """Signing out the very browser that asks needs no password (nor does the header's)."""
+    return session_id == current_principal().session_public_id
 
 
 @bp.route("/sessions/<session_id>/revoke", methods=["POST"])
 @login_required
+@recent_password_required("sign out that session", unless=this_device)
 def revoke(session_id: str) -> Response:
-    confirm_sensitive_action()
     if middleware.end_session(session_id):
         return redirect(url_for("auth.login"))
     flash("That session was signed out. It can no longer be used.", "success")
@@ -48,17 +52,9 @@ def revoke(session_id: str) -> Response:
 
 @bp.route("/sessions/revoke-others", methods=["POST"])
 @login_required
+@recent_password_required("sign out all your other sessions")
 def revoke_others() -> Response:
-    confirm_sensitive_action()
     count = middleware.end_other_sessions(session_rules.REVOKED_OTHERS)
     flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
     return redirect(url_for("account.sessions_page"))
 
-
-def confirm_sensitive_action() -> None:
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    if not confirm_password(form.password.data):
-        flash("Enter your current password to confirm.", "error")
-        abort(redirect(url_for("account.sessions_page")))

@@ -8,7 +8,14 @@ from flask import flash, redirect, render_template, url_for
 
 from app import links, middleware, recovery, settings
 from app.auth import bp, verify_current_password
-from app.auth.forms import ButtonForm, EmailForm, ForgotForm, NewPasswordForm, VerifyForm
+from app.auth.forms import (
+    SAME_PASSWORD,
+    ButtonForm,
+    EmailForm,
+    ForgotForm,
+    NewPasswordForm,
+    VerifyForm,
+)
 from app.middleware import client_ip, login_required, origin
 from app.models import User
 
@@ -30,11 +37,14 @@ def reset_password(token: str):
     user = User.get_by_id(links.check(token, links.RESET, now=settings.now()).user_id)
     form = NewPasswordForm(user.email)
     if form.validate_on_submit():
-        user = recovery.reset_password(token, form.new_password.data, **origin())
-        middleware.sign_in(user)
-        flash("Your password was reset and every session was signed out. This browser is "
-              "signed in with the new password.", "success")
-        return redirect(url_for("account.sessions_page"))
+        if not recovery.is_current_password(token, user, form.new_password.data,
+                                            now=settings.now()):
+            user = recovery.reset_password(token, form.new_password.data, **origin())
+            middleware.sign_in(user)
+            flash("Your password was reset and every session was signed out. This browser "
+                  "is signed in with the new password.", "success")
+            return redirect(url_for("account.sessions_page"))
+        form.new_password.errors.append(SAME_PASSWORD)
     return render_template("auth/reset.html", form=form, email=user.email)
 
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 
 from app import links, middleware, recovery, session_rules, session_store, settings, users
-from app.auth import bp, verify_current_password
+from app.auth import PASSWORD_CHANGE_FAILED, bp, verify_current_password
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
 from app.middleware import client_ip, current_principal, login_required, origin
 
@@ -25,7 +28,23 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def offer_switch(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Opened while signed in: say as whom, with a way on and a way to switch account, rather
+    than a form (which still works when posted: signing in starts a new session)."""
+
+    @functools.wraps(view)
+    def wrapped() -> Any:
+        if request.method == "GET" and middleware.auth_state().signed_in:
+            target = request.args.get("next")
+            return render_template("auth/signed_in.html", target=safe_next(target),
+                                   onward=bool(target), back=request.path)
+        return view()
+
+    return wrapped
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@offer_switch
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
@@ -38,6 +57,7 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@offer_switch
 def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
@@ -61,7 +81,10 @@ def login():
 def logout():
     middleware.sign_out()
     flash(session_rules.end_reason(session_rules.SIGNED_OUT).message, "success")
-    response = redirect(url_for("auth.login"))
+    # Switching account from the registration page leads back to it; anything else to sign-in.
+    register = url_for("auth.register")
+    response = redirect(register if request.form.get("next") == register
+                        else url_for("auth.login"))
     response.headers["Clear-Site-Data"] = '"cache"'
     return response
 
@@ -72,7 +95,8 @@ def password():
     config = settings.current()
     form = PasswordForm(current_principal().email)
     if form.validate_on_submit():
-        user = verify_current_password(form.current_password.data)
+        user = verify_current_password(form.current_password.data,
+                                       failed=PASSWORD_CHANGE_FAILED)
         if user is not None:
             users.change_password(
                 user, form.new_password.data, hasher=config.hasher, now=config.clock(),
