@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask, has_request_context, request, url_for
 
-from app import audit, links, mail, recovery, session_rules, settings
+from app import audit, devices, links, mail, recovery, session_rules, settings
 from app.models import LoginSession, User
 
 
@@ -55,4 +55,4 @@ def reuse_detected(*, user: int | None, session: int | None, ip: str, now: float
         "that presented the copy, and the device is the session's.",
         "If you did not expect this, reset your password: that ends every session.",
         now=now, ip=ip, user_agent=row.user_agent if row else request.headers.get(
-            "User-Agent", ""))
+            "User-Agent", ""), device_name=devices.name_of(user, row.device_hash) if row else "")

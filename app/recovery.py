@@ -48,11 +48,15 @@ def _within_budget(kind: str, account: int | str, now: float) -> bool:
     return True
 
 
-def described(now: float, ip: str, user_agent: str) -> dict:
-    """When, from which address and device: what every mail says about its cause."""
+def described(now: float, ip: str, user_agent: str, device_name: str = "") -> dict:
+    """When, from which address and device: what every mail says about its cause. The device
+    is the name the person gave it, where they did, and the browser its User-Agent names."""
     from app.account import when
 
-    return {"when": when(now), "ip": ip, "device": devices.describe(user_agent)}
+    device = devices.describe(user_agent)
+    if device_name:
+        device = f"{device_name} ({device})"
+    return {"when": when(now), "ip": ip, "device": device}
 
 
 def _valid_for(seconds: int) -> str:
@@ -174,11 +178,12 @@ def reset_password(token: str, new_password: str, *, now: float, ip: str,
 
 
 def notice(to: str, subject: str, what: str, todo: str, *, now: float, ip: str = "",
-           user_agent: str = "", forgot: bool = True) -> None:
-    """A security notice: what happened, when, from where, and what to do."""
+           user_agent: str = "", forgot: bool = True, device_name: str = "") -> None:
+    """A security notice: what happened, when, from where (``device_name``: the name the
+    person gave that browser), and what to do."""
     forgot_url = mail.link(url_for("auth.forgot")) if forgot else ""
     mail.queue(to, "notice", subject, now=now, what=what, todo=todo, forgot_url=forgot_url,
-               **described(now, ip, user_agent))
+               **described(now, ip, user_agent, device_name))
 
 
 # --- change of address -----------------------------------------------------------------------

@@ -28,21 +28,23 @@ def confirm_password(password: str | None) -> bool:
     """
     if not reauth_due():
         return True
-    user = verify_current_password(password or "")
+    user = verify_current_password(password or "", failure=users.REAUTH_FAILED)
     if user is not None:
         session_store.reauthenticated(middleware.current_principal().session_id,
-                                      now=settings.now())
+                                      now=settings.now(), ip_address=middleware.client_ip())
     return user is not None
 
 
-def verify_current_password(password: str) -> User | None:
+def verify_current_password(password: str,
+                            failure: str = users.CURRENT_PASSWORD_FAILED) -> User | None:
     """The signed-in person, if ``password`` is theirs. Attempts count against the sign-in
-    throttles, and this browser is judged by its own attempts when the account knows it."""
+    throttles, and this browser is judged by its own attempts when the account knows it; a
+    wrong one is recorded as ``failure``."""
     config = settings.current()
     return users.verify_current(middleware.current_principal().user_id, password,
                                 hasher=config.hasher, limits=config.throttles,
                                 now=config.clock(), ip=middleware.client_ip(),
-                                device_id=middleware.device_id())
+                                device_id=middleware.device_id(), failure=failure)
 
 
 from app.auth import mail_views, views  # noqa: E402,F401  (routes register themselves on bp)

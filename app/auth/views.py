@@ -86,11 +86,13 @@ def password():
 
 def _end_other_sessions_for_new_password() -> None:
     principal = current_principal()
-    session_store.reauthenticated(principal.session_id, now=settings.now())
+    session_store.reauthenticated(principal.session_id, now=settings.now(),
+                                  ip_address=client_ip())
     middleware.end_other_sessions(session_rules.PASSWORD_CHANGED)
     links.retire_after_credential_change(principal.user_id, now=settings.now())
     recovery.notice(principal.email, "Your password was changed",
                     "The password of your Gatehouse account was changed, and every other "
                     "session was signed out.",
                     "If this was you, you need do nothing. If it wasn't, reset your password "
-                    "now: that signs out whoever changed it.", **origin())
+                    "now: that signs out whoever changed it.", device_name=middleware.device_name(),
+                    **origin())
