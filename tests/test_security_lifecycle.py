@@ -103,8 +103,10 @@ def test_sensitive_actions_ask_for_the_password_after_the_window(app, clock):
         assert phone.get("/api/me").status_code == 200
     api = main.delete(f"/api/sessions/{phone_id}", headers={"X-Gatehouse-Request": "1"})
     assert api.status_code == 403 and phone.get("/api/me").status_code == 200
-    failures = SecurityEvent.select().where(SecurityEvent.kind == "sign_in_failed").count()
-    assert failures == 3  # the wrong password counts toward throttling like a sign-in
+    # Each wrong password counts toward throttling like a sign-in, recorded as what it was.
+    failures = SecurityEvent.select().where(SecurityEvent.kind == "reauth_failed").count()
+    assert failures == 3
+    assert not SecurityEvent.select().where(SecurityEvent.kind == "sign_in_failed").exists()
     submit(main, f"/sessions/{phone_id}/revoke", {"password": PASSWORD}, form_page="/sessions")
     assert phone.get("/api/me").status_code == 401
 
