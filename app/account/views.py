@@ -55,14 +55,14 @@ def sessions_context(**extra) -> dict:
     live = session_store.list_active(principal.user_id, policy=config.policy, now=at,
                                      current=principal.session_id, page=page("live", 1, int),
                                      device_hash=this_hash)
-    return dict(
+    return {**dict(
         live=live, devices=by_device(live.items, this_hash, principal.session_id),
         ended=session_store.list_ended(principal.user_id, since=at - RECENTLY_ENDED,
                                        page=page("ended", 1, int)),
         events=session_store.paged(audit.recent(principal.user_id), page("events", 1, int)),
         device_name=device_name, ended_shown=ENDED_SHOWN, policy=config.policy,
         expires_at=session_rules.expires_at, form=ConfirmForm(), reauth=reauth_due(),
-        renaming=None, name_form=DeviceNameForm(formdata=None), **extra)
+        renaming=None, name_form=DeviceNameForm(formdata=None)), **extra}
 
 
 @bp.route("/account")
