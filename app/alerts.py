@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask, has_request_context, request, url_for
 
-from app import audit, links, mail, recovery, session_rules, settings
+from app import audit, devices, links, mail, recovery, session_rules, settings
 from app.models import LoginSession, User
 
 
@@ -57,4 +57,5 @@ def reuse_detected(*, user: int | None, session: int | None, ip: str, now: float
         "If you don't know why, change your password; if you can't sign in, reset it. Either "
         "signs out every other session.",
         now=now, ip=ip, user_agent=row.user_agent if row else request.headers.get(
-            "User-Agent", ""), change_url=mail.link(url_for("auth.password")))
+            "User-Agent", ""), change_url=mail.link(url_for("auth.password")),
+        device_name=devices.name_of(user, row.device_hash) if row else "")

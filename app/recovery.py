@@ -50,11 +50,15 @@ def _within_budget(kind: str, account: int | str, now: float) -> bool:
     return True
 
 
-def described(now: float, ip: str, user_agent: str) -> dict:
-    """When, from which address and device: what every mail says about its cause."""
+def described(now: float, ip: str, user_agent: str, device_name: str = "") -> dict:
+    """When, from which address and device: what every mail says about its cause. The device
+    is the name the person gave it, where they did, and the browser its User-Agent names."""
     from app.account import when
 
-    return {"when": when(now), "ip": ip, "device": devices.describe(user_agent)}
+    device = devices.describe(user_agent)
+    if device_name:
+        device = f"{device_name} ({device})"
+    return {"when": when(now), "ip": ip, "device": device}
 
 
 def _valid_for(seconds: int) -> str:
@@ -111,7 +115,7 @@ def verify_email(token: str, password: str, *, now: float, ip: str,
     row = links.check(token, links.VERIFY, now=now)
     config = settings.current()
     if users.verify_current(row.user_id, password, hasher=config.hasher,
-                            limits=config.throttles, now=now, failed="sign_in_failed",
+                            limits=config.throttles, now=now, failure=users.SIGN_IN_FAILED,
                             ip=ip, device_id=device_id) is None:
         return None
     with write_transaction():
@@ -203,12 +207,14 @@ def reset_password(token: str, new_password: str, *, now: float, ip: str,
 
 
 def notice(to: str, subject: str, what: str, todo: str, *, now: float, ip: str = "",
-           user_agent: str = "", forgot: bool = True, change_url: str = "") -> None:
-    """A security notice: what happened, when, from where, and what to do (with a button to
-    reset the password, and one to change it when ``change_url`` is given)."""
+           user_agent: str = "", forgot: bool = True, change_url: str = "",
+           device_name: str = "") -> None:
+    """A security notice: what happened, when, from where (``device_name``: the name the
+    person gave that browser), and what to do (with a button to reset the password, and one
+    to change it when ``change_url`` is given)."""
     forgot_url = mail.link(url_for("auth.forgot")) if forgot else ""
     mail.queue(to, "notice", subject, now=now, what=what, todo=todo, forgot_url=forgot_url,
-               change_url=change_url, **described(now, ip, user_agent))
+               change_url=change_url, **described(now, ip, user_agent, device_name))
 
 
 # --- change of address -----------------------------------------------------------------------

@@ -435,3 +435,13 @@ def test_failures_from_elsewhere_do_not_lock_the_owner_out_of_changing_address(
     answer = submit(ada, "/account/email", {"email": "ada@new.example",
                                             "current_password": PASSWORD})
     assert answer.status_code == 302
+
+
+def test_alerts_name_the_device_as_its_owner_does(ada, smtp):
+    me = ada.get("/api/me").get_json()["session_id"]
+    submit(ada, f"/sessions/{me}/name", {"name": "Work <laptop>"}, form_page="/sessions")
+    submit(ada, "/account/password", {"current_password": PASSWORD,
+                                      "new_password": NEW_PASSWORD})
+    mail = smtp.mailbox.about("ada@example.com", "Your password was changed")
+    assert "Work <laptop> (Firefox 128 on Ubuntu)" in mail.text
+    assert "Work &lt;laptop&gt; (Firefox 128 on Ubuntu)" in mail.html

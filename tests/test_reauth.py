@@ -151,4 +151,4 @@ def test_a_wrong_current_password_on_the_password_form_has_its_own_event(ada):
     response = submit(ada, "/account/password", {"current_password": WRONG,
                                                  "new_password": "a brand new passphrase"})
     assert response.status_code == 200
-    assert events("password_change_failed") == 1 and events("sign_in_failed") == 0
+    assert events("current_password_failed") == 1 and events("sign_in_failed") == 0

@@ -29,7 +29,7 @@ def list_sessions() -> Response:
                                      now=config.clock(), current=principal.session_id,
                                      page=request.args.get("page", 1, int))
     return jsonify(sessions=[{
-        "id": s.public_id, "device": s.device_name or describe(s.user_agent),
+        "id": s.public_id, "device": s.chosen_name or s.device_name or describe(s.user_agent),
         "ip_address": s.ip_address, "last_device": s.last_device_name or s.device_name,
         "last_ip_address": s.last_ip_address, "signed_in_at": s.created_at,
         "last_active_at": s.last_active_at,

@@ -10,12 +10,6 @@ from app.models import User
 
 bp = Blueprint("auth", __name__)
 
-# The kinds of event a wrong password records, by where it was typed: the history tells a
-# wrong password at a confirmation from a failed sign-in.
-REAUTH_FAILED = "reauth_failed"
-PASSWORD_CHANGE_FAILED = "password_change_failed"
-
-
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
@@ -27,15 +21,17 @@ def reauth_due() -> bool:
     return config.clock() - principal.authenticated_at > config.reauth_window
 
 
-def verify_current_password(password: str, *, failed: str = REAUTH_FAILED) -> User | None:
+def verify_current_password(password: str, *,
+                            failure: str = users.CURRENT_PASSWORD_FAILED) -> User | None:
     """The signed-in person, if ``password`` is theirs. Attempts count against the sign-in
     throttles, and this browser is judged by its own attempts when the account knows it; a
-    wrong password is recorded as ``failed``."""
+    wrong one is recorded as ``failure`` (where it was typed: the history tells it from a
+    failed sign-in)."""
     config = settings.current()
     return users.verify_current(middleware.current_principal().user_id, password,
                                 hasher=config.hasher, limits=config.throttles,
-                                now=config.clock(), failed=failed, ip=middleware.client_ip(),
-                                device_id=middleware.device_id())
+                                now=config.clock(), ip=middleware.client_ip(),
+                                device_id=middleware.device_id(), failure=failure)
 
 
 from app.auth import mail_views, views  # noqa: E402,F401  (routes register themselves on bp)

@@ -40,7 +40,7 @@ def reset_password(token: str):
         if not recovery.is_current_password(token, user, form.new_password.data,
                                             now=settings.now()):
             user = recovery.reset_password(token, form.new_password.data, **origin())
-            middleware.sign_in(user)
+            middleware.sign_in(user, method="reset")
             flash("Your password was reset and every session was signed out. This browser "
                   "is signed in with the new password.", "success")
             return redirect(url_for("account.sessions_page"))

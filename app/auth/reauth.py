@@ -16,10 +16,9 @@ from typing import Any
 
 from flask import render_template, request, url_for
 
-from app import audit, middleware, session_store, settings
-from app.auth import REAUTH_FAILED, reauth_due, verify_current_password
+from app import middleware, session_store, settings, users
+from app.auth import reauth_due, verify_current_password
 from app.auth.forms import ReauthForm
-from app.db import write_transaction
 from app.errors import ReauthenticationRequired
 from app.security import is_api_request
 
@@ -61,13 +60,10 @@ def recent_password_required(
 def confirm(password: str) -> bool:
     """Whether ``password`` is the signed-in person's; if so, the re-authentication window
     starts again for this session. Throttled and recorded like any password check."""
-    if verify_current_password(password, failed=REAUTH_FAILED) is None:
+    if verify_current_password(password, failure=users.REAUTH_FAILED) is None:
         return False
-    principal, now = middleware.current_principal(), settings.now()
-    with write_transaction():
-        session_store.reauthenticated(principal.session_id, now=now)
-        audit.record("reauthenticated", user=principal.user_id, session=principal.session_id,
-                     ip=middleware.client_ip(), now=now)
+    session_store.reauthenticated(middleware.current_principal().session_id,
+                                  now=settings.now(), ip_address=middleware.client_ip())
     return True
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, url_for
 
 from app import links, middleware, recovery, session_rules, session_store, settings, users
-from app.auth import PASSWORD_CHANGE_FAILED, bp, verify_current_password
+from app.auth import bp, verify_current_password
 from app.auth.forms import LoginForm, PasswordForm, RegisterForm
 from app.middleware import client_ip, current_principal, login_required, origin
 
@@ -96,7 +96,7 @@ def password():
     form = PasswordForm(current_principal().email)
     if form.validate_on_submit():
         user = verify_current_password(form.current_password.data,
-                                       failed=PASSWORD_CHANGE_FAILED)
+                                       failure=users.CURRENT_PASSWORD_FAILED)
         if user is not None:
             users.change_password(
                 user, form.new_password.data, hasher=config.hasher, now=config.clock(),
@@ -110,11 +110,13 @@ def password():
 
 def _end_other_sessions_for_new_password() -> None:
     principal = current_principal()
-    session_store.reauthenticated(principal.session_id, now=settings.now())
+    session_store.reauthenticated(principal.session_id, now=settings.now(),
+                                  ip_address=client_ip())
     middleware.end_other_sessions(session_rules.PASSWORD_CHANGED)
     links.retire_after_credential_change(principal.user_id, now=settings.now())
     recovery.notice(principal.email, "Your password was changed",
                     "The password of your Gatehouse account was changed, and every other "
                     "session was signed out.",
                     "If this was you, you need do nothing. If it wasn't, reset your password "
-                    "now: that signs out whoever changed it.", **origin())
+                    "now: that signs out whoever changed it.", device_name=middleware.device_name(),
+                    **origin())

@@ -159,7 +159,10 @@ def test_signing_out_all_other_sessions_ends_them(people):
     ada.go("/sessions")
     expect(ada.page.locator("[data-session-id]")).to_have_count(3)
     ada.page.locator('[data-test="revoke-others"]').click()
-    ada.expect_flash("Signed out 2 other sessions")
+    expect(ada.page.locator('[data-test="revoke-others-count"]')).to_have_text(
+        "This signs out 2 sessions on 2 devices. This browser stays signed in.")
+    ada.page.locator('[data-test="confirm-revoke-others"]').click()
+    ada.expect_flash("Signed out 2 other sessions on 2 devices.")
     expect(ada.page.locator("[data-session-id]")).to_have_count(1)
     for other in (phone, tablet):
         other.go("/sessions")
