@@ -101,6 +101,14 @@ def rename(session: LoginSession, name: str, now: float) -> None:
      .execute())
 
 
+def forget(user_id: int, device_hash: str) -> None:
+    """This browser is no longer one the account knows: its next sign-in is announced again,
+    and it is judged by the account's lockout, not by its own failures."""
+    if device_hash:
+        KnownDevice.delete().where(KnownDevice.user == user_id,
+                                   KnownDevice.device_hash == device_hash).execute()
+
+
 def name_of(user_id: int, device_hash: str) -> str:
     """The name the person gave this browser at their account, or ""."""
     if not device_hash:

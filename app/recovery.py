@@ -234,10 +234,12 @@ def request_email_change(user_id: int, new_email: str, *, now: float, ip: str,
 
 
 def end_unknown_session(token: str, *, now: float, ip: str) -> User:
-    """"This wasn't me": end the session a new-sign-in mail was about, whoever asks."""
+    """"This wasn't me": end the session a new-sign-in mail was about, whoever asks, and
+    forget its browser: were it to sign in again, that would be announced too."""
     with write_transaction():
         row = links.use(token, links.NOT_ME, now=now)
         session = LoginSession.get_by_id(row.session_id)
+        devices.forget(row.user_id, session.device_hash)
         try:
             session_store.revoke(session.public_id, user_id=row.user_id,
                                  reason=session_rules.NOT_ME, now=now, ip_address=ip)

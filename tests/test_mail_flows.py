@@ -312,6 +312,10 @@ def test_a_new_browser_gets_an_alert_whose_link_ends_that_session(ada, mail_app,
     assert intruder.get("/account").status_code == 302
     assert LoginSession.get(LoginSession.user_agent == UA_PHONE).end_reason == session_rules.NOT_ME
     assert ada.get("/account").status_code == 200  # only that session
+    # That browser is a stranger again: signing in once more is announced once more.
+    assert login(intruder).status_code == 302
+    alerts = OutboxMessage.select().where(OutboxMessage.subject.startswith("New sign-in"))
+    assert alerts.count() == 2
 
 
 def test_a_known_browser_signing_in_again_is_not_announced(ada, mail_app, smtp):
