@@ -85,10 +85,16 @@ def clean_name(text: str) -> str:
     return name
 
 
-def rename(session: LoginSession, name: str, now: float) -> None:
+def rename(session: LoginSession, name: str, now: float) -> bool:
     """Give the device ``session`` was started in the name ``name`` (already ``clean_name``d),
     or take its name away with "". The name stays with the browser: every session it starts
-    on this account shows it."""
+    on this account shows it. False for a browser the account no longer knows ("this wasn't
+    me"): naming it must not make it known again (exempt from the account's lockout, its
+    sign-ins unannounced)."""
+    if session.device_hash and not session.device_hash.startswith(_OWN_DEVICE):
+        return bool(KnownDevice.update(name=name).where(
+            KnownDevice.user == session.user_id,
+            KnownDevice.device_hash == session.device_hash).execute())
     if not session.device_hash:
         session.device_hash = _OWN_DEVICE + session.public_id
         (LoginSession.update(device_hash=session.device_hash)
@@ -99,6 +105,7 @@ def rename(session: LoginSession, name: str, now: float) -> None:
      .on_conflict(conflict_target=[KnownDevice.user, KnownDevice.device_hash],
                   update={KnownDevice.name: name})
      .execute())
+    return True
 
 
 def forget(user_id: int, device_hash: str) -> None:

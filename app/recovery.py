@@ -234,8 +234,9 @@ def request_email_change(user_id: int, new_email: str, *, now: float, ip: str,
 
 
 def end_unknown_session(token: str, *, now: float, ip: str) -> User:
-    """"This wasn't me": end the session a new-sign-in mail was about, whoever asks, and
-    forget its browser: were it to sign in again, that would be announced too."""
+    """"This wasn't me": end the session a new-sign-in mail was about, whoever asks, with
+    every other session that browser has started since (only its first was announced), and
+    forget the browser: were it to sign in again, that would be announced too."""
     with write_transaction():
         row = links.use(token, links.NOT_ME, now=now)
         session = LoginSession.get_by_id(row.session_id)
@@ -245,6 +246,8 @@ def end_unknown_session(token: str, *, now: float, ip: str) -> User:
                                  reason=session_rules.NOT_ME, now=now, ip_address=ip)
         except session_rules.SessionNotFound:
             pass  # it had ended already: signed out, expired, or ended from another mail
+        session_store.revoke_device(row.user_id, session.device_hash,
+                                    reason=session_rules.NOT_ME, now=now, ip_address=ip)
     return User.get_by_id(row.user_id)
 
 

@@ -297,6 +297,21 @@ def revoke(session_public_id: str, *, user_id: int, reason: str, now: float,
         _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor), actor)
 
 
+def revoke_device(user_id: int, device_hash: str, *, reason: str, now: float,
+                  ip_address: str = "") -> int:
+    """End every live session of ``user_id`` started in the browser ``device_hash``; return
+    how many."""
+    if not device_hash:
+        return 0
+    with write_transaction():
+        ended = list(LoginSession.select(LoginSession.id).where(
+            LoginSession.user == user_id, LoginSession.device_hash == device_hash,
+            LoginSession.ended_at.is_null()))
+        for session in ended:
+            _end(session.id, user_id, reason, now, ip_address)
+    return len(ended)
+
+
 class Counted(NamedTuple):
     """How many sessions, on how many devices (``devices.key``)."""
 

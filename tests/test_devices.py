@@ -232,3 +232,27 @@ def test_sign_out_all_others_still_asks_for_the_password_when_due(ada, phone, cl
     submit(ada, "/sessions/revoke-others", {"password": PASSWORD})
     assert phone.get("/api/me").status_code == 401
     assert SecurityEvent.select().where(SecurityEvent.kind == "reauth_failed").count() == 1
+
+
+def test_only_a_live_sessions_device_is_named(ada, phone):
+    target = session_id(phone)
+    submit(ada, f"/sessions/{target}/revoke", {}, form_page="/sessions")
+    assert name_device(ada, target, "Old phone").status_code == 404
+
+
+def test_naming_a_forgotten_browser_does_not_make_it_known_again(ada, phone):
+    """"This wasn't me" forgets a browser; naming it must not bring it back, exempt from the
+    account's lockout and its sign-ins unannounced."""
+    row = LoginSession.get(LoginSession.user_agent == UA_PHONE)
+    devices.forget(row.user_id, row.device_hash)
+    assert name_device(ada, row.public_id, "Not mine").status_code == 404
+    assert not KnownDevice.select().where(KnownDevice.device_hash == row.device_hash).exists()
+
+
+def test_naming_another_device_asks_for_the_password_when_due(ada, phone, clock):
+    clock.advance(ada.application.config["GATEHOUSE_REAUTH_WINDOW"] + 1)
+    asked = name_device(ada, session_id(phone), "Work phone")
+    assert asked.status_code == 200 and "Confirm it's you" in asked.get_data(as_text=True)
+    assert "Work phone" not in cards(ada)
+    assert name_device(ada, session_id(ada), "My laptop").status_code == 302  # this browser
+    assert "My laptop" in cards(ada)

@@ -29,6 +29,7 @@ from support import (
 
 from app import recovery, session_rules
 from app.mail import outbox
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, OutboxMessage, SecurityEvent, User
 
 NEW_PASSWORD = "a brand new and rather long passphrase"
@@ -316,6 +317,25 @@ def test_a_new_browser_gets_an_alert_whose_link_ends_that_session(ada, mail_app,
     assert login(intruder).status_code == 302
     alerts = OutboxMessage.select().where(OutboxMessage.subject.startswith("New sign-in"))
     assert alerts.count() == 2
+
+
+def test_this_wasnt_me_ends_every_session_of_that_browser(ada, mail_app, smtp):
+    """Only the stranger's first sign-in from a browser is announced; the link ends the ones
+    that browser started after it too."""
+    intruder = browser(mail_app, UA_PHONE)
+    assert login(intruder).status_code == 302
+    link = smtp.mailbox.about("ada@example.com", "New sign-in").link("/not-me/")
+    intruder.delete_cookie(ACCESS_COOKIE)
+    intruder.delete_cookie(SESSION_COOKIE)  # the device cookie stays: the same browser
+    assert login(intruder).status_code == 302
+    def strangers():
+        return list(LoginSession.select().where(LoginSession.user_agent == UA_PHONE))
+
+    assert [s.ended_at for s in strangers()] == [None, None]
+    press(browser(mail_app), link)
+    assert [s.end_reason for s in strangers()] == [session_rules.NOT_ME] * 2
+    assert intruder.get("/api/me").status_code == 401
+    assert ada.get("/api/me").status_code == 200
 
 
 def test_a_known_browser_signing_in_again_is_not_announced(ada, mail_app, smtp):

@@ -22,15 +22,29 @@ def own_session(session_id: str) -> LoginSession:
         abort(404)
 
 
+def on_this_device(session_id: str) -> bool:
+    """Naming the browser that asks needs no password; naming another device does, when it is
+    due (whoever holds a stolen session must not relabel the owner's devices at will)."""
+    try:
+        session = session_store.find(current_principal().user_id, session_id)
+    except session_rules.SessionNotFound:
+        return False
+    return bool(session.device_hash) and session.device_hash == middleware.device_hash()
+
+
 @bp.route("/sessions/<session_id>/name", methods=["POST"])
 @login_required
+@recent_password_required("rename that device", unless=on_this_device)
 def name_device(session_id: str):
     session, form = own_session(session_id), DeviceNameForm()
+    if session.ended_at is not None:
+        abort(404)  # only live sessions' devices are named: their cards carry the form
     if not form.validate_on_submit():
         context = sessions_context(renaming=devices.key(session), name_form=form)
         return render_template("account/sessions.html", **context), 400
     now = settings.now()
-    devices.rename(session, form.name.data, now)
+    if not devices.rename(session, form.name.data, now):
+        abort(404)
     audit.record("device_named", user=session.user_id, session=session.id, now=now,
                  ip=middleware.client_ip(), detail=form.name.data)
     flash(f"This device is now called “{form.name.data}”." if form.name.data else

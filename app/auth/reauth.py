@@ -81,5 +81,6 @@ def _ask(form: ReauthForm, doing: str, back: str) -> str:
     carried = [(name, value) for name, value in request.form.items(multi=True)
                if name not in NOT_CARRIED]
     return render_template("auth/reauth.html", form=form, doing=doing, carried=carried,
-                           action=request.full_path.rstrip("?"), back=url_for(back),
+                           action=url_for(request.endpoint or "", **(request.view_args or {}),
+                                          **request.args.to_dict(flat=False)), back=url_for(back),
                            window=settings.current().reauth_window)
