@@ -81,6 +81,13 @@ def _ask(form: ReauthForm, doing: str, back: str) -> str:
     carried = [(name, value) for name, value in request.form.items(multi=True)
                if name not in NOT_CARRIED]
     return render_template("auth/reauth.html", form=form, doing=doing, carried=carried,
-                           action=url_for(request.endpoint or "", **(request.view_args or {}),
-                                          **request.args.to_dict(flat=False)), back=url_for(back),
+                           action=_this_url(), back=url_for(back),
                            window=settings.current().reauth_window)
+
+
+def _this_url() -> str:
+    """Where this request was sent, rebuilt by the router (not the decoded path, in which an
+    escaped ``?`` or ``#`` would become a real one), with its query string."""
+    arguments: dict[str, Any] = {**(request.view_args or {}),
+                                 **request.args.to_dict(flat=False)}
+    return url_for(request.endpoint or "", **arguments)
