@@ -23,7 +23,7 @@ from werkzeug.exceptions import Unauthorized
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.utils import cached_property
 
-from app import devices, session_rules, session_store, settings, throttle, tokens
+from app import devices, session_changes, session_rules, session_store, settings, throttle, tokens
 from app.models import User
 from app.security import is_api_request, mark_private
 from app.session_rules import Issued, Principal
@@ -150,7 +150,8 @@ def _live(claims: tokens.AccessClaims, config: settings.Settings, at: float) -> 
     then treated like an expired one (the session cookie renews it, or nothing does)."""
     try:
         return session_store.touch_live(claims, policy=config.policy, now=at,
-                                        ip_address=client_ip(), user_agent=user_agent())
+                                        ip_address=client_ip(), user_agent=user_agent(),
+                                        memory=session_changes.trusted_memory())
     except session_rules.StaleAccessToken:
         return None
 

@@ -204,8 +204,25 @@ def _rotation_protocol() -> None:
                          "last_ip_address = ip_address")
 
 
+def _session_changes() -> None:
+    """Version 5: the log of session changes that workers remembering liveness follow."""
+
+    class SessionChange(peewee.Model):
+        id = peewee.AutoField()
+        session_id = peewee.IntegerField(null=True)
+        user_id = peewee.IntegerField(null=True)
+        created_at = peewee.DoubleField()
+
+        class Meta:
+            database = database
+            table_name = "session_change"
+
+    database.create_tables([SessionChange], safe=True)
+
+
 # Version n is MIGRATIONS[n - 1]. Append; never edit or reorder a released one.
-MIGRATIONS: list[Callable[[], None]] = [_initial, _bounded_costs, _mail, _rotation_protocol]
+MIGRATIONS: list[Callable[[], None]] = [_initial, _bounded_costs, _mail, _rotation_protocol,
+                                        _session_changes]
 LATEST = len(MIGRATIONS)
 
 
