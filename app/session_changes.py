@@ -11,26 +11,28 @@ change committed since (``Follower.fresh``):
   A revocation has committed before its response is sent, so the next request, whichever
   process serves it, sees it: exact.
 * PostgreSQL: the same statement that logs a change sends ``NOTIFY`` with its id; every worker
-  listens on a connection of its own and drains what has arrived with a non-blocking poll.
-  Delivery happens after commit and is asynchronous: PostgreSQL signals each listening server
-  process at commit, and that process sends the notification when it next runs. So a response
-  that made a change waits (at most ``DELIVERY_WAIT``) until this worker's own listener has
-  received it: by then the server has processed the signals it sent to every listener at the
-  same commit, and the next request, on any instance, finds the change in its socket.
+  listens on a connection of its own. Delivery is asynchronous: at commit, before the commit
+  is acknowledged, PostgreSQL signals each listening server process, which sends the
+  notification when it next runs. A non-blocking poll alone missed changes committed by
+  another instance just before (4 of 1,000 trials in ``tests/test_remembered_liveness.py``):
+  that process had not run yet. So each request makes one round trip on the listening
+  connection, ``SELECT max(id) FROM session_change``: the signal was pending before the query
+  was sent, and the server process handles it (sending the notifications) before it reads the
+  query, so every change committed before the request is in hand with the answer, in commit
+  order. The answer also shows a lost notification: a committed id newer than any received.
+  That round trip costs a fraction of the liveness query and its pooled connection.
 
 What is remembered only ever lets a request through; every refusal is decided again on the
 stored row (``session_store.touch_live``), so remembered facts that lag (an older "last
 active") can never end a session. The memory is dropped, and every request asks the database,
-whenever a change may have been missed: the listening connection lost (it reconnects at most
-once per ``RETRY`` seconds), a gap in the ids, or the log's newest id ahead of what arrived
-(checked on the listening connection every ``HEARTBEAT`` seconds; PostgreSQL sends pending
-notifications before it answers a query, so a newer id there means one was lost).
+whenever a change may have been missed: the listening connection lost (it listens again at
+most once per ``RETRY`` seconds), a gap in the ids, or the log's newest id ahead of what
+arrived.
 """
 
 from __future__ import annotations
 
 import os
-import select
 import sqlite3
 import sys
 import threading
@@ -41,15 +43,14 @@ from typing import Any
 
 import peewee
 import psycopg2  # type: ignore[import-untyped]
-from flask import Flask, Response, current_app, g, has_request_context
+from flask import Flask, current_app
 
 from app.db import database, execute, fetch_one, is_postgres
 from app.session_rules import LiveRow
 
 CHANNEL = "gatehouse_session_changes"
-DELIVERY_WAIT = 0.1  # seconds a response that changed a session waits for its notification
-HEARTBEAT = 1.0  # seconds between checks that no notification was lost
 RETRY = 1.0  # seconds between attempts to listen again after the connection was lost
+LISTENER_NAME = "gatehouse-listener"  # its application_name in pg_stat_activity
 
 
 class Memory:
@@ -128,9 +129,6 @@ class Follower:
     def fresh(self, memory: Memory) -> bool:
         raise NotImplementedError
 
-    def settle(self, change_id: int) -> None:
-        """Called before the response of a request that announced ``change_id``."""
-
     def close(self) -> None:
         raise NotImplementedError
 
@@ -198,22 +196,25 @@ class PostgresFollower(Follower):
         super().__init__()
         self.connect = connect
         self.connection: Any = None
+        self.cursor: Any = None
         self.retry_at = 0.0
-        self.check_at = 0.0
-        self.awaited: set[int] = set()
 
     def fresh(self, memory: Memory) -> bool:
         with self.lock:
             try:
                 if self.connection is None and not self._listen(memory):
                     return False
-                if time.monotonic() >= self.check_at:
-                    self._check(memory)
-                self.connection.poll()
+                self.cursor.execute(_NEWEST_SQL)
+                newest = self.cursor.fetchone()[0]
                 self._drain(memory)
+                if newest > self.last:  # committed before this query, yet never notified
+                    memory.clear()
+                    self.last = newest
+                self.restarted(memory, newest)
                 return True
             except psycopg2.Error:
-                self._lost(memory)
+                memory.clear()
+                self.close()
                 return False
 
     def _listen(self, memory: Memory) -> bool:
@@ -221,62 +222,26 @@ class PostgresFollower(Follower):
             return False
         self.retry_at = time.monotonic() + RETRY
         try:
-            connection = psycopg2.connect(**self.connect)
+            connection = psycopg2.connect(**self.connect, application_name=LISTENER_NAME)
             connection.autocommit = True
-            with connection.cursor() as cursor:
-                cursor.execute(f"LISTEN {CHANNEL}")
-                # After LISTEN: every later change is notified, every earlier one is read.
-                cursor.execute(_NEWEST_SQL)
-                self.last = cursor.fetchone()[0]
+            cursor = connection.cursor()
+            cursor.execute(f"LISTEN {CHANNEL}")
+            # After LISTEN: every later change is notified, every earlier one is read.
+            cursor.execute(_NEWEST_SQL)
+            self.last = cursor.fetchone()[0]
         except psycopg2.Error:
             return False
-        self.connection, self.check_at = connection, time.monotonic() + HEARTBEAT
+        self.connection, self.cursor = connection, cursor
         memory.clear()
         return True
-
-    def _check(self, memory: Memory) -> None:
-        """A round trip on the listening connection: PostgreSQL sends every notification of a
-        change committed before it first, so a newer id in the log means one was lost."""
-        with self.connection.cursor() as cursor:
-            cursor.execute(_NEWEST_SQL)
-            newest = cursor.fetchone()[0]
-        self._drain(memory)
-        if newest > self.last:
-            memory.clear()
-            self.last = newest
-        self.restarted(memory, newest)
-        self.check_at = time.monotonic() + HEARTBEAT
 
     def _drain(self, memory: Memory) -> None:
         notifies = self.connection.notifies
         while notifies:
             payload = notifies.pop(0).payload
             change_id, kind, number = _parse(payload)
-            self.awaited.discard(change_id)
             self.apply(memory, change_id, number if kind == "s" else None,
                        number if kind == "u" else None)
-
-    def _lost(self, memory: Memory) -> None:
-        memory.clear()
-        self.awaited.clear()
-        self.close()
-
-    def settle(self, change_id: int) -> None:
-        memory = current_memory()
-        deadline = time.monotonic() + DELIVERY_WAIT
-        with self.lock:
-            self.awaited.add(change_id)
-            try:
-                while self.connection is not None and change_id in self.awaited:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    select.select([self.connection], [], [], left)
-                    self.connection.poll()
-                    self._drain(memory)
-            except psycopg2.Error:
-                self._lost(memory)
-            self.awaited.discard(change_id)
 
     def close(self) -> None:
         if self.connection is not None:
@@ -284,7 +249,7 @@ class PostgresFollower(Follower):
                 self.connection.close()
             except Exception:  # noqa: BLE001 - a broken socket closes all the same
                 pass
-        self.connection = None
+        self.connection = self.cursor = None
 
 
 def _parse(payload: str) -> tuple[int, str, int]:
@@ -310,9 +275,7 @@ def announce(*, session_id: int | None = None, user_id: int | None = None,
         execute(_INSERT_SQL, session_id, user_id, now)
         return
     target = f"s{session_id}" if session_id is not None else f"u{user_id}"
-    row = fetch_one(_NOTIFY_SQL, session_id, user_id, now, target)
-    if row is not None and has_request_context():
-        g.session_change = max(g.get("session_change", 0), row[0])
+    fetch_one(_NOTIFY_SQL, session_id, user_id, now, target)
 
 
 def prune(*, now: float, keep_for: int = 3600) -> int:
@@ -361,10 +324,6 @@ def _worker() -> _Worker:
     return worker
 
 
-def current_memory() -> Memory:
-    return _worker().memory
-
-
 def trusted_memory() -> Memory | None:
     """This worker's memory, brought up to date, or None when it may have missed a change
     (every request then asks the database)."""
@@ -374,16 +333,7 @@ def trusted_memory() -> Memory | None:
     return worker.memory if worker.follower.fresh(worker.memory) else None
 
 
-def _settle(response: Response) -> Response:
-    change_id = g.get("session_change")
-    follower = _worker().follower
-    if change_id and follower is not None:
-        follower.settle(change_id)
-    return response
-
-
 def init_app(app: Flask) -> None:
     worker = _Worker(app.config["GATEHOUSE_REMEMBERED_SESSIONS"])
     app.extensions["gatehouse_session_memory"] = worker
     os.register_at_fork(after_in_child=worker.reset)
-    app.after_request(_settle)
