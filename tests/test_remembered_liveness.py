@@ -8,15 +8,17 @@ once: not once may it be accepted."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from servers import Server, post_form, server_env, sign_up
-from support import PASSWORD, SECRET
+from support import PASSWORD, SECRET, Cookies, browser, only_session, signed_up
 
-from app import session_store, settings
-from app.db import database
+from app import session_changes, session_store, settings
+from app.db import database, write_transaction
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
-from app.models import LoginSession, User
+from app.models import LoginSession, SessionChange, User
+from app.session_rules import LAST_ACTIVE_RESOLUTION, LiveRow, Principal
 
 pytestmark = pytest.mark.slow
 
@@ -134,3 +136,141 @@ def test_reuse_detected_on_one_instance_is_refused_by_the_other_at_once(pair):
         assert reused.status == 401 and b"reuse" in reused.body.lower(), reused.body[:300]
         accepted += me(there, victim) == 200
     assert accepted == 0
+
+
+# --- faults: a change a worker may have missed is never taken on trust -------------------------
+
+
+def revoke_through(server: Server, phone: dict[str, str], victim: dict[str, str]) -> None:
+    reply = post_form(server, f"/sessions/{session_id(server, victim)}/revoke", {}, phone,
+                      form_page="/sessions")
+    assert reply.status == 302, reply.body[:300]
+
+
+def terminate(postgres_url: str, where: str) -> int:
+    """End the PostgreSQL server processes of this database that match ``where``."""
+    import psycopg2
+
+    with psycopg2.connect(postgres_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid() AND "
+                       + where)
+        killed = cursor.fetchone()[0]
+    connection.close()
+    return killed
+
+
+def listeners(postgres_url: str) -> int:
+    import psycopg2
+
+    with psycopg2.connect(postgres_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                       "current_database() AND application_name = %s",
+                       (session_changes.LISTENER_NAME,))
+        count = cursor.fetchone()[0]
+    connection.close()
+    return count
+
+
+def listening_again(servers: list[Server], postgres_url: str, cookies: dict[str, str]) -> None:
+    """Requests until both workers listen again (bounded: they retry once a second)."""
+    for _ in range(100):
+        for server in servers:
+            assert me(server, cookies) == 200
+        if listeners(postgres_url) == 2:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the workers did not listen again")
+
+
+@pytest.mark.parametrize("killed", ["the listening connections", "every connection"])
+def test_a_change_made_while_a_worker_cannot_listen_is_never_missed(pair, postgres_url,
+                                                                    killed):
+    """The listening connection killed (or every connection of the app, as a PostgreSQL
+    restart does) just before a session is revoked: the workers that remembered it refuse it
+    on the next request, and once they listen again, they remember and refuse as before."""
+    app, (a, b) = pair
+    phone = sign_up(a, "ada@example.com", PASSWORD)
+    for _ in range(2):
+        victim = start_session(app, "ada@example.com")
+        remembered_by_both([a, b], victim)
+        where = (f"application_name = '{session_changes.LISTENER_NAME}'"
+                 if killed == "the listening connections" else "TRUE")
+        assert terminate(postgres_url, where) >= 2
+        revoke_through(a, phone, victim)
+        assert me(b, victim) == 401 and me(a, victim) == 401
+        listening_again([a, b], postgres_url, phone)
+
+
+def test_a_change_whose_notification_never_arrived_is_never_missed(pair):
+    """A revocation committed with its log row but no NOTIFY (on SQLite there is none to
+    lose): the next request on either instance refuses the session all the same."""
+    app, servers = pair
+    sign_up(servers[0], "ada@example.com", PASSWORD)
+    victim = start_session(app, "ada@example.com")
+    remembered_by_both(servers, victim)
+    with app.app_context(), database.connection_context():
+        session = LoginSession.get(LoginSession.ended_at.is_null(),
+                                   LoginSession.user_agent == "victim")
+        with write_transaction():
+            LoginSession.update(ended_at=time.time(), end_reason="revoked").where(
+                LoginSession.id == session.id).execute()
+            SessionChange.create(session_id=session.id, created_at=time.time())
+    for server in servers:
+        assert me(server, victim) == 401
+
+
+# --- in one process: what the memory may and may not decide -------------------------------------
+
+
+def test_a_worker_that_remembers_older_activity_does_not_end_a_session(make_app, clock):
+    """Another worker saw the session active since this one remembered it: the idle limit
+    counted from the remembered "last active" has passed, the real one has not. The session
+    stays live (the refusal is never made on remembered facts)."""
+    limits = {"GATEHOUSE_SESSION_IDLE_TTL": 3600, "GATEHOUSE_ACCESS_TOKEN_TTL": 3 * 3600}
+    first, second = make_app(**limits), make_app(**limits)
+    laptop = browser(first)
+    signed_up(laptop)
+    assert laptop.get("/api/me").status_code == 200  # remembered by the first worker
+    other_worker = browser(second)
+    Cookies.of(laptop).put(other_worker)
+    clock.advance(1800)
+    assert other_worker.get("/api/me").status_code == 200  # writes "last active"
+    clock.advance(1800 + LAST_ACTIVE_RESOLUTION + 1)
+    assert laptop.get("/api/me").status_code == 200
+    assert only_session().ended_at is None
+    clock.advance(3600 + LAST_ACTIVE_RESOLUTION)  # and the limit itself still holds
+    assert laptop.get("/api/me").status_code == 401
+    assert only_session().end_reason == "idle_timeout"
+
+
+def test_a_gap_in_the_change_ids_forgets_everything():
+    memory = session_changes.Memory(10)
+    row = live_row(session_id=1, user_id=7)
+    memory.put(row, memory.version)
+    follower = session_changes.SqliteFollower("unused")
+    follower.apply(memory, 1, 99, None)  # another session: this one stays remembered
+    assert memory.get(row.principal.session_public_id) == row
+    follower.apply(memory, 3, 98, None)  # 2 never arrived
+    assert memory.get(row.principal.session_public_id) is None
+
+
+def test_the_memory_is_bounded_and_forgets_by_session_and_by_person():
+    memory = session_changes.Memory(2)
+    rows = [live_row(session_id=n, user_id=n % 2) for n in range(1, 4)]
+    for row in rows:
+        memory.put(row, memory.version)
+    assert [memory.get(r.principal.session_public_id) for r in rows] == [None, rows[1], rows[2]]
+    memory.forget(None, 1)  # the person of session 3
+    assert memory.get(rows[2].principal.session_public_id) is None
+    memory.forget(2, None)
+    assert memory.rows == {} and memory.by_user == {} and memory.public_ids == {}
+    stale = memory.version - 1
+    memory.put(rows[0], stale)  # read before a forget: not remembered
+    assert memory.rows == {}
+
+
+def live_row(*, session_id: int, user_id: int) -> LiveRow:
+    principal = Principal(user_id, f"user{user_id}", "a@example.com", session_id,
+                          f"session{session_id}", 0.0)
+    return LiveRow(principal, None, None, 1e12, 0.0, 0, 0.0, False, None, 0, 0, "", "", "")
