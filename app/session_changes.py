@@ -81,7 +81,7 @@ class Memory:
         # Most sessions share a handful of browsers: one copy of each User-Agent.
         row = replace(row, last_user_agent=sys.intern(row.last_user_agent))
         with self.lock:
-            if version != self.version or self.size <= 0:
+            if version != self.version:
                 return
             principal = row.principal
             self.rows[principal.session_public_id] = row
@@ -328,6 +328,8 @@ def trusted_memory() -> Memory | None:
     """This worker's memory, brought up to date, or None when it may have missed a change
     (every request then asks the database)."""
     worker = _worker()
+    if worker.memory.size <= 0:
+        return None
     if worker.follower is None:
         worker.follower = _follower()
     return worker.memory if worker.follower.fresh(worker.memory) else None
