@@ -1,9 +1,10 @@
 """The BFF middleware: the only code that reads or writes the auth cookies and ``g.auth``.
 
 ``open_auth`` runs before every request: it authenticates from the access cookie (signature,
-then the session's liveness, one indexed lookup) or, when that token is missing or expired,
-rotates the session handle transparently, GET or POST alike. ``save_auth`` runs after the view
-and writes cookies only when something changed. Views speak to it through ``sign_in``,
+then the session's liveness: as this worker remembers it, or one indexed lookup) or, when that
+token is missing or expired, rotates the session handle transparently, GET or POST alike.
+``save_auth`` runs after the view and writes cookies only when something changed. Views speak
+to it through ``sign_in``,
 ``sign_out``, ``end_session``, ``end_other_sessions``, ``login_required`` and
 ``current_principal``.
 """
