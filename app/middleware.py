@@ -4,9 +4,8 @@
 then the session's liveness: as this worker remembers it, or one indexed lookup) or, when that
 token is missing or expired, rotates the session handle transparently, GET or POST alike.
 ``save_auth`` runs after the view and writes cookies only when something changed. Views speak
-to it through ``sign_in``,
-``sign_out``, ``end_session``, ``end_other_sessions``, ``login_required`` and
-``current_principal``.
+to it through ``sign_in``, ``sign_out``, ``end_session``, ``end_other_sessions``,
+``login_required`` and ``current_principal``.
 """
 
 from __future__ import annotations
