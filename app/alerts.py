@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask, has_request_context, request, url_for
 
-from app import audit, links, mail, recovery, session_rules, settings
+from app import audit, devices, links, mail, recovery, session_rules, settings
 from app.models import LoginSession, User
 
 
@@ -50,9 +50,12 @@ def reuse_detected(*, user: int | None, session: int | None, ip: str, now: float
         return
     row = LoginSession.get_or_none(LoginSession.id == session)
     recovery.notice(
-        User.get_by_id(user).email, "A copy of your sign-in was used",
-        "A copy of your sign-in was used; we ended that session. The address shown is the one "
-        "that presented the copy, and the device is the session's.",
-        "If you did not expect this, reset your password: that ends every session.",
+        User.get_by_id(user).email, f"A session was {session_rules.USED_TWICE.lower()}",
+        "Gatehouse signed out one of your sessions because its sign-in cookie was used twice, "
+        "so someone may have a copy of it. The address shown is the one that used it after it "
+        "had been replaced; the device is the session's.",
+        "If you don't know why, change your password; if you can't sign in, reset it. Either "
+        "signs out every other session.",
         now=now, ip=ip, user_agent=row.user_agent if row else request.headers.get(
-            "User-Agent", ""))
+            "User-Agent", ""), change_url=mail.link(url_for("auth.password")),
+        device_name=devices.name_of(user, row.device_hash) if row else "")

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from peewee import Select, fn
+from peewee import JOIN, Select, fn
 
-from app.models import AnonymousFailure, SecurityEvent
+from app.models import AnonymousFailure, KnownDevice, SecurityEvent
 from app.throttle import address_key
 
 log = logging.getLogger("gatehouse.security")
@@ -28,6 +28,20 @@ log = logging.getLogger("gatehouse.security")
 _listeners: dict[str, list[Callable[..., None]]] = {}
 
 NEW_DEVICE = "from a new device"  # the detail of a sign-in from a browser new to the account
+
+
+def _no_device() -> str:
+    return ""
+
+
+# The hash of the device cookie of the request being served, "" outside one: every event
+# remembers the browser it came from. The middleware, which alone reads cookies, sets it.
+device_of_request: Callable[[], str] = _no_device
+
+
+def set_device_source(source: Callable[[], str]) -> None:
+    global device_of_request
+    device_of_request = source
 
 
 def on(kind: str, listener: Callable[..., None]) -> None:
@@ -42,7 +56,8 @@ def record(kind: str, *, user: int | None, now: float, session: int | None = Non
         _count_anonymous(kind, ip, detail, now)
     else:
         SecurityEvent.create(kind=kind, user=user, session=session, ip_address=ip[:64],
-                             detail=detail[:255], created_at=now)
+                             detail=detail[:255], created_at=now,
+                             device_hash=device_of_request())
     note(kind, user=user, now=now, session=session, ip=ip, detail=detail)
     for listener in _listeners.get(kind, ()):
         listener(user=user, session=session, ip=ip, now=now, detail=detail)
@@ -99,7 +114,23 @@ def note(kind: str, *, now: float, **fields: Any) -> None:
     log.info(json.dumps({"event": kind, "at": at, **fields}, sort_keys=True, default=str))
 
 
+def _with_device(query: Select) -> Select:
+    """Each event with the name and label of the browser it came from (None when unknown)."""
+    return (query.select_extend(KnownDevice.name.alias("device_name"),
+                                KnownDevice.label.alias("device_label"))
+            .join(KnownDevice, JOIN.LEFT_OUTER,
+                  on=(KnownDevice.user == SecurityEvent.user)
+                  & (KnownDevice.device_hash == SecurityEvent.device_hash))
+            .objects())
+
+
 def recent(user_id: int) -> Select:
-    """The person's events, newest first (a query: the caller pages it)."""
-    return (SecurityEvent.select().where(SecurityEvent.user == user_id)
-            .order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc()))
+    """The person's events, newest first, with their browsers (a query: the caller pages it)."""
+    return _with_device(SecurityEvent.select().where(SecurityEvent.user == user_id)
+                        .order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc()))
+
+
+def of_session(session_id: int) -> Select:
+    """One session's events, oldest first, with their browsers: its timeline."""
+    return _with_device(SecurityEvent.select().where(SecurityEvent.session == session_id)
+                        .order_by(SecurityEvent.created_at, SecurityEvent.id))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "busy_timeout": 10_000,
 }
+SQLITE_MINIMUM = (3, 35)
 _SCHEMA_LOCK = 0x6761746568  # any constant shared by every instance: "gateh"
 
 
@@ -37,6 +39,9 @@ def open_database(url: str, pool_size: int = 8, wait: float = 10) -> peewee.Data
     requests wait at most ``wait`` seconds for a free connection."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
+        if sqlite3.sqlite_version_info < SQLITE_MINIMUM:  # ALTER TABLE ... DROP COLUMN
+            raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: Gatehouse needs "
+                               f"{'.'.join(map(str, SQLITE_MINIMUM))} or newer")
         path = unquote(parts.path[1:])  # sqlite:///relative or sqlite:////absolute
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return PooledSqliteDatabase(
@@ -159,7 +164,9 @@ class _Schema:
             return
         try:
             self.upgrade()
-        except UNAVAILABLE:
+        except (peewee.DatabaseError, *UNAVAILABLE) as error:
+            if _answers():  # the database is up: the upgrade itself failed
+                raise SchemaUpgradeFailed(f"the schema upgrade failed: {error}") from error
             if not has_request_context():
                 logging.getLogger("gatehouse.db").warning(
                     "database unavailable at start; the schema is upgraded when it answers")
@@ -169,6 +176,20 @@ class _Schema:
             # workers are forked from this process and must never share one socket.
             database.close_idle()
         self.ready = True
+
+
+class SchemaUpgradeFailed(RuntimeError):
+    """A migration failed against a database that answers: an operator's problem, which no
+    retry on the next request would solve. At start it stops the app with the reason."""
+
+
+def _answers() -> bool:
+    try:
+        with database.connection_context():
+            database.execute_sql("SELECT 1")
+    except UNAVAILABLE:
+        return False
+    return True
 
 
 def _close(exc: BaseException | None) -> None:

@@ -7,11 +7,12 @@ plus ``"reason"`` when the caller's session has just ended (one of ``session_rul
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadHost, Forbidden, HTTPException
 
@@ -24,9 +25,9 @@ log = logging.getLogger("gatehouse.errors")
 
 
 class ReauthenticationRequired(Forbidden):
-    """A sensitive JSON call without the signed-in person's current password."""
+    """A sensitive JSON call without the signed-in person's right password."""
 
-    description = "Enter your current password to confirm."
+    description = "Enter your password to confirm it's you."
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ KINDS = {
               "This address does not accept that method."),
     413: Kind("request_too_large", "Request too large", "The request body is too large."),
     429: Kind("too_many_attempts", "Too many attempts",
-              "Too many attempts. Wait a little and try again."),
+              "Too many attempts. Wait a little and try again."),  # with the wait, in words
     500: Kind("internal_error", "Something went wrong", "Something went wrong on our side."),
     503: Kind("unavailable", "Temporarily unavailable",
               "The service is briefly unavailable. Your session is safe; please try again in "
@@ -68,7 +69,9 @@ def init_app(app: Flask) -> None:
 
 
 def render_error(status: int, message: str | None = None, *, code: str | None = None,
-                 **extra: Any) -> tuple[Any, int]:
+                 link: tuple[str, str] | None = None, **extra: Any) -> tuple[Any, int]:
+    """The error as JSON for /api/, else as a page; ``link`` (address, words) is where the
+    page offers to go instead of the start page, and ``extra`` goes into both."""
     kind = KINDS.get(status, Kind("error", "Error", "The request failed."))
     # Refused before the middleware opened (the schema check's 503, or a failure inside
     # open_auth itself): the page shows someone anonymous.
@@ -80,7 +83,7 @@ def render_error(status: int, message: str | None = None, *, code: str | None = 
         # page links its stylesheet by URL. Whatever was refused, the answer is plain text.
         return Response("Bad request: invalid Host header.\n", mimetype="text/plain"), 400
     return render_template("error.html", status=status, title=kind.title, message=message,
-                           **extra), status
+                           link=link, **extra), status
 
 
 def http_error(error: HTTPException) -> tuple[Any, int]:
@@ -111,8 +114,44 @@ def cross_site(error: CrossSiteRequest) -> tuple[Any, int]:
 
 def throttled(error: Throttled) -> tuple[Any, int, dict[str, str]]:
     _record("throttled", detail=request.path)
-    body, status = render_error(429, KINDS[429].message)
+    wait = f"Try again in {in_words(error.retry_after)}."
+    if is_api_request():
+        body, status = render_error(429, f"Too many attempts. {wait}")
+    else:
+        body, status = render_error(
+            429, f"To keep accounts safe, Gatehouse pauses after too many tries. {wait}",
+            link=way_back())
     return body, status, {"Retry-After": str(error.retry_after)}
+
+
+def in_words(seconds: int) -> str:
+    """A wait as people say it, rounded up so that it is never too early: "45 seconds",
+    "4 minutes", "2 hours", "30 days"."""
+    for unit, size, below in (("second", 1, 60), ("minute", 60, 3600),
+                              ("hour", 3600, 2 * 86400), ("day", 86400, math.inf)):
+        if seconds < below:
+            count = math.ceil(seconds / size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    raise AssertionError("unreachable: the last unit has no bound")
+
+
+FORMS_OF_THE_SIGNED_OUT = {"auth.login": "Back to sign in",
+                           "auth.register": "Back to creating an account",
+                           "auth.forgot": "Back to resetting your password"}
+
+
+def way_back() -> tuple[str, str]:
+    """The form that was refused, when it is one a signed-out person fills in; else the
+    account (signed in) or the sign-in page."""
+    endpoint = request.endpoint or ""
+    if endpoint in FORMS_OF_THE_SIGNED_OUT:
+        following = request.form.get("next") if endpoint == "auth.login" else None
+        target = url_for(endpoint, next=following) if following else url_for(endpoint)
+        return target, FORMS_OF_THE_SIGNED_OUT[endpoint]
+    state = g.get("auth")
+    if state is not None and state.signed_in:
+        return url_for("account.account"), "Back to your account"
+    return url_for("auth.login"), "Back to sign in"
 
 
 def database_unavailable(error: Exception) -> tuple[Any, int]:

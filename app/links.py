@@ -61,11 +61,12 @@ def use(token: str, purpose: str, *, now: float) -> LinkToken:
 
 
 def retire_after_credential_change(user_id: int, *, now: float) -> None:
-    """A password change, a reset or a new address: no link mailed before it may still act.
+    """A password change, a reset or a new address: no link mailed before it may still act
+    (a verification link included: the address is proven by then, or by the new one).
 
     A pending change of address would otherwise outlive the reset that locked its requester
     out, and a reset link mailed to an old address would outlive the change of address."""
-    for purpose in (RESET, NEW_EMAIL):
+    for purpose in (VERIFY, RESET, NEW_EMAIL):
         retire(user_id, purpose, now=now)
 
 

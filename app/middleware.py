@@ -16,14 +16,33 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import quote
 
-from flask import Flask, Request, Response, current_app, flash, g, redirect, request
+from flask import (
+    Flask,
+    Request,
+    Response,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    request,
+)
 from flask import session as cookie_session  # Flask's signed cookie: CSRF secret and flashes
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import Unauthorized
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.utils import cached_property
 
-from app import devices, session_changes, session_rules, session_store, settings, throttle, tokens
+from app import (
+    audit,
+    devices,
+    session_changes,
+    session_rules,
+    session_store,
+    settings,
+    throttle,
+    tokens,
+)
 from app.models import User
 from app.security import is_api_request, mark_private
 from app.session_rules import Issued, Principal
@@ -80,6 +99,7 @@ def init_app(app: Flask) -> None:
     app.extensions["gatehouse_token_cache"] = tokens.VerifiedTokenCache()
     app.before_request(open_auth)
     app.after_request(save_auth)
+    audit.set_device_source(device_hash)
 
 
 def auth_state() -> AuthState:
@@ -103,6 +123,19 @@ def device_id() -> str:
     """This browser's device cookie, or "" when it has none (or one we never issued)."""
     value = g.auth.new_device or request.cookies.get(DEVICE_COOKIE, "")
     return value if devices.is_device_id(value) else ""
+
+
+def device_hash() -> str:
+    """The hash this browser's device is stored by; "" without one, or outside a request."""
+    if not has_request_context() or "auth" not in g:
+        return ""
+    device = device_id()
+    return tokens.token_hash(device) if device else ""
+
+
+def device_name() -> str:
+    """The name the signed-in person gave this browser, or ""."""
+    return devices.name_of(current_principal().user_id, device_hash())
 
 
 def open_auth() -> None:
@@ -165,7 +198,8 @@ def _forget(state: AuthState, reason: str | None) -> None:
     state.principal, state.issued, state.clear = None, None, True
     state.ended_reason = reason
     if reason:  # shown on the next page, even when a script's JSON call found out first
-        flash(session_rules.end_reason(reason).message, "warning")
+        words = session_rules.end_reason(reason)
+        flash(words.message, "security" if words.alert else "warning")
 
 
 def save_auth(response: Response) -> Response:
@@ -192,8 +226,9 @@ def save_auth(response: Response) -> Response:
 # --- the interface for views -------------------------------------------------------------
 
 
-def sign_in(user: User) -> None:
-    """Start a new session for ``user``; whatever this browser held before is discarded."""
+def sign_in(user: User, method: str = "password") -> None:
+    """Start a new session for ``user``, who proved who they are by ``method`` ("password",
+    or "reset": a mailed link); whatever this browser held before is discarded."""
     state, config = auth_state(), settings.current()
     at = config.clock()
     if state.principal is not None:
@@ -210,8 +245,9 @@ def sign_in(user: User) -> None:
     known = devices.is_known(user.id, device)
     state.issued = session_store.start(user, keys=config.keys, policy=config.policy, now=at,
                                        user_agent=user_agent(), ip_address=client_ip(),
-                                       new_device=not known)
-    devices.remember(user.id, device, at)
+                                       new_device=not known, device_hash=device_hash(),
+                                       method=method)
+    devices.remember(user.id, device, at, user_agent())
     state.clear, state.principal = False, None
 
 
@@ -255,9 +291,10 @@ def end_session(session_public_id: str) -> bool:
     return False
 
 
-def end_other_sessions(reason: str) -> int:
+def end_other_sessions(reason: str) -> session_store.Counted:
     """End every other session of the signed-in person and re-key this one, so that a copy of
-    this browser's cookies is cut off too. Returns how many sessions were ended."""
+    this browser's cookies is cut off too. Returns how many sessions were ended, on how many
+    devices."""
     state, principal, config = auth_state(), current_principal(), settings.current()
     at = config.clock()
     ended = session_store.revoke_all(principal.user_id, reason=reason, now=at,

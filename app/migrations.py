@@ -204,8 +204,33 @@ def _rotation_protocol() -> None:
                          "last_ip_address = ip_address")
 
 
+def _devices() -> None:
+    """Version 5: devices people can name, and each session's story. A session records the
+    browser it started in (its device cookie, by hash), how it started, which session signed
+    it out, and the requests refused after it ended; a known device gets a name and the
+    browser parsed at its latest sign-in; an event, the browser its request came from.
+
+    Sessions started before this have no device: each is its own until it is named.
+    """
+    for table, column, kind in (
+        ("login_session", "device_hash", "VARCHAR(64) NOT NULL DEFAULT ''"),
+        ("login_session", "start_method", "VARCHAR(16) NOT NULL DEFAULT 'password'"),
+        ("login_session", "ended_by", "VARCHAR(32) NOT NULL DEFAULT ''"),
+        ("login_session", "refused_uses", "INTEGER NOT NULL DEFAULT 0"),
+        ("login_session", "last_refused_at", "DOUBLE PRECISION"),
+        ("login_session", "last_refused_ip", "VARCHAR(64) NOT NULL DEFAULT ''"),
+        ("login_session", "changes_noted", "INTEGER NOT NULL DEFAULT 0"),
+        ("known_device", "name", "VARCHAR(40) NOT NULL DEFAULT ''"),
+        ("known_device", "label", "VARCHAR(128) NOT NULL DEFAULT ''"),
+        ("security_event", "device_hash", "VARCHAR(64) NOT NULL DEFAULT ''"),
+    ):
+        database.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.add_index("security_event", ("session_id", "created_at")))
+
+
 def _session_changes() -> None:
-    """Version 5: the log of session changes that workers remembering liveness follow."""
+    """Version 6: the log of session changes that workers remembering liveness follow."""
 
     class SessionChange(peewee.Model):
         id = peewee.AutoField()
@@ -222,7 +247,7 @@ def _session_changes() -> None:
 
 # Version n is MIGRATIONS[n - 1]. Append; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[], None]] = [_initial, _bounded_costs, _mail, _rotation_protocol,
-                                        _session_changes]
+                                        _devices, _session_changes]
 LATEST = len(MIGRATIONS)
 
 

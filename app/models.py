@@ -65,6 +65,17 @@ class LoginSession(BaseModel):
     ended_at = peewee.DoubleField(null=True, index=True)
     end_reason = peewee.CharField(max_length=32, null=True)
     end_ip_address = peewee.CharField(max_length=64, default="")  # who ended it, or the copy
+    # The browser (its ``__Host-device`` cookie, by hash) this session was started in; "" for
+    # sessions older than that, each its own device until it is named (``devices.rename``).
+    device_hash = peewee.CharField(max_length=64, default="")
+    start_method = peewee.CharField(max_length=16, default="password")  # or "reset"
+    ended_by = peewee.CharField(max_length=32, default="")  # the session that signed it out
+    # Requests refused after it ended: counted in full; an event each only up to a cap.
+    refused_uses = peewee.IntegerField(default=0)
+    last_refused_at = peewee.DoubleField(null=True)
+    last_refused_ip = peewee.CharField(max_length=64, default="")
+    changes_noted = peewee.IntegerField(default=0)  # address/device change events recorded
+    user_id: int
 
     class Meta:
         # A person's pages of sessions read in index order, whatever their history holds.
@@ -89,10 +100,12 @@ class SecurityEvent(BaseModel):
     kind = peewee.CharField(max_length=32)
     detail = peewee.CharField(max_length=255, default="")
     ip_address = peewee.CharField(max_length=64, default="")
+    device_hash = peewee.CharField(max_length=64, default="")  # the browser the request came from
     created_at = peewee.DoubleField(default=time.time, index=True)
 
     class Meta:
-        indexes = ((("user", "created_at"), False),)  # a person's activity, newest first
+        # A person's activity, newest first; a session's timeline, oldest first.
+        indexes = ((("user", "created_at"), False), (("session", "created_at"), False))
 
 
 class Throttle(BaseModel):
@@ -105,11 +118,15 @@ class Throttle(BaseModel):
 
 class KnownDevice(BaseModel):
     """A browser (its ``__Host-device`` cookie, by hash) that has signed in to an account:
-    judged by its own failures there, not by the account's lockout."""
+    judged by its own failures there, not by the account's lockout. ``name`` is the one the
+    person gave it (at most ``devices.NAME_MAX`` characters), ``label`` the browser and system
+    parsed at its latest sign-in."""
 
     id = peewee.AutoField()
     user = peewee.ForeignKeyField(User, backref="devices", on_delete="CASCADE")
     device_hash = peewee.CharField(max_length=64)
+    name = peewee.CharField(max_length=40, default="")
+    label = peewee.CharField(max_length=128, default="")
     first_seen_at = peewee.DoubleField()
     last_seen_at = peewee.DoubleField()
 

@@ -29,6 +29,7 @@ from app.passwords import check_policy
 
 VERIFY_TTL = 3 * 24 * 3600  # a verification link: long enough to find the mail after a weekend
 RESET_LIMIT_IP = 10  # reset requests per client address per window (HTTP 429 beyond)
+RESET_COMPARISONS = 5  # new passwords one reset link may compare with the current one
 MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour, beyond which none is sent
 MAIL_WINDOW = 3600
 
@@ -39,21 +40,26 @@ def can_sign_in(user: User) -> bool:
 
 def _within_budget(kind: str, account: int | str, now: float) -> bool:
     """Count one mail of ``kind`` to this account (an id, or an address); False once the
-    hour's budget is spent, so that nobody can flood a person's mailbox through our forms."""
-    limit = [throttle.Limit(f"mail-{kind}:{account}", MAILS_PER_ACCOUNT, MAIL_WINDOW)]
+    hour's budget is spent, so that nobody can flood a person's mailbox through our forms.
+    Counted before it is judged, like sign-in attempts: requests at the same instant cannot
+    all see the budget unspent."""
     try:
-        throttle.check(limit, now)
+        throttle.take([throttle.Limit(f"mail-{kind}:{account}", MAILS_PER_ACCOUNT,
+                                      MAIL_WINDOW)], now)
     except throttle.Throttled:
         return False
-    throttle.fail(limit, now)
     return True
 
 
-def described(now: float, ip: str, user_agent: str) -> dict:
-    """When, from which address and device: what every mail says about its cause."""
+def described(now: float, ip: str, user_agent: str, device_name: str = "") -> dict:
+    """When, from which address and device: what every mail says about its cause. The device
+    is the name the person gave it, where they did, and the browser its User-Agent names."""
     from app.account import when
 
-    return {"when": when(now), "ip": ip, "device": devices.describe(user_agent)}
+    device = devices.describe(user_agent)
+    if device_name:
+        device = f"{device_name} ({device})"
+    return {"when": when(now), "ip": ip, "device": device}
 
 
 def _valid_for(seconds: int) -> str:
@@ -98,9 +104,23 @@ def resend_verification(user: User, *, now: float, ip: str, user_agent: str) -> 
         send_verification(user, now=now, ip=ip, user_agent=user_agent)
 
 
-def verify_email(token: str, *, now: float) -> User:
+def verify_email(token: str, password: str, *, now: float, ip: str,
+                 device_id: str) -> User | None:
+    """Confirm the address a verification link went to, if ``password`` is the account's;
+    None when it is not (the attempt counts against the sign-in throttles).
+
+    The link proves the mailbox and the password proves who registered: both are needed, so
+    that an account someone else registered with your address, under their password, never
+    becomes yours by pressing a button in a mail you did not expect.
+    """
+    row = links.check(token, links.VERIFY, now=now)
+    config = settings.current()
+    if users.verify_current(row.user_id, password, hasher=config.hasher,
+                            limits=config.throttles, now=now, failure=users.SIGN_IN_FAILED,
+                            ip=ip, device_id=device_id) is None:
+        return None
     with write_transaction():
-        row = links.use(token, links.VERIFY, now=now)
+        links.use(token, links.VERIFY, now=now)
         mark_verified(row.user_id, now=now)
     return User.get_by_id(row.user_id)
 
@@ -137,12 +157,25 @@ def request_reset(email: str, *, now: float, ip: str, user_agent: str) -> None:
         message = ("reset", "Reset your password")
         context = dict(url=mail.link(url_for("auth.reset_password", token=token)),
                        valid_for=_valid_for(ttl), **described(now, ip, user_agent))
+        # An unconfirmed account gets a reset link too: it proves the mailbox and replaces
+        # whatever password the account was registered with, perhaps by someone else.
         if user is None or not budget:
             mail.render(*message, **context)
-        elif not can_sign_in(user):
-            send_verification(user, now=now, ip=ip, user_agent=user_agent)
         else:
             mail.queue(user.email, *message, now=now, **context)
+
+
+def is_current_password(token: str, user: User, password: str, *, now: float) -> bool:
+    """Whether ``password`` is the account's current one, which a reset must change too.
+
+    One argon2 verify, counted per link before it runs (Throttled beyond RESET_COMPARISONS):
+    whoever holds a link must not get an unlimited oracle for the current password, and a
+    person locked out of signing in is not refused here by the sign-in throttles.
+    """
+    limit = throttle.Limit(f"reset-same:{tokens.token_hash(token)}", RESET_COMPARISONS,
+                           settings.current().password_reset_ttl)
+    throttle.take([limit], now)
+    return settings.current().hasher.verify(user.password_hash, password)
 
 
 def reset_password(token: str, new_password: str, *, now: float, ip: str,
@@ -175,11 +208,14 @@ def reset_password(token: str, new_password: str, *, now: float, ip: str,
 
 
 def notice(to: str, subject: str, what: str, todo: str, *, now: float, ip: str = "",
-           user_agent: str = "", forgot: bool = True) -> None:
-    """A security notice: what happened, when, from where, and what to do."""
+           user_agent: str = "", forgot: bool = True, change_url: str = "",
+           device_name: str = "") -> None:
+    """A security notice: what happened, when, from where (``device_name``: the name the
+    person gave that browser), and what to do (with a button to reset the password, and one
+    to change it when ``change_url`` is given)."""
     forgot_url = mail.link(url_for("auth.forgot")) if forgot else ""
     mail.queue(to, "notice", subject, now=now, what=what, todo=todo, forgot_url=forgot_url,
-               **described(now, ip, user_agent))
+               change_url=change_url, **described(now, ip, user_agent, device_name))
 
 
 # --- change of address -----------------------------------------------------------------------

@@ -45,6 +45,9 @@ class EndReason:
 
 
 _ELSEWHERE = "This session was signed out from another device."
+# Reuse detection in people's words, wherever it is shown: the sessions page, the message at
+# sign-in, the JSON ``message`` and the mail.
+USED_TWICE = "Signed out: its sign-in cookie was used twice"
 END_REASONS: dict[str, EndReason] = {
     SIGNED_OUT: EndReason("Signed out", "You have signed out."),
     REVOKED: EndReason("Signed out by you", _ELSEWHERE),
@@ -52,12 +55,13 @@ END_REASONS: dict[str, EndReason] = {
     PASSWORD_CHANGED: EndReason("Password changed",
                                 "Your password was changed, so this session was ended."),
     REUSE_DETECTED: EndReason(
-        "A reused token was detected",
-        "This session was ended because a copy of its sign-in cookie was used somewhere else. "
-        "Sign in again; if this was not you, change your password.", alert=True,
-        explanation="A copy of this session's cookie was presented from {address} after it "
-        "had been replaced, so Gatehouse ended the session to lock out whoever held the copy. "
-        "If you don't recognise this, change your password."),
+        USED_TWICE,
+        "You were signed out because this session's sign-in cookie was used twice, so someone "
+        "may have a copy of it. Sign in again; if you don't know why, change your password.",
+        alert=True,
+        explanation="Its sign-in cookie was used again from {address} after it had already "
+        "been replaced, so two browsers had it. Gatehouse signed the session out so that "
+        "neither can use it. If you don't recognise this, change your password."),
     PASSWORD_RESET: EndReason("Password reset",
                               "Your password was reset, so this session was ended."),
     NOT_ME: EndReason(

@@ -8,12 +8,13 @@ included, because the middleware checks liveness on every request.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from peewee import Case, Select
+from peewee import JOIN, Case, ModelSelect, Select, fn
 
 from app import audit, devices, session_changes, tokens
 from app.db import execute, fetch_one, is_postgres, locked, write_transaction
-from app.models import LoginSession, RefreshToken, User
+from app.models import KnownDevice, LoginSession, RefreshToken, User
 from app.session_rules import (
     LAST_ACTIVE_RESOLUTION,
     SESSION_LIMIT,
@@ -31,11 +32,23 @@ from app.session_rules import (
     use_to_record,
 )
 
+# What a thief holding an ended session's cookie can make us store: an event for each of the
+# first REFUSED_DETAIL refused requests, then only a count and the latest time and address.
+REFUSED_DETAIL = 20
+# Events for a session's changes of address or browser; later changes only update its row.
+CHANGES_NOTED = 50
+REFUSED_USE = "refused_use"
+ADDRESS_CHANGED = "address_changed"
+DEVICE_CHANGED = "device_changed"
+REAUTHENTICATED = "reauthenticated"
+
 
 def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_agent: str,
-          ip_address: str, new_device: bool = False) -> Issued:
+          ip_address: str, new_device: bool = False, device_hash: str = "",
+          method: str = "password") -> Issued:
     """Begin a new session (a new token family) for ``user``, who has just proved who they are
-    (``new_device``: from a browser that has not signed in to this account before).
+    (``new_device``: from a browser that has not signed in to this account before, whose
+    device cookie hashes to ``device_hash``), by ``method`` ("password", "reset").
 
     The person keeps at most ``policy.max_sessions`` live sessions: the least recently used
     beyond that end here, with their reason, in the same transaction. The device name is
@@ -52,7 +65,7 @@ def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_age
             rotated_at=now, credential_epoch=user.credential_epoch, user_agent=user_agent[:512],
             device_name=device_name, ip_address=ip_address[:64],
             last_user_agent=user_agent[:512], last_ip_address=ip_address[:64],
-            last_device_name=device_name,
+            last_device_name=device_name, device_hash=device_hash, start_method=method,
         )
         RefreshToken.create(token_hash=digest, session=session, generation=0, issued_at=now)
         audit.record("sign_in", user=user.id, session=session.id, ip=ip_address, now=now,
@@ -112,12 +125,14 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
         advanced = failure is None and generation == session.generation
         if advanced:
             _advance(session, successor_hash, now, ip_address, user_agent)
-        elif isinstance(failure, SessionEnded):
+        elif isinstance(failure, SessionEnded) and session.ended_at is None:
             _end(session.id, session.user_id, failure.reason or "", now, ip_address)
+        elif isinstance(failure, SessionEnded):
+            _refused(session.id, session.user_id, now, ip_address)
     if failure is not None:
         raise failure
     if not advanced:  # a parallel request, or a lost response's successor presented later
-        _record_use(session.id, session.generation,
+        _record_use(session.id, session.user_id, session.generation, now,
                     use_to_record(session, False, now, ip_address, user_agent))
     audit.note("rotated" if advanced else "rotation_repeated", now=now, user=session.user_id,
                session=session.id, generation=session.generation + advanced, ip=ip_address)
@@ -148,19 +163,58 @@ def _advance(session: Family, successor_hash: str, now: float, ip_address: str,
     # The latest address and device ride along in the same update, written or not; the
     # device's name is parsed only when the User-Agent changed.
     agent = (user_agent or session.last_user_agent)[:512]
+    address = (ip_address or session.last_ip_address)[:64]
     name = devices.describe(agent)[:128] if agent != session.last_user_agent else ""
     execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
     execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, now,
-            (ip_address or session.last_ip_address)[:64], agent, name, agent, session.id)
+            address, agent, name, agent, session.id)
     # Workers that remember the old generation must learn it, to tell a stale token from reuse.
     session_changes.announce(session_id=session.id, now=now)
+    changes: dict[str, object] = {}
+    if address != session.last_ip_address:
+        changes["last_ip_address"] = address
+    if agent != session.last_user_agent:
+        changes["last_user_agent"] = agent
+    _note_changes(session.id, session.user_id, now, changes)
+
+
+def _note_changes(session_id: int, user_id: int, now: float, changes: dict[str, object]) -> None:
+    """An event for a new address or browser of a session, for its timeline: the first
+    CHANGES_NOTED of them (a browser hopping between networks must not fill the table)."""
+    if "last_ip_address" not in changes and "last_user_agent" not in changes:
+        return
+    if not (LoginSession.update(changes_noted=LoginSession.changes_noted + 1)
+            .where(LoginSession.id == session_id, LoginSession.changes_noted < CHANGES_NOTED)
+            .execute()):
+        return
+    address = str(changes.get("last_ip_address", ""))
+    if address:
+        audit.record(ADDRESS_CHANGED, user=user_id, session=session_id, ip=address, now=now,
+                     detail=address)
+    if "last_user_agent" in changes:
+        audit.record(DEVICE_CHANGED, user=user_id, session=session_id, ip=address, now=now,
+                     detail=devices.describe(str(changes["last_user_agent"])))
+
+
+def _refused(session_id: int, user_id: int, now: float, ip_address: str) -> None:
+    """A request presented the cookie of a session that had already ended, and was refused:
+    counted, with its time and address; an event of its own for the first REFUSED_DETAIL.
+    Inside a write transaction: the update's lock makes the count exact."""
+    (LoginSession.update(refused_uses=LoginSession.refused_uses + 1, last_refused_at=now,
+                         last_refused_ip=ip_address[:64])
+     .where(LoginSession.id == session_id).execute())
+    count = LoginSession.select(LoginSession.refused_uses).where(
+        LoginSession.id == session_id).scalar()
+    if count <= REFUSED_DETAIL:
+        audit.record(REFUSED_USE, user=user_id, session=session_id, ip=ip_address, now=now)
 
 
 def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str = "",
-         detail: str = "") -> None:
-    """End a session once: an already-ended one keeps its first reason and gets no new event."""
+         detail: str = "", actor: str = "") -> None:
+    """End a session once: an already-ended one keeps its first reason and gets no new event.
+    ``actor``: the public id of the session that signed it out, if one did."""
     updated = (LoginSession.update(ended_at=now, end_reason=reason,
-                                   end_ip_address=ip_address[:64])
+                                   end_ip_address=ip_address[:64], ended_by=actor[:32])
                .where(LoginSession.id == session_id, LoginSession.ended_at.is_null())
                .execute())
     if updated:
@@ -218,9 +272,12 @@ def touch_live(claims: tokens.AccessClaims, *, policy: Policy, now: float,
                   rotated_at, bool(seen), rekey_generation, epoch, user_epoch,
                   user_epoch_reason, last_ip, last_agent)
     failure = liveness_failure(row, policy, now, claims)
-    if isinstance(failure, SessionEnded) and ended_at is None:
+    if isinstance(failure, SessionEnded):
         with write_transaction():
-            _end(sid, uid, failure.reason or "", now, ip_address)
+            if ended_at is None:
+                _end(sid, uid, failure.reason or "", now, ip_address)
+            else:
+                _refused(sid, uid, now, ip_address)
     if failure is not None:
         raise failure
     _use(row, claims, memory, version, now, ip_address, user_agent, remember=True)
@@ -234,20 +291,23 @@ def _use(row: LiveRow, claims: tokens.AccessClaims, memory: session_changes.Memo
     when something was)."""
     proves = claims.generation == row.generation
     changes = use_to_record(row, proves, now, ip_address, user_agent)
-    _record_use(row.principal.session_id, row.generation, changes)
+    principal = row.principal
+    _record_use(principal.session_id, principal.user_id, row.generation, now, changes)
     if memory is not None and (changes or remember):
         memory.put(row, version, changes)
 
 
-def _record_use(session_id: int, generation: int, changes: dict[str, object]) -> None:
+def _record_use(session_id: int, user_id: int, generation: int, now: float,
+                changes: dict[str, object]) -> None:
     if "last_user_agent" in changes:  # a new device: its name is parsed now, once
         changes = {**changes,
                    "last_device_name": devices.describe(str(changes["last_user_agent"]))[:128]}
     if changes:
         # Not over a rotation that happened meanwhile: that one wrote its own state.
-        (LoginSession.update(**changes)
-         .where(LoginSession.id == session_id, LoginSession.generation == generation)
-         .execute())
+        if (LoginSession.update(**changes)
+                .where(LoginSession.id == session_id, LoginSession.generation == generation)
+                .execute()):
+            _note_changes(session_id, user_id, now, changes)
 
 
 def revoke(session_public_id: str, *, user_id: int, reason: str, now: float,
@@ -262,12 +322,20 @@ def revoke(session_public_id: str, *, user_id: int, reason: str, now: float,
     if session is None:
         raise SessionNotFound()
     with write_transaction():
-        _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor))
+        _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor), actor)
+
+
+class Counted(NamedTuple):
+    """How many sessions, on how many devices (``devices.key``)."""
+
+    sessions: int
+    devices: int
 
 
 def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None,
-               ip_address: str = "", actor: str = "") -> int:
-    """End every live session of the user except ``keep``; return how many were ended.
+               ip_address: str = "", actor: str = "") -> Counted:
+    """End every live session of the user except ``keep``; return how many were ended, and
+    on how many devices.
 
     A credential change: it also moves the user's credential epoch on (``keep`` moves with
     it), so that a sign-in whose password was checked before this, but whose session row is
@@ -286,8 +354,8 @@ def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None
         session_changes.announce(user_id=user_id, now=now)
         ended = list(query)
         for session in ended:
-            _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor))
-    return len(ended)
+            _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor), actor)
+    return Counted(len(ended), len({devices.key(session) for session in ended}))
 
 
 def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float) -> Issued:
@@ -318,11 +386,15 @@ def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float
                  now)
 
 
-def reauthenticated(session_id: int, *, now: float) -> None:
-    """The person has just entered their password again in this session."""
+def reauthenticated(session_id: int, *, now: float, ip_address: str = "") -> None:
+    """The person has just entered their password again in this session (an event on its
+    timeline)."""
     with write_transaction():
         LoginSession.update(authenticated_at=now).where(LoginSession.id == session_id).execute()
         session_changes.announce(session_id=session_id, now=now)
+        user_id = LoginSession.select(LoginSession.user).where(
+            LoginSession.id == session_id).scalar()
+        audit.record(REAUTHENTICATED, user=user_id, session=session_id, ip=ip_address, now=now)
 
 
 PAGE_SIZE = 20
@@ -345,24 +417,73 @@ def paged(query: Select, number: int) -> Page:
     return Page(rows[:PAGE_SIZE], number, len(rows) > PAGE_SIZE and number < MAX_PAGE)
 
 
+def _named(query: ModelSelect[LoginSession]) -> ModelSelect[LoginSession]:
+    """Sessions with the name the person gave their device (``chosen_name``, "" or None)."""
+    return (query.select_extend(KnownDevice.name.alias("chosen_name"))
+            .join_from(LoginSession, KnownDevice, JOIN.LEFT_OUTER,
+                       on=(KnownDevice.user == LoginSession.user)
+                       & (KnownDevice.device_hash == LoginSession.device_hash))
+            .objects())
+
+
+def _live(user_id: int, policy: Policy, now: float) -> ModelSelect[LoginSession]:
+    return (LoginSession.select()
+            .join(User)
+            .where(LoginSession.user == user_id, LoginSession.ended_at.is_null(),
+                   LoginSession.credential_epoch >= User.credential_epoch,
+                   LoginSession.absolute_expires_at > now,
+                   LoginSession.last_active_at > now - policy.idle_ttl - LAST_ACTIVE_RESOLUTION))
+
+
 def list_active(user_id: int, *, policy: Policy, now: float, current: int | None = None,
-                page: int = 1) -> Page:
-    """The person's live sessions, ``current`` first, then the most recently used."""
-    return paged(LoginSession.select()
-                 .join(User)
-                 .where(LoginSession.user == user_id, LoginSession.ended_at.is_null(),
-                        LoginSession.credential_epoch >= User.credential_epoch,
-                        LoginSession.absolute_expires_at > now,
-                        LoginSession.last_active_at > now - policy.idle_ttl
-                        - LAST_ACTIVE_RESOLUTION)
-                 .order_by(Case(None, [(LoginSession.id == current, 0)], 1),
-                           LoginSession.last_active_at.desc(), LoginSession.id.desc()), page)
+                page: int = 1, device_hash: str = "") -> Page:
+    """The person's live sessions with their devices' names: ``current`` first, then the
+    others of its device (``device_hash``), then the most recently used."""
+    first = [(LoginSession.id == current, 0)]
+    if device_hash:
+        first.append((LoginSession.device_hash == device_hash, 1))
+    return paged(_named(_live(user_id, policy, now))
+                 .order_by(Case(None, first, 2), LoginSession.last_active_at.desc(),
+                           LoginSession.id.desc()), page)
+
+
+def count_others(user_id: int, *, policy: Policy, now: float, keep: int) -> Counted:
+    """How many live sessions other than ``keep`` the person has, on how many devices: what
+    "sign out all other sessions" would end. One aggregate, over at most the session cap."""
+    device = Case(None, [(LoginSession.device_hash == "", LoginSession.public_id)],
+                  LoginSession.device_hash)
+    counts: Select = (_live(user_id, policy, now).where(LoginSession.id != keep)
+                      .select(fn.COUNT(LoginSession.id), fn.COUNT(device.distinct())))
+    sessions, on = counts.tuples().get()
+    return Counted(int(sessions), int(on))
 
 
 def list_ended(user_id: int, *, since: float, page: int = 1) -> Page:
-    return paged(LoginSession.select()
-                 .where(LoginSession.user == user_id, LoginSession.ended_at > since)
+    return paged(_named(LoginSession.select()
+                        .where(LoginSession.user == user_id, LoginSession.ended_at > since))
                  .order_by(LoginSession.ended_at.desc(), LoginSession.id.desc()), page)
+
+
+def find(user_id: int, session_public_id: str) -> LoginSession:
+    """One of ``user_id``'s sessions, live or ended, with its device's name; SessionNotFound
+    for anyone else's, or a value that is no public id."""
+    if not tokens.is_public_id(session_public_id):
+        raise SessionNotFound()
+    found = _named(LoginSession.select().where(LoginSession.user == user_id,
+                                               LoginSession.public_id == session_public_id))
+    session = found.first()
+    if session is None:
+        raise SessionNotFound()
+    return session
+
+
+def by_public_id(user_id: int, public_ids: set[str]) -> dict[str, LoginSession]:
+    """Some of the person's sessions by public id (the ones that signed others out)."""
+    if not public_ids:
+        return {}
+    rows = _named(LoginSession.select().where(LoginSession.user == user_id,
+                                              LoginSession.public_id.in_(list(public_ids))))
+    return {row.public_id: row for row in rows}
 
 
 def prune(*, policy: Policy, now: float, keep_ended_for: int = 30 * 24 * 3600) -> int:

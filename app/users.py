@@ -61,13 +61,19 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
     return True
 
 
+SIGN_IN_FAILED = "sign_in_failed"
+REAUTH_FAILED = "reauth_failed"  # a wrong password where an action asked for it again
+CURRENT_PASSWORD_FAILED = "current_password_failed"  # on the password or email form
+
+
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
-                 ip: str = "", device_id: str = "") -> User | None:
+                 ip: str = "", device_id: str = "", failure: str = SIGN_IN_FAILED) -> User | None:
     """Return the user whose password this is, or None; raise Throttled when over the limits.
 
     The attempt is counted before the password is checked, so no more than the limit are ever
     checked, however many arrive at once. Unknown emails cost one dummy argon2 verify, so
-    timing does not tell them apart. ``device_id`` is the browser's device cookie.
+    timing does not tell them apart. ``device_id`` is the browser's device cookie; a wrong
+    password is recorded as the event ``failure``.
     """
     try:
         email = normalise_email(email)
@@ -79,7 +85,7 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     keys = limits.for_sign_in(email, ip, device)
     throttle.take(keys, now)
     if not hasher.verify(user.password_hash if user else None, password) or user is None:
-        audit.record("sign_in_failed", user=user.id if user else None, ip=ip, now=now)
+        audit.record(failure, user=user.id if user else None, ip=ip, now=now)
         return None
     for limit in keys[:-1]:
         throttle.reset(limit.key)
@@ -93,11 +99,13 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
 
 
 def verify_current(user_id: int, password: str, *, hasher: Hasher, limits: Throttles,
-                   now: float, ip: str = "", device_id: str = "") -> User | None:
-    """Re-check the signed-in person's password; attempts count against the same limits."""
+                   now: float, ip: str = "", device_id: str = "",
+                   failure: str = CURRENT_PASSWORD_FAILED) -> User | None:
+    """Re-check the signed-in person's password; attempts count against the same limits, and
+    a wrong one is recorded as ``failure`` (not as a failed sign-in)."""
     user = User.get_by_id(user_id)
     return authenticate(user.email, password, hasher=hasher, limits=limits, now=now, ip=ip,
-                        device_id=device_id)
+                        device_id=device_id, failure=failure)
 
 
 def change_password(user: User, new_password: str, *, hasher: Hasher, now: float,

@@ -34,3 +34,17 @@ def test_bench_runs_and_checks_its_own_rotations(make_app):
     assert "FAILED" not in table
     assert " 0 with more than one successor; 0 extra tokens; 0 reuse events" in table
     assert "not run; pass --million" in table
+
+
+def test_the_sessions_page_benchmark_seeds_and_renders_every_page(make_app):
+    """Correctness only: each page it times answers 200 with the seeded person's data."""
+    make_app()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if os.environ.get("TEST_DATABASE_URL"):
+        env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
+    done = subprocess.run([sys.executable, "-m", "bench.sessions_page", "--rounds", "1",
+                           "--calls", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "/sessions (100 live sessions, 1,000 events)" in done.stdout
+    assert done.stdout.count(" ms ") == 4

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,9 +27,9 @@ from support import (
     submit,
 )
 
-from app import session_rules
+from app import recovery, session_rules
 from app.mail import outbox
-from app.models import LoginSession, OutboxMessage, User
+from app.models import LoginSession, OutboxMessage, SecurityEvent, User
 
 NEW_PASSWORD = "a brand new and rather long passphrase"
 
@@ -37,17 +39,24 @@ def path(url: str) -> str:
     return urlsplit(url).path
 
 
-def press(client, url: str):
+def press(client, url: str, **fields):
     """Open a mailed link's page, then press its button (the POST does the work)."""
-    return submit(client, path(url), {})
+    return submit(client, path(url), fields)
+
+
+def confirm(client, url: str, password: str = PASSWORD):
+    """A verification link's page asks for the account's password."""
+    return press(client, url, password=password)
 
 
 def verified(client, smtp, email="ada@example.com"):
-    """Register ``email`` and confirm it through the mailed link; the client is not signed in."""
+    """Register ``email`` and confirm it through the mailed link, which signs the client in;
+    it is signed out again here."""
     register(client, email)
     mail = smtp.mailbox.wait_for(email)[-1]
     assert mail.subject == "Confirm your email address"
-    assert press(client, mail.link("/email/verify/")).status_code == 302
+    assert confirm(client, mail.link("/email/verify/")).status_code == 302
+    submit(client, "/logout", {}, form_page="/account")
     return client
 
 
@@ -67,8 +76,39 @@ def test_registration_mails_a_link_and_sign_in_waits_for_it(mail_app, smtp):
     link = mail.link("/email/verify/")
     assert "Confirm my address" in client.get(path(link)).get_data(as_text=True)
     assert User.get().email_verified_at is None  # opening the page changed nothing
-    assert press(client, link).headers["Location"] == "/login"
+    assert confirm(client, link).headers["Location"] == "/account"
+    assert client.get("/account").status_code == 200  # confirming signed this browser in
+    submit(client, "/logout", {}, form_page="/account")
     assert login(client).status_code == 302
+
+
+def test_confirming_an_address_takes_the_password_it_was_registered_with(mail_app, smtp):
+    """Someone registers your address under their password before you do. The mail you did
+    not expect cannot make their account yours by a press of its button: confirming takes
+    their password, which you do not know, and a reset link gives the account yours."""
+    register(browser(mail_app), "ada@example.com", "the intruder's own long password")
+    link = smtp.mailbox.wait_for("ada@example.com")[0].link("/email/verify/")
+    ada = browser(mail_app)
+    refused = confirm(ada, link, PASSWORD)
+    assert refused.status_code == 401
+    field = page(refused).find(id="password")
+    assert field["aria-invalid"] == "true"
+    assert "That password is not right" in page(refused).find(id="password-error").get_text()
+    assert User.get().email_verified_at is None
+    assert SecurityEvent.get(SecurityEvent.kind == "sign_in_failed").user_id == User.get().id
+    # Forgot password: an unconfirmed account gets a reset link, which confirms the address
+    # with Ada's password; the intruder's no longer signs in.
+    submit(ada, "/password/forgot", {"email": "ada@example.com"})
+    reset = smtp.mailbox.wait_for("ada@example.com", 2)[1]
+    assert reset.subject == "Reset your password"
+    assert press(ada, reset.link("/password/reset/"),
+                 new_password=NEW_PASSWORD).headers["Location"] == "/sessions"
+    assert User.get().email_verified_at is not None
+    assert login(browser(mail_app), "ada@example.com",
+                 "the intruder's own long password").status_code == 401
+    assert login(browser(mail_app), "ada@example.com", NEW_PASSWORD).status_code == 302
+    # The old verification link died with the credential change.
+    assert browser(mail_app).get(path(link)).status_code == 410  # Gone: used up
 
 
 def test_signing_in_unconfirmed_mails_a_new_link(mail_app, smtp):
@@ -78,7 +118,7 @@ def test_signing_in_unconfirmed_mails_a_new_link(mail_app, smtp):
     answer = login(client)
     assert answer.status_code == 401 and "open the link we mailed" in answer.get_data(as_text=True)
     second = smtp.mailbox.wait_for("ada@example.com", 2)[1]
-    assert press(client, second.link("/email/verify/")).status_code == 302
+    assert confirm(client, second.link("/email/verify/")).status_code == 302
 
 
 def test_a_taken_address_answers_like_a_new_one_and_mails_its_owner(mail_app, smtp):
@@ -144,6 +184,23 @@ def test_a_reset_link_works_once(ada, mail_app, smtp):
     assert again.status_code == 410
     text = again.get_data(as_text=True)
     assert "already been used" in text and 'href="/password/forgot"' in text
+
+
+def test_a_reset_refuses_the_current_password_a_few_times_per_link(ada, mail_app, smtp):
+    """The current password is refused with the reason; each link may compare only a few, so
+    whoever holds one gets no oracle for the current password."""
+    client = browser(mail_app)
+    link = reset_link(client, smtp)
+    before = User.get().password_hash
+    for _ in range(recovery.RESET_COMPARISONS):
+        refused = submit(client, path(link), {"new_password": PASSWORD})
+        assert refused.status_code == 200
+        assert "Choose a password different from your current one." in refused.text
+    assert submit(client, path(link), {"new_password": NEW_PASSWORD}).status_code == 429
+    assert User.get().password_hash == before
+    submit(client, "/password/forgot", {"email": "ada@example.com"})
+    fresh = smtp.mailbox.wait_for("ada@example.com", 3)[-1].link("/password/reset/")
+    assert submit(client, path(fresh), {"new_password": NEW_PASSWORD}).status_code == 302
 
 
 def test_an_expired_reset_link_explains_itself(ada, mail_app, smtp, clock):
@@ -288,8 +345,11 @@ def test_reuse_detection_is_mailed(ada, mail_app, smtp, clock):
     thief = browser(mail_app)
     stolen.put(thief)
     thief.get("/account")
-    mail = smtp.mailbox.about("ada@example.com", "A copy of your sign-in was used")
-    assert "we ended that session" in mail.text
+    mail = smtp.mailbox.about("ada@example.com", "its sign-in cookie was used twice")
+    assert mail.subject == "A session was signed out: its sign-in cookie was used twice"
+    assert "its sign-in cookie was used twice" in mail.text and "token" not in mail.text
+    assert mail.link("/account/password") and mail.link("/password/forgot")
+    assert "Change my password" in mail.html and "Reset my password" in mail.html
 
 
 def test_changing_the_address_waits_for_the_new_one_to_be_confirmed(ada, mail_app, smtp):
@@ -316,6 +376,22 @@ def test_reset_requests_are_throttled_per_address_and_per_account(ada, mail_app,
     assert answers == [200] * 10 + [429]
     resets = OutboxMessage.select().where(OutboxMessage.subject == "Reset your password")
     assert resets.count() == 3  # per account: the rest answered the same, and sent nothing
+
+
+def test_the_mail_budget_holds_for_requests_at_the_same_instant(ada, mail_app, smtp, clock):
+    """Twelve reset requests for one account from twelve addresses at once: three mails."""
+    barrier = threading.Barrier(12, timeout=30)
+
+    def ask(number: int) -> None:
+        with mail_app.test_request_context():
+            barrier.wait()
+            recovery.request_reset("ada@example.com", now=clock(), ip=f"198.51.100.{number}",
+                                   user_agent="")
+
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(ask, range(12)))
+    resets = OutboxMessage.select().where(OutboxMessage.subject == "Reset your password")
+    assert resets.count() == 3
 
 
 def test_a_reset_cancels_a_change_of_address_still_waiting_for_its_link(ada, mail_app, smtp):
@@ -359,3 +435,13 @@ def test_failures_from_elsewhere_do_not_lock_the_owner_out_of_changing_address(
     answer = submit(ada, "/account/email", {"email": "ada@new.example",
                                             "current_password": PASSWORD})
     assert answer.status_code == 302
+
+
+def test_alerts_name_the_device_as_its_owner_does(ada, smtp):
+    me = ada.get("/api/me").get_json()["session_id"]
+    submit(ada, f"/sessions/{me}/name", {"name": "Work <laptop>"}, form_page="/sessions")
+    submit(ada, "/account/password", {"current_password": PASSWORD,
+                                      "new_password": NEW_PASSWORD})
+    mail = smtp.mailbox.about("ada@example.com", "Your password was changed")
+    assert "Work <laptop> (Firefox 128 on Ubuntu)" in mail.text
+    assert "Work &lt;laptop&gt; (Firefox 128 on Ubuntu)" in mail.html

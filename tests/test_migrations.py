@@ -12,7 +12,7 @@ import pytest
 from support import auth_cookies_set, browser, is_postgres
 
 from app import migrations
-from app.db import database
+from app.db import SchemaUpgradeFailed, database
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import ALL, SchemaVersion
 
@@ -72,3 +72,18 @@ def test_the_migrated_schema_is_what_the_models_declare(app, model):
     declared = {(field.column_name,) for field in model._meta.sorted_fields
                 if (field.index or field.unique) and not field.primary_key}
     assert declared <= indexes
+
+
+def test_a_failing_migration_stops_the_start_with_its_reason(make_app, monkeypatch):
+    """Not "database unavailable", retried on every request: the database answers, the
+    upgrade is what failed, and nothing of it was applied."""
+    make_app()
+
+    def broken() -> None:
+        database.execute_sql("ALTER TABLE no_such_table ADD COLUMN x INTEGER")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, broken])
+    monkeypatch.setattr(migrations, "LATEST", migrations.LATEST + 1)
+    with pytest.raises(SchemaUpgradeFailed, match="no_such_table"):
+        make_app()
+    assert versions() == list(range(1, migrations.LATEST))

@@ -191,8 +191,8 @@ class ProtocolModel(RuleBasedStateMachine):
 
     # --- limits --------------------------------------------------------------------------
 
-    def over_the_limits(self) -> bool:
-        family = self.family
+    def over_the_limits(self, family: Family | None = None) -> bool:
+        family = family or self.family
         return (self.now >= family.signed_in_at + MAX_AGE
                 or self.now >= family.last_activity + IDLE + WRITE_INTERVAL)
 
@@ -369,12 +369,25 @@ class ProtocolModel(RuleBasedStateMachine):
         if value is None and access is None:
             return
         current = family is self.family and not family.ended
+        # The person's browser let this session's cookie lapse (its Max-Age) while the thief
+        # kept the session alive, and signed in afresh: nothing told the server the old
+        # session was over, so within its limits the copy may still be served.
+        abandoned = family is not self.family and not (family.ended or family.must_be_ended)
         promise = self.promise(value, access) if current else None
         caught = current and self.person_moved_on(value, access)
         response = self.send(jar, "GET", "/api/me", ip="198.51.100.9", agent=UA_PHONE)
         status = response.status_code
-        if not current or any(step > copied_at for step in self.changes):
+        if any(step > copied_at for step in self.changes) or not (current or abandoned):
             assert status == 401, "a copy from an ended session or before a credential change"
+            return
+        if abandoned:
+            SEEN.update([f"thief presents a copy of an abandoned session: {status}"])
+            if self.over_the_limits(family):
+                assert status == 401, "an abandoned session outlived its limits"
+            if status == 200:
+                family.last_activity = self.now
+            if keep:
+                self.thief.apply(response, self.now)
             return
         SEEN.update([f"thief presents a copy: {status}"])
         if caught:  # the issue's own wording of the promise, checked beside the general one

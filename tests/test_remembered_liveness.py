@@ -17,7 +17,7 @@ from support import PASSWORD, SECRET, Cookies, browser, only_session, signed_up
 from app import session_changes, session_store, settings
 from app.db import database, write_transaction
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
-from app.models import LoginSession, SessionChange, User
+from app.models import LoginSession, SecurityEvent, SessionChange, User
 from app.session_rules import LAST_ACTIVE_RESOLUTION, LiveRow, Principal
 
 pytestmark = pytest.mark.slow
@@ -242,6 +242,28 @@ def test_a_worker_that_remembers_older_activity_does_not_end_a_session(make_app,
     clock.advance(3600 + LAST_ACTIVE_RESOLUTION)  # and the limit itself still holds
     assert laptop.get("/api/me").status_code == 401
     assert only_session().end_reason == "idle_timeout"
+
+
+def test_uses_of_a_remembered_session_after_it_ended_are_each_recorded(make_app, clock):
+    """The worker remembered the session live; once it has ended, every request that still
+    presents it is refused on the stored row, and so counted there, with an event each."""
+    app = make_app()
+    laptop = browser(app)
+    signed_up(laptop)
+    assert laptop.get("/api/me").status_code == 200
+    session = only_session()
+    memory = app.extensions["gatehouse_session_memory"].memory
+    assert memory.get(session.public_id) is not None
+    copy = Cookies.of(laptop)
+    with app.app_context():
+        session_store.revoke(session.public_id, user_id=session.user_id, reason="revoked",
+                             now=clock.now)
+    for client in (laptop, browser(app)):
+        copy.put(client)
+        assert client.get("/api/me").status_code == 401
+    assert only_session().refused_uses == 2
+    assert SecurityEvent.select().where(SecurityEvent.kind == "refused_use").count() == 2
+    assert memory.get(session.public_id) is None
 
 
 def test_a_gap_in_the_change_ids_forgets_everything():

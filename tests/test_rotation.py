@@ -116,8 +116,10 @@ def test_replay_after_successor_was_carried_and_grace_passed_revokes(ada, clock)
     assert SecurityEvent.select().where(SecurityEvent.kind == "reuse_detected").count() == 1
     # The legitimate holder is signed out on the very next request, access token unexpired.
     legit = ada.get("/account", follow_redirects=True)
-    assert page(legit).find("h1").text == "Sign in"
-    assert "used somewhere else" in legit.get_data(as_text=True)
+    assert page(legit).find("h1").text == "Sign in to continue"
+    (flash,) = page(legit).select('[data-flash="security"]')
+    assert "sign-in cookie was used twice" in flash.text and "token" not in flash.text
+    assert {a["href"] for a in flash.select("a")} == {"/account/password", "/password/forgot"}
 
 
 def test_the_sessions_page_shows_the_reuse_reason_after_signing_in_again(ada, clock):
@@ -134,7 +136,11 @@ def test_the_sessions_page_shows_the_reuse_reason_after_signing_in_again(ada, cl
     login(ada)
     ended = page(ada.get("/sessions")).select('[data-end-reason="reuse_detected"]')
     assert len(ended) == 1
-    assert "A reused token was detected" in ended[0].text
+    assert session_rules.USED_TWICE in ended[0].text and "token" not in ended[0].text
+    # What to do about it, and the session's own timeline.
+    timeline = f"/sessions/{ended[0]['data-ended-session-id']}"
+    assert {a["href"] for a in ended[0].select("a")} == {"/account/password", "/password/forgot",
+                                                        timeline}
 
 
 def test_any_older_value_revokes_even_within_the_grace_window(ada, clock):

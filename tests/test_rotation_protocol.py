@@ -73,7 +73,7 @@ def test_a_superseded_value_alone_is_honoured_only_within_the_lost_response_wind
         served += 1
     assert served == 9  # 40 s ... 600 s; the presentation at 670 s is refused
     assert ended_with_reuse(ada)
-    assert f"presented from {THIEF_IP}" in ended_session_text(ada)
+    assert f"used again from {THIEF_IP}" in ended_session_text(ada)
 
 
 def test_a_shorter_lost_response_window_is_honoured(make_app, clock):
@@ -117,7 +117,7 @@ def test_a_thief_who_rotates_first_is_caught_when_the_person_keeps_browsing(ada,
     assert response.status_code == 401
     assert cookie(ada, SESSION_COOKIE) is None  # the person is not handed the thief's value
     assert me(thief).status_code == 401
-    assert "presented from 203.0.113.7" in ended_session_text(ada)
+    assert "used again from 203.0.113.7" in ended_session_text(ada)
 
 
 def test_a_thief_riding_on_the_access_cookie_is_caught_at_the_persons_next_rotation(ada,
@@ -201,7 +201,7 @@ def test_the_reuse_record_names_the_address_that_presented_the_copy(ada, clock):
     assert me(thief).status_code == 401
     assert ended_with_reuse(ada)
     text = ended_session_text(ada)
-    assert f"A copy of this session's cookie was presented from {THIEF_IP}" in text
+    assert f"Its sign-in cookie was used again from {THIEF_IP}" in text
     assert page(ada.get("/sessions")).select('[data-event="reuse_detected"]')
 
 

@@ -5,7 +5,7 @@ import unicodedata
 
 import pytest
 from argon2 import PasswordHasher
-from support import PASSWORD, browser, login, page, register, signed_up
+from support import PASSWORD, browser, login, page, register, signed_up, submit
 
 from app.models import User
 from app.passwords import Argon2Profile, Hasher
@@ -167,3 +167,17 @@ def test_credentials_in_the_query_string_do_not_sign_in(client):
                                              ("root", "root"), ("admin", "password")])
 def test_no_default_accounts_exist(client, email, password):
     assert login(client, email, password).status_code == 401
+
+
+def test_a_new_password_equal_to_the_current_one_is_refused_with_the_reason(ada):
+    """Also as another normalisation of the same text (NFD), which is the same password."""
+    before = User.get().password_hash
+    for same in (PASSWORD, unicodedata.normalize("NFD", PASSWORD)):
+        response = submit(ada, "/account/password", {"current_password": PASSWORD,
+                                                      "new_password": same})
+        assert response.status_code == 200
+        box = page(response).select_one("#new_password")
+        assert box["aria-invalid"] == "true"
+        assert "Choose a password different from your current one." in page(response).select_one(
+            f"#{box['aria-describedby'].split()[-1]}").get_text()
+    assert User.get().password_hash == before

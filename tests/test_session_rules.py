@@ -199,3 +199,11 @@ def test_every_end_reason_has_its_words():
     assert [r for r, w in rules.END_REASONS.items() if w.alert] == [rules.REUSE_DETECTED,
                                                                      rules.NOT_ME]
     assert rules.end_reason("from a later version") is rules.UNKNOWN_END
+
+
+def test_reuse_is_told_in_one_plain_wording_without_jargon():
+    words = rules.end_reason(rules.REUSE_DETECTED)
+    assert words.label == rules.USED_TWICE
+    for text in (words.label, words.message, words.explanation):
+        assert "token" not in text.lower() and "sign-in cookie was used" in text
+    assert "change your password" in words.message and "{address}" in words.explanation

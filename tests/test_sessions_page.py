@@ -106,12 +106,3 @@ def test_protected_page_redirects_to_sign_in_with_next(client):
     assert response.status_code == 302
     assert response.headers["Location"] == "/login?next=/sessions"
 
-
-def test_reauthentication_is_asked_once_the_sign_in_is_old(ada, phone, clock):
-    clock.advance(11 * 60)
-    target = session_id(phone)
-    refused = submit(ada, f"/sessions/{target}/revoke", {}, form_page="/sessions")
-    assert refused.status_code == 302 and phone.get("/api/me").status_code == 200
-    accepted = submit(ada, f"/sessions/{target}/revoke",
-                      {"password": "correct horse battery staple"}, form_page="/sessions")
-    assert accepted.status_code == 302 and phone.get("/api/me").status_code == 401

@@ -7,9 +7,9 @@ from flask import Response, jsonify, request
 
 from app import middleware, session_rules, session_store, settings
 from app.account import api
-from app.auth import confirm_password
+from app.account.views import this_device
+from app.auth.reauth import recent_password_required
 from app.devices import describe
-from app.errors import ReauthenticationRequired
 from app.middleware import current_principal, login_required
 
 
@@ -29,7 +29,7 @@ def list_sessions() -> Response:
                                      now=config.clock(), current=principal.session_id,
                                      page=request.args.get("page", 1, int))
     return jsonify(sessions=[{
-        "id": s.public_id, "device": s.device_name or describe(s.user_agent),
+        "id": s.public_id, "device": s.chosen_name or s.device_name or describe(s.user_agent),
         "ip_address": s.ip_address, "last_device": s.last_device_name or s.device_name,
         "last_ip_address": s.last_ip_address, "signed_in_at": s.created_at,
         "last_active_at": s.last_active_at,
@@ -41,9 +41,7 @@ def list_sessions() -> Response:
 
 @api.delete("/sessions/<session_id>")
 @login_required
+@recent_password_required("sign out that session", unless=this_device)
 def delete_session(session_id: str) -> tuple[str, int]:
-    password = (request.get_json(silent=True) or {}).get("password")
-    if not confirm_password(password if isinstance(password, str) else None):
-        raise ReauthenticationRequired()
     middleware.end_session(session_id)  # this very session is signed out, cookies cleared
     return "", 204

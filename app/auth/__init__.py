@@ -1,11 +1,11 @@
-"""Accounts blueprint: register, sign in, sign out, change password; and the password
-confirmation that sensitive actions elsewhere ask for."""
+"""Accounts blueprint: register, sign in, sign out, change password; and the password check
+that sensitive actions elsewhere ask for (``reauth.recent_password_required``)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from app import middleware, session_store, settings, users
+from app import middleware, settings, users
 from app.models import User
 
 bp = Blueprint("auth", __name__)
@@ -15,34 +15,23 @@ def init_app(app: Flask) -> None:
 
 
 def reauth_due() -> bool:
-    """Sensitive actions ask for the password again once the last sign-in is this old."""
+    """Sensitive actions ask for the password again once it was last entered this long ago."""
     config = settings.current()
     principal = middleware.current_principal()
     return config.clock() - principal.authenticated_at > config.reauth_window
 
 
-def confirm_password(password: str | None) -> bool:
-    """True when no re-authentication is due, or ``password`` is the signed-in person's own.
-
-    Failures count against the same throttles as sign-in.
-    """
-    if not reauth_due():
-        return True
-    user = verify_current_password(password or "")
-    if user is not None:
-        session_store.reauthenticated(middleware.current_principal().session_id,
-                                      now=settings.now())
-    return user is not None
-
-
-def verify_current_password(password: str) -> User | None:
+def verify_current_password(password: str, *,
+                            failure: str = users.CURRENT_PASSWORD_FAILED) -> User | None:
     """The signed-in person, if ``password`` is theirs. Attempts count against the sign-in
-    throttles, and this browser is judged by its own attempts when the account knows it."""
+    throttles, and this browser is judged by its own attempts when the account knows it; a
+    wrong one is recorded as ``failure`` (where it was typed: the history tells it from a
+    failed sign-in)."""
     config = settings.current()
     return users.verify_current(middleware.current_principal().user_id, password,
                                 hasher=config.hasher, limits=config.throttles,
                                 now=config.clock(), ip=middleware.client_ip(),
-                                device_id=middleware.device_id())
+                                device_id=middleware.device_id(), failure=failure)
 
 
 from app.auth import mail_views, views  # noqa: E402,F401  (routes register themselves on bp)

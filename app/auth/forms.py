@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length, StopValidation, ValidationError
 
-from app.passwords import MAX_LENGTH, PasswordRejected, check_policy
+from app.passwords import MAX_LENGTH, PasswordRejected, check_policy, normalise
 from app.users import EMAIL_MAX, SITE_NAME, InvalidEmail, normalise_email
 
 
@@ -67,8 +67,16 @@ class NewPasswordForm(FlaskForm):
         self.email_hint = email
 
 
+SAME_PASSWORD = "Choose a password different from your current one."
+
+
 class PasswordForm(NewPasswordForm):
     current_password = PasswordField("Current password", validators=_password)
+
+    def validate_new_password(self, field: PasswordField) -> None:
+        # Compared as typed, before any hashing: the current one is checked only after this.
+        if normalise(field.data) == normalise(self.current_password.data or ""):
+            raise ValidationError(SAME_PASSWORD)
 
 
 class EmailForm(FlaskForm):
@@ -80,8 +88,13 @@ class ButtonForm(FlaskForm):
     """The page a mailed link opens: one button, so that only a person's POST acts on it."""
 
 
-class ConfirmForm(FlaskForm):
-    """A bare CSRF-protected form, with the password when re-authentication is due."""
+class VerifyForm(FlaskForm):
+    """Confirming an address: the link proves the mailbox, the password who registered."""
 
-    password = PasswordField("Your password",
-                             validators=[Length(max=MAX_LENGTH * 4), _well_formed])
+    password = PasswordField("Password", validators=_password)
+
+
+class ReauthForm(FlaskForm):
+    """The "Confirm it's you" page: the password, before a sensitive action goes ahead."""
+
+    password = PasswordField("Your password", validators=[*_password, _well_formed])

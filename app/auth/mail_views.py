@@ -8,9 +8,19 @@ from flask import flash, redirect, render_template, url_for
 
 from app import links, middleware, recovery, settings
 from app.auth import bp, verify_current_password
-from app.auth.forms import ButtonForm, EmailForm, ForgotForm, NewPasswordForm
+from app.auth.forms import (
+    SAME_PASSWORD,
+    ButtonForm,
+    EmailForm,
+    ForgotForm,
+    NewPasswordForm,
+    VerifyForm,
+)
 from app.middleware import client_ip, login_required, origin
 from app.models import User
+
+WRONG_PASSWORD = ("That password is not right. Enter the one you chose when you created the "
+                  "account.")
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
@@ -27,23 +37,32 @@ def reset_password(token: str):
     user = User.get_by_id(links.check(token, links.RESET, now=settings.now()).user_id)
     form = NewPasswordForm(user.email)
     if form.validate_on_submit():
-        user = recovery.reset_password(token, form.new_password.data, **origin())
-        middleware.sign_in(user)
-        flash("Your password was reset and every session was signed out. This browser is "
-              "signed in with the new password.", "success")
-        return redirect(url_for("account.sessions_page"))
+        if not recovery.is_current_password(token, user, form.new_password.data,
+                                            now=settings.now()):
+            user = recovery.reset_password(token, form.new_password.data, **origin())
+            middleware.sign_in(user, method="reset")
+            flash("Your password was reset and every session was signed out. This browser "
+                  "is signed in with the new password.", "success")
+            return redirect(url_for("account.sessions_page"))
+        form.new_password.errors.append(SAME_PASSWORD)
     return render_template("auth/reset.html", form=form, email=user.email)
 
 
 @bp.route("/email/verify/<token>", methods=["GET", "POST"])
 def verify_email(token: str):
-    links.check(token, links.VERIFY, now=settings.now())
-    form = ButtonForm()
+    """Confirming an address takes the account's password as well as the link, and signs
+    this browser in: the person has just proven both."""
+    user = User.get_by_id(links.check(token, links.VERIFY, now=settings.now()).user_id)
+    form = VerifyForm()
     if form.validate_on_submit():
-        recovery.verify_email(token, now=settings.now())
-        flash("Your email address is confirmed. You can sign in now.", "success")
-        return redirect(url_for("auth.login"))
-    return render_template("auth/link_action.html", form=form, kind="verify")
+        if recovery.verify_email(token, form.password.data, now=settings.now(), ip=client_ip(),
+                                 device_id=middleware.device_id()) is not None:
+            middleware.sign_in(user)
+            flash("Your email address is confirmed, and you are signed in.", "success")
+            return redirect(url_for("account.account"))
+        form.password.errors.append(WRONG_PASSWORD)
+    return render_template("auth/verify.html", form=form, email=user.email), (
+        401 if form.errors else 200)
 
 
 @bp.route("/not-me/<token>", methods=["GET", "POST"])

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
@@ -25,7 +28,23 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def offer_switch(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Opened while signed in: say as whom, with a way on and a way to switch account, rather
+    than a form (which still works when posted: signing in starts a new session)."""
+
+    @functools.wraps(view)
+    def wrapped() -> Any:
+        if request.method == "GET" and middleware.auth_state().signed_in:
+            target = request.args.get("next")
+            return render_template("auth/signed_in.html", target=safe_next(target),
+                                   onward=bool(target), back=request.path)
+        return view()
+
+    return wrapped
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@offer_switch
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
@@ -38,6 +57,7 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@offer_switch
 def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
@@ -61,7 +81,10 @@ def login():
 def logout():
     middleware.sign_out()
     flash(session_rules.end_reason(session_rules.SIGNED_OUT).message, "success")
-    response = redirect(url_for("auth.login"))
+    # Switching account from the registration page leads back to it; anything else to sign-in.
+    register = url_for("auth.register")
+    response = redirect(register if request.form.get("next") == register
+                        else url_for("auth.login"))
     response.headers["Clear-Site-Data"] = '"cache"'
     return response
 
@@ -72,7 +95,8 @@ def password():
     config = settings.current()
     form = PasswordForm(current_principal().email)
     if form.validate_on_submit():
-        user = verify_current_password(form.current_password.data)
+        user = verify_current_password(form.current_password.data,
+                                       failure=users.CURRENT_PASSWORD_FAILED)
         if user is not None:
             users.change_password(
                 user, form.new_password.data, hasher=config.hasher, now=config.clock(),
@@ -86,11 +110,13 @@ def password():
 
 def _end_other_sessions_for_new_password() -> None:
     principal = current_principal()
-    session_store.reauthenticated(principal.session_id, now=settings.now())
+    session_store.reauthenticated(principal.session_id, now=settings.now(),
+                                  ip_address=client_ip())
     middleware.end_other_sessions(session_rules.PASSWORD_CHANGED)
     links.retire_after_credential_change(principal.user_id, now=settings.now())
     recovery.notice(principal.email, "Your password was changed",
                     "The password of your Gatehouse account was changed, and every other "
                     "session was signed out.",
                     "If this was you, you need do nothing. If it wasn't, reset your password "
-                    "now: that signs out whoever changed it.", **origin())
+                    "now: that signs out whoever changed it.", device_name=middleware.device_name(),
+                    **origin())

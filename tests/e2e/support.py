@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, 
 BLOCKING_IMPACTS = ("serious", "critical")
 AUTH_COOKIES = (ACCESS_COOKIE, SESSION_COOKIE, "__Host-flask")
 _emails = itertools.count(1)
+SIGN_IN_HEADING = re.compile(r"^Sign in( to continue)?$")  # the latter when sent by a page
 
 
 def require_browser() -> None:
@@ -120,7 +122,7 @@ class Person:
 
     def expect_sign_in_page(self, message: str) -> None:
         """The sign-in form, with ``message`` flashed, and nothing of the account on show."""
-        expect(self.page.get_by_role("heading", level=1)).to_have_text("Sign in")
+        expect(self.page.get_by_role("heading", level=1)).to_have_text(SIGN_IN_HEADING)
         self.expect_flash(message)
         expect(self.page.locator('[data-test="email"], [data-session-id]')).to_have_count(0)
 

@@ -9,7 +9,7 @@ import pytest
 from support import PASSWORD, UA_FIREFOX, UA_PHONE
 
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
-from e2e.support import AUTH_COOKIES, check_page, expect
+from e2e.support import AUTH_COOKIES, SIGN_IN_HEADING, check_page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -103,16 +103,20 @@ def test_a_stolen_cookie_ends_the_session(people):
         thief.expect_signed_in(email)
     victim.drop_access_cookie()  # back after a while: only the old session value is left
     victim.go("/account")
-    victim.expect_sign_in_page("a copy of its sign-in cookie was used somewhere else")
+    victim.expect_sign_in_page("sign-in cookie was used twice")
     thief.go("/account")
-    thief.expect_sign_in_page("a copy of its sign-in cookie was used somewhere else")
+    thief.expect_sign_in_page("sign-in cookie was used twice")
     victim.sign_in(email)
     victim.go("/sessions")
     ended = victim.page.locator('[data-end-reason="reuse_detected"]')
     expect(ended).to_have_count(1)
-    expect(ended).to_contain_text("A reused token was detected")
+    expect(ended).to_contain_text("Signed out: its sign-in cookie was used twice")
     expect(ended.get_by_role("alert")).to_contain_text(
-        "A copy of this session's cookie was presented from 127.0.0.1")
+        "Its sign-in cookie was used again from 127.0.0.1")
+    expect(ended.get_by_role("link", name="Change your password")).to_have_attribute(
+        "href", "/account/password")
+    expect(ended.get_by_role("link", name="Reset it by email")).to_have_attribute(
+        "href", "/password/forgot")
     check_page(victim, "signed-in-sessions-after-reuse")
 
 
@@ -155,7 +159,10 @@ def test_signing_out_all_other_sessions_ends_them(people):
     ada.go("/sessions")
     expect(ada.page.locator("[data-session-id]")).to_have_count(3)
     ada.page.locator('[data-test="revoke-others"]').click()
-    ada.expect_flash("Signed out 2 other sessions")
+    expect(ada.page.locator('[data-test="revoke-others-count"]')).to_have_text(
+        "This signs out 2 sessions on 2 devices. This browser stays signed in.")
+    ada.page.locator('[data-test="confirm-revoke-others"]').click()
+    ada.expect_flash("Signed out 2 other sessions on 2 devices.")
     expect(ada.page.locator("[data-session-id]")).to_have_count(1)
     for other in (phone, tablet):
         other.go("/sessions")
@@ -187,7 +194,7 @@ def test_the_back_button_after_sign_out_shows_nothing_private(people):
     for _ in range(2):
         # "commit": a page restored from the back/forward cache fires no new load event.
         ada.page.go_back(wait_until="commit")
-        expect(ada.page.get_by_role("heading", level=1)).to_have_text("Sign in")
+        expect(ada.page.get_by_role("heading", level=1)).to_have_text(SIGN_IN_HEADING)
         expect(ada.page.locator('[data-test="email"], [data-session-id]')).to_have_count(0)
         assert email not in ada.page.content()
     expect(ada.page).to_have_url(re.compile(r"/login\?next=/account$"))

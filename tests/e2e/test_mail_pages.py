@@ -6,6 +6,7 @@ rendered HTML mail."""
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -87,8 +88,18 @@ def registered(person: Person, smtp) -> str:
     expect(person.page.get_by_role("heading", level=1)).to_have_text("Check your email")
     check_page(person, "mail-check-email")
     link = smtp.mailbox.wait_for(email)[0].link("/email/verify/")
-    follow(person, link, "mail-confirm-address", "Confirm my address")
-    person.expect_flash("Your email address is confirmed")
+    person.go(urlsplit(link).path)
+    person.page.get_by_label("Password", exact=True).fill("not the password I chose, sorry")
+    person.page.get_by_role("button", name="Confirm my address", exact=True).click()
+    expect(person.page.locator("#password-error")).to_have_text(re.compile(
+        "That password is not right"))
+    check_page(person, "mail-confirm-address-wrong-password")
+    person.page.get_by_label("Password", exact=True).fill(PASSWORD)
+    person.page.get_by_role("button", name="Confirm my address", exact=True).click()
+    person.expect_flash("Your email address is confirmed, and you are signed in")
+    person.expect_signed_in(email)
+    person.page.get_by_role("button", name="Sign out", exact=True).click()
+    person.expect_sign_in_page("You have signed out.")
     return email
 
 

@@ -1,0 +1,85 @@
+"""Asking for the password again before a sensitive action: once, on a page of its own, and
+only when the action needs it and the password was last entered longer ago than
+``GATEHOUSE_REAUTH_WINDOW``.
+
+The page's form posts back to the action's own address with the action's fields carried along
+(under a fresh CSRF token) plus ``password``, so that the right password performs the action at
+once. A JSON call sends ``{"password": ...}`` in its body instead and is answered 403
+``reauthentication_required`` until it does.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import render_template, request, url_for
+
+from app import middleware, session_store, settings, users
+from app.auth import reauth_due, verify_current_password
+from app.auth.forms import ReauthForm
+from app.errors import ReauthenticationRequired
+from app.security import is_api_request
+
+WRONG_PASSWORD = "That password is not right."
+NOT_CARRIED = frozenset({"csrf_token", "password"})  # a fresh token; the password is typed
+
+
+def recent_password_required(
+        doing: str, *, unless: Callable[..., bool] = lambda **view_args: False,
+        back: str = "account.sessions_page") -> Callable[[Callable[..., Any]], Any]:
+    """Run the view only once the signed-in person has entered their password recently, or
+    when ``unless(**view_args)`` holds (signing out this very device never asks).
+
+    ``doing`` completes "To ..., enter your password" on the page; ``back`` is the endpoint its
+    Cancel link leads to. Goes under ``login_required``.
+    """
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if unless(**kwargs) or not reauth_due():
+                return view(*args, **kwargs)
+            if is_api_request():
+                return _confirm_json(view, *args, **kwargs)
+            form = ReauthForm()
+            if "password" not in request.form:
+                return _ask(form, doing, back), 200
+            if form.validate() and confirm(form.password.data):
+                return view(*args, **kwargs)
+            if not form.password.errors:
+                form.password.errors.append(WRONG_PASSWORD)
+            return _ask(form, doing, back), 401
+
+        return wrapped
+
+    return decorate
+
+
+def confirm(password: str) -> bool:
+    """Whether ``password`` is the signed-in person's; if so, the re-authentication window
+    starts again for this session. Throttled and recorded like any password check."""
+    if verify_current_password(password, failure=users.REAUTH_FAILED) is None:
+        return False
+    session_store.reauthenticated(middleware.current_principal().session_id,
+                                  now=settings.now(), ip_address=middleware.client_ip())
+    return True
+
+
+def _confirm_json(view: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    body = request.get_json(silent=True)
+    password = body.get("password") if isinstance(body, dict) else None
+    if not isinstance(password, str) or not password:
+        raise ReauthenticationRequired()
+    if not confirm(password):
+        raise ReauthenticationRequired(WRONG_PASSWORD)
+    return view(*args, **kwargs)
+
+
+def _ask(form: ReauthForm, doing: str, back: str) -> str:
+    carried = [(name, value) for name, value in request.form.items(multi=True)
+               if name not in NOT_CARRIED]
+    return render_template("auth/reauth.html", form=form, doing=doing, carried=carried,
+                           action=request.full_path.rstrip("?"), back=url_for(back),
+                           window=settings.current().reauth_window)
