@@ -21,6 +21,7 @@ from app import (
     mail,
     middleware,
     security,
+    session_changes,
     settings,
 )
 
@@ -33,6 +34,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings.init_app(app)
 
     db.init_app(app)
+    session_changes.init_app(app)
     lazysession.init_app(app)
     # Authentication opens before the CSRF and same-origin checks, so that a refused request
     # is recorded against the person it was aimed at.

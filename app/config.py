@@ -52,6 +52,7 @@ SETTINGS: dict[str, Setting] = {
     "GATEHOUSE_TRUSTED_PROXIES": Setting(0),
     "GATEHOUSE_REAUTH_WINDOW": Setting(10 * 60),
     "GATEHOUSE_DB_POOL_SIZE": Setting(8, minimum=1),
+    "GATEHOUSE_REMEMBERED_SESSIONS": Setting(20_000),
     "GATEHOUSE_PUBLIC_URL": Setting("", str),
     "GATEHOUSE_SMTP_URL": Setting("", str),
     "GATEHOUSE_MAIL_FROM": Setting("", str),

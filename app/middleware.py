@@ -1,11 +1,11 @@
 """The BFF middleware: the only code that reads or writes the auth cookies and ``g.auth``.
 
 ``open_auth`` runs before every request: it authenticates from the access cookie (signature,
-then the session's liveness, one indexed lookup) or, when that token is missing or expired,
-rotates the session handle transparently, GET or POST alike. ``save_auth`` runs after the view
-and writes cookies only when something changed. Views speak to it through ``sign_in``,
-``sign_out``, ``end_session``, ``end_other_sessions``, ``login_required`` and
-``current_principal``.
+then the session's liveness: as this worker remembers it, or one indexed lookup) or, when that
+token is missing or expired, rotates the session handle transparently, GET or POST alike.
+``save_auth`` runs after the view and writes cookies only when something changed. Views speak
+to it through ``sign_in``, ``sign_out``, ``end_session``, ``end_other_sessions``,
+``login_required`` and ``current_principal``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,16 @@ from werkzeug.exceptions import Unauthorized
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.utils import cached_property
 
-from app import audit, devices, session_rules, session_store, settings, throttle, tokens
+from app import (
+    audit,
+    devices,
+    session_changes,
+    session_rules,
+    session_store,
+    settings,
+    throttle,
+    tokens,
+)
 from app.models import User
 from app.security import is_api_request, mark_private
 from app.session_rules import Issued, Principal
@@ -174,7 +183,8 @@ def _live(claims: tokens.AccessClaims, config: settings.Settings, at: float) -> 
     then treated like an expired one (the session cookie renews it, or nothing does)."""
     try:
         return session_store.touch_live(claims, policy=config.policy, now=at,
-                                        ip_address=client_ip(), user_agent=user_agent())
+                                        ip_address=client_ip(), user_agent=user_agent(),
+                                        memory=session_changes.trusted_memory())
     except session_rules.StaleAccessToken:
         return None
 

@@ -229,9 +229,25 @@ def _devices() -> None:
     migrate(migrator.add_index("security_event", ("session_id", "created_at")))
 
 
+def _session_changes() -> None:
+    """Version 6: the log of session changes that workers remembering liveness follow."""
+
+    class SessionChange(peewee.Model):
+        id = peewee.AutoField()
+        session_id = peewee.IntegerField(null=True)
+        user_id = peewee.IntegerField(null=True)
+        created_at = peewee.DoubleField()
+
+        class Meta:
+            database = database
+            table_name = "session_change"
+
+    database.create_tables([SessionChange], safe=True)
+
+
 # Version n is MIGRATIONS[n - 1]. Append; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[], None]] = [_initial, _bounded_costs, _mail, _rotation_protocol,
-                                        _devices]
+                                        _devices, _session_changes]
 LATEST = len(MIGRATIONS)
 
 

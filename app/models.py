@@ -195,5 +195,18 @@ class LinkToken(BaseModel):
     session_id: int | None
 
 
+class SessionChange(BaseModel):
+    """One change to what a session's liveness is decided on (it ended, rotated, was re-keyed,
+    or its person's credentials or address changed), written in the transaction that made it:
+    ``session_id`` or, for all of a person's sessions, ``user_id``. Workers that remember
+    liveness read these (SQLite) or are told their ids (PostgreSQL, NOTIFY); see
+    ``session_changes``. Plain integers, no foreign keys: a row outlives a deleted session."""
+
+    id = peewee.AutoField()
+    session_id = peewee.IntegerField(null=True)
+    user_id = peewee.IntegerField(null=True)
+    created_at = peewee.DoubleField()
+
+
 ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
-       AnonymousFailure, OutboxMessage, LinkToken]
+       AnonymousFailure, OutboxMessage, LinkToken, SessionChange]

@@ -15,6 +15,7 @@ from app import (
     devices,
     links,
     mail,
+    session_changes,
     session_rules,
     session_store,
     settings,
@@ -263,6 +264,8 @@ def confirm_email_change(token: str, *, now: float, ip: str, user_agent: str) ->
             User.update(email=row.email, email_verified_at=now).where(
                 User.id == row.user_id).execute()
             links.retire_after_credential_change(row.user_id, now=now)
+            # The address is part of what each worker remembers of the person's sessions.
+            session_changes.announce(user_id=row.user_id, now=now)
             audit.record("email_changed", user=row.user_id, ip=ip, now=now)
             notice(old, "Your email address was changed",
                    f"The address of your Gatehouse account was changed from {old} to "

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from peewee import JOIN, Case, ModelSelect, Select, fn
 
-from app import audit, devices, tokens
+from app import audit, devices, session_changes, tokens
 from app.db import execute, fetch_one, is_postgres, locked, write_transaction
 from app.models import KnownDevice, LoginSession, RefreshToken, User
 from app.session_rules import (
@@ -168,6 +168,8 @@ def _advance(session: Family, successor_hash: str, now: float, ip_address: str,
     execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
     execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, now,
             address, agent, name, agent, session.id)
+    # Workers that remember the old generation must learn it, to tell a stale token from reuse.
+    session_changes.announce(session_id=session.id, now=now)
     changes: dict[str, object] = {}
     if address != session.last_ip_address:
         changes["last_ip_address"] = address
@@ -216,6 +218,7 @@ def _end(session_id: int, user_id: int, reason: str, now: float, ip_address: str
                .where(LoginSession.id == session_id, LoginSession.ended_at.is_null())
                .execute())
     if updated:
+        session_changes.announce(session_id=session_id, now=now)
         audit.record(reason, user=user_id, session=session_id, ip=ip_address, now=now,
                      detail=detail)
 
@@ -235,16 +238,29 @@ _LIVENESS_SQL = (
 
 
 def touch_live(claims: tokens.AccessClaims, *, policy: Policy, now: float,
-               ip_address: str = "", user_agent: str = "") -> Principal:
+               ip_address: str = "", user_agent: str = "",
+               memory: session_changes.Memory | None = None) -> Principal:
     """The per-request liveness check behind immediate revocation, for a verified access
     token: one indexed lookup (the person's credential epoch comes in the same row), and a
     write only when something changed: the token's value proven, activity at most once a
     ``LAST_ACTIVE_RESOLUTION``, a new address or device. It ends a session that has just run
     out, or whose token shows a copy (recording ``ip_address``).
 
+    With ``memory`` (up to date with every change: ``session_changes.trusted_memory``), the
+    session's remembered facts stand in for the lookup when the rules find them live; any
+    other verdict is reached on the stored row, which the facts may lag (an older "last
+    active", a generation since rotated), so that nothing is refused or ended on them.
+
     Raises what ``session_rules.liveness_failure`` decides: SessionNotFound, SessionEnded or
     StaleAccessToken.
     """
+    if memory is not None:
+        remembered = memory.get(claims.session_id)
+        if remembered is not None and liveness_failure(remembered, policy, now, claims) is None:
+            _use(remembered, claims, memory, memory.version, now, ip_address, user_agent,
+                 remember=False)
+            return remembered.principal
+    version = memory.version if memory is not None else 0
     found = fetch_one(_LIVENESS_SQL, claims.session_id)
     if found is None:
         raise SessionNotFound()
@@ -264,16 +280,28 @@ def touch_live(claims: tokens.AccessClaims, *, policy: Policy, now: float,
                 _refused(sid, uid, now, ip_address)
     if failure is not None:
         raise failure
-    proves = claims.generation == generation
-    _record_use(sid, uid, generation, now,
-                use_to_record(row, proves, now, ip_address, user_agent))
+    _use(row, claims, memory, version, now, ip_address, user_agent, remember=True)
     return row.principal
+
+
+def _use(row: LiveRow, claims: tokens.AccessClaims, memory: session_changes.Memory | None,
+         version: int, now: float, ip_address: str, user_agent: str, *,
+         remember: bool) -> None:
+    """Write what this request changes, and remember the row as written (``remember``, or
+    when something was)."""
+    proves = claims.generation == row.generation
+    changes = use_to_record(row, proves, now, ip_address, user_agent)
+    principal = row.principal
+    _record_use(principal.session_id, principal.user_id, row.generation, now, changes)
+    if memory is not None and (changes or remember):
+        memory.put(row, version, changes)
 
 
 def _record_use(session_id: int, user_id: int, generation: int, now: float,
                 changes: dict[str, object]) -> None:
     if "last_user_agent" in changes:  # a new device: its name is parsed now, once
-        changes["last_device_name"] = devices.describe(str(changes["last_user_agent"]))[:128]
+        changes = {**changes,
+                   "last_device_name": devices.describe(str(changes["last_user_agent"]))[:128]}
     if changes:
         # Not over a rotation that happened meanwhile: that one wrote its own state.
         if (LoginSession.update(**changes)
@@ -338,6 +366,7 @@ def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None
         if keep is not None:
             epoch = User.select(User.credential_epoch).where(User.id == user_id)
             LoginSession.update(credential_epoch=epoch).where(LoginSession.id == keep).execute()
+        session_changes.announce(user_id=user_id, now=now)
         ended = list(query)
         for session in ended:
             _end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor), actor)
@@ -367,6 +396,7 @@ def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float
         session.rekey_generation = session.generation
         session.successor_seen = False
         session.save()
+        session_changes.announce(session_id=session.id, now=now)
     return issue(keys, policy, session, principal.user_public_id, handle, session.generation,
                  now)
 
@@ -376,6 +406,7 @@ def reauthenticated(session_id: int, *, now: float, ip_address: str = "") -> Non
     timeline)."""
     with write_transaction():
         LoginSession.update(authenticated_at=now).where(LoginSession.id == session_id).execute()
+        session_changes.announce(session_id=session_id, now=now)
         user_id = LoginSession.select(LoginSession.user).where(
             LoginSession.id == session_id).scalar()
         audit.record(REAUTHENTICATED, user=user_id, session=session_id, ip=ip_address, now=now)
@@ -482,4 +513,5 @@ def prune(*, policy: Policy, now: float, keep_ended_for: int = 30 * 24 * 3600) -
         ids = [row.id for row in stale]
         RefreshToken.delete().where(RefreshToken.session.in_(ids)).execute()
         removed: int = LoginSession.delete().where(LoginSession.id.in_(ids)).execute()
+        session_changes.prune(now=now)
     return removed

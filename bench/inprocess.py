@@ -4,18 +4,30 @@ Calls the WSGI app directly with a prepared environ, so what is timed is Flask p
 and nothing else. ``--profile PATH`` prints a pyinstrument profile of that path. Figures are
 CPU microseconds per request (process time: other load on the machine barely
 shifts it), median of five rounds.
+
+``--callgrind`` counts instead the instructions one request executes, under ``valgrind
+--tool=callgrind``: a figure other work on the machine does not move. The script runs itself
+under valgrind, which writes its counters out each time ``os.sched_yield()`` is called, just
+before and just after ``CALLGRIND_CALLS`` requests of each case. With ``DATABASE_URL`` set
+(PostgreSQL), it runs on that database, which it empties, like ``python -m bench``; the
+instructions of the PostgreSQL server are not counted, only the app's.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import itertools
 import os
+import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 from werkzeug.test import EnvironBuilder
 
@@ -28,6 +40,10 @@ from bench import seed
 
 SECRET = "in-process-benchmark-secret-0123456789abcdef"
 WARMUP, ROUNDS, CALLS = 200, 5, 2000
+CALLGRIND_CASES = ("bare Flask route", "authenticated page", "GET /api/me", "rotation")
+# 100 signed-in browsers, each seen in the warm-up: the steady state, in which every worker has
+# served (and remembers) the sessions it is asked about.
+CALLGRIND_BROWSERS, CALLGRIND_WARMUP, CALLGRIND_CALLS = 100, 150, 200
 
 
 def call(app, environ: dict) -> tuple[str, bytes]:
@@ -87,18 +103,28 @@ def seed_browsers(app, sessions: int) -> tuple[list[str], list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__)
     parser.add_argument("--profile", metavar="PATH")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="instructions per request, under valgrind")
+    parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.callgrind:
+        return callgrind()
     workdir = tempfile.mkdtemp(prefix="gatehouse-inprocess-")
     atexit.register(shutil.rmtree, workdir, True)
-    os.environ.update(DATABASE_URL=f"sqlite:///{workdir}/p.sqlite3", SECRET_KEY=SECRET,
+    os.environ.update(DATABASE_URL=os.environ.get("DATABASE_URL")
+                      or f"sqlite:///{workdir}/p.sqlite3", SECRET_KEY=SECRET,
                       GATEHOUSE_ENV="production", GATEHOUSE_EMAIL_VERIFICATION="off",
                       GATEHOUSE_ARGON2_TIME_COST="1",
                       GATEHOUSE_ARGON2_MEMORY_KIB="8")
     from bench.bare import app as bare  # the apps read the environment set just above
     from bench.site import app
 
-    signed_in, rotating = seed_browsers(app, 2 * (WARMUP + ROUNDS * CALLS) + 2000)
-    signed_in, rotating = signed_in[:1000], rotating[1000:]
+    if args.under_callgrind:
+        browsers, calls = CALLGRIND_BROWSERS, CALLGRIND_WARMUP + CALLGRIND_CALLS
+    else:
+        browsers, calls = 1000, WARMUP + ROUNDS * CALLS
+    signed_in, rotating = seed_browsers(app, 2 * (calls + browsers))
+    signed_in, rotating = signed_in[:browsers], rotating[browsers:]
     cases = {
         "bare Flask route": (bare, [environ("/", "")]),
         "hardened bare route": (bare, [environ("/hardened", c) for c in signed_in]),
@@ -107,6 +133,10 @@ def main() -> None:
         "/account (template)": (app, [environ("/account", c) for c in signed_in]),
         "rotation": (app, [environ("/bench/page", c) for c in rotating]),
     }
+    if args.under_callgrind:
+        for name in CALLGRIND_CASES:
+            counted(*cases[name])
+        return
     if args.profile:
         from pyinstrument import Profiler
 
@@ -121,6 +151,42 @@ def main() -> None:
     for name, (wsgi, envs) in cases.items():
         assert call(wsgi, envs[-1])[0].startswith("200"), name
         print(f"{name:24} {per_request_us(wsgi, envs):7.1f} µs")
+
+
+def counted(app, environs: list[dict]) -> None:
+    """Warm up, then CALLGRIND_CALLS requests between two dumps of valgrind's counters."""
+    feed = iter(environs * (1 + (CALLGRIND_WARMUP + CALLGRIND_CALLS) // len(environs)))
+    for _ in range(CALLGRIND_WARMUP):
+        call(app, next(feed))
+    batch = [next(feed) for _ in range(CALLGRIND_CALLS)]
+    # A full garbage collection walks every object of the process: one falling in the batch
+    # or not moved a figure by a quarter. Everything alive now is set aside first.
+    gc.collect()
+    gc.freeze()
+    os.sched_yield()
+    for environ in batch:
+        call(app, environ)
+    os.sched_yield()
+
+
+def callgrind() -> None:
+    """Run this script under callgrind; print the instructions per request of each case."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    with tempfile.TemporaryDirectory(prefix="gatehouse-callgrind-") as out:
+        subprocess.run(["valgrind", "--tool=callgrind", "--dump-before=sched_yield",
+                        f"--callgrind-out-file={out}/cg.out", sys.executable, __file__,
+                        "--under-callgrind"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=1800,
+                       # Run as a file: the project (or PYTHONPATH's) must be importable.
+                       env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+                            **os.environ})
+        dumps = sorted(Path(out).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
+        # Dumps 1, 3, 5... end with a warm-up; 2, 4, 6... hold the counted requests.
+        for name, dump in zip(CALLGRIND_CASES, dumps[1::2], strict=True):
+            total = int(re.search(r"^(?:summary|totals): (\d+)", dump.read_text(),
+                                  re.MULTILINE).group(1))
+            print(f"{name:24} {total / CALLGRIND_CALLS:12,.0f} instructions")
 
 
 if __name__ == "__main__":

@@ -34,12 +34,16 @@ def statements_of(client, path: str, monkeypatch) -> list[str]:
 
 
 def test_a_rotating_request_reads_its_session_once(ada, clock, monkeypatch):
-    """Rotation returns the person it read under its lock: no second liveness lookup."""
+    """Rotation returns the person it read under its lock: no second liveness lookup. A
+    request whose session this worker remembers, with nothing changed since, runs no SQL."""
     ada.get("/api/me")  # "last active" was just written
-    assert len(statements_of(ada, "/api/me", monkeypatch)) == 1  # the liveness check
+    assert statements_of(ada, "/api/me", monkeypatch) == []
     expire_access(clock)
     rotating = statements_of(ada, "/api/me", monkeypatch)
-    assert [sql.split()[0] for sql in rotating] == ["SELECT", "SELECT", "INSERT", "UPDATE"]
+    # The token, the session under its lock, the successor, the swap; then the change logged
+    # (with its NOTIFY, in one statement, on PostgreSQL).
+    assert [sql.split()[0] for sql in rotating[:4]] == ["SELECT", "SELECT", "INSERT", "UPDATE"]
+    assert len(rotating) == 5 and "INSERT INTO session_change" in rotating[4]
 
 
 def test_expired_access_token_on_a_get_is_rotated_transparently(ada, clock):
@@ -133,9 +137,10 @@ def test_the_sessions_page_shows_the_reuse_reason_after_signing_in_again(ada, cl
     ended = page(ada.get("/sessions")).select('[data-end-reason="reuse_detected"]')
     assert len(ended) == 1
     assert session_rules.USED_TWICE in ended[0].text and "token" not in ended[0].text
-    links = {a["href"] for a in ended[0].select("a")}
-    assert links - {"/account/password", "/password/forgot"} == {
-        f"/sessions/{ended[0]['data-ended-session-id']}"}  # and its timeline
+    # What to do about it, and the session's own timeline.
+    timeline = f"/sessions/{ended[0]['data-ended-session-id']}"
+    assert {a["href"] for a in ended[0].select("a")} == {"/account/password", "/password/forgot",
+                                                        timeline}
 
 
 def test_any_older_value_revokes_even_within_the_grace_window(ada, clock):

@@ -1,0 +1,298 @@
+"""Workers remember their sessions' liveness; revocation must still reach every instance by the
+very next request. Two gunicorn instances (one worker each, so that the worker that answers the
+next request is the one that remembered the session) share the database under test: on
+PostgreSQL each learns of a change by NOTIFY, on SQLite from the change log. Each trial makes
+both instances remember a session, ends it through one of them and presents it to the other at
+once: not once may it be accepted."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from servers import Server, post_form, server_env, sign_up
+from support import PASSWORD, SECRET, Cookies, browser, only_session, signed_up
+
+from app import session_changes, session_store, settings
+from app.db import database, write_transaction
+from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.models import LoginSession, SecurityEvent, SessionChange, User
+from app.session_rules import LAST_ACTIVE_RESOLUTION, LiveRow, Principal
+
+pytestmark = pytest.mark.slow
+
+NEW_PASSWORD = "another correct horse battery"
+
+
+@pytest.fixture
+def pair(database_url, make_app):
+    """Two instances, and the test's app for starting sessions straight in the database."""
+    app = make_app()
+    env = server_env(database_url, SECRET, GATEHOUSE_REFRESH_GRACE=0)
+    servers = [Server(env, workers=1).launch() for _ in range(2)]
+    try:
+        for server in servers:
+            server.wait_ready()
+        yield app, servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def start_session(app, email: str) -> dict[str, str]:
+    """A new session of ``email``'s account, as a browser's cookies (no HTTP, no argon2)."""
+    with app.app_context(), database.connection_context():
+        config = settings.current()
+        issued = session_store.start(User.get(User.email == email), keys=config.keys,
+                                     policy=config.policy, now=config.clock(),
+                                     user_agent="victim", ip_address="127.0.0.1")
+    return {ACCESS_COOKIE: issued.access_token, SESSION_COOKIE: issued.handle}
+
+
+def me(server: Server, cookies: dict[str, str]) -> int:
+    return server.request("GET", "/api/me", cookies={ACCESS_COOKIE: cookies[ACCESS_COOKIE]},
+                          timeout=30).status
+
+
+def remembered_by_both(servers: list[Server], victim: dict[str, str]) -> None:
+    for server in servers:
+        assert me(server, victim) == 200
+
+
+def session_id(server: Server, cookies: dict[str, str]) -> str:
+    return json.loads(server.request("GET", "/api/me", cookies=cookies).body)["session_id"]
+
+
+def test_a_revoked_session_is_refused_by_the_other_instance_at_once(pair):
+    """1,000 trials alternating instances: revoke through one, present to the other."""
+    app, servers = pair
+    phone = sign_up(servers[0], "ada@example.com", PASSWORD)
+    token = _csrf(servers[0], phone)
+    accepted = 0
+    for trial in range(1000):
+        here, there = servers[trial % 2], servers[(trial + 1) % 2]
+        victim = start_session(app, "ada@example.com")
+        remembered_by_both(servers, victim)
+        revoked = here.request(
+            "POST", f"/sessions/{session_id(here, victim)}/revoke", cookies=phone,
+            body=f"csrf_token={token}".encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert revoked.status == 302, revoked.body[:300]
+        phone.update(revoked.cookies)
+        accepted += me(there, victim) == 200
+    assert accepted == 0
+
+
+def _csrf(server: Server, jar: dict[str, str]) -> str:
+    from support import csrf_token_in
+
+    reply = server.request("GET", "/sessions", cookies=jar)
+    jar.update(reply.cookies)
+    return csrf_token_in(reply.body)
+
+
+@pytest.mark.parametrize("change", ["password", "others"])
+def test_a_credential_change_reaches_the_other_instance_at_once(pair, change):
+    """200 trials each: a password change, or "sign out all other sessions", through one
+    instance; the other instance refuses the other sessions on their next request."""
+    app, servers = pair
+    password = [PASSWORD, NEW_PASSWORD]
+    laptop = sign_up(servers[0], "ada@example.com", PASSWORD)
+    accepted = 0
+    for trial in range(200):
+        here, there = servers[trial % 2], servers[(trial + 1) % 2]
+        victim = start_session(app, "ada@example.com")
+        remembered_by_both(servers, victim)
+        if change == "password":
+            data = {"current_password": password[0], "new_password": password[1]}
+            reply = post_form(here, "/account/password", data, laptop)
+            password.reverse()
+        else:
+            reply = post_form(here, "/sessions/revoke-others", {"password": PASSWORD}, laptop,
+                              form_page="/sessions")
+        assert reply.status == 302, reply.body[:300]
+        accepted += me(there, victim) == 200
+    assert accepted == 0
+    with app.app_context(), database.connection_context():
+        assert LoginSession.select().where(LoginSession.ended_at.is_null()).count() == 1
+
+
+def test_reuse_detected_on_one_instance_is_refused_by_the_other_at_once(pair):
+    """200 trials: a session rotates and its new token is remembered by both instances; then
+    its replaced value is presented to one (reuse, the session ends), and the new access token
+    to the other."""
+    app, servers = pair
+    sign_up(servers[0], "ada@example.com", PASSWORD)
+    accepted = 0
+    for trial in range(200):
+        here, there = servers[trial % 2], servers[(trial + 1) % 2]
+        stolen = start_session(app, "ada@example.com")
+        rotated = here.request("GET", "/api/me", cookies={SESSION_COOKIE: stolen[SESSION_COOKIE]})
+        assert rotated.status == 200
+        victim = {**stolen, **rotated.cookies}
+        remembered_by_both(servers, victim)
+        reused = here.request("GET", "/api/me", cookies={SESSION_COOKIE: stolen[SESSION_COOKIE]})
+        assert reused.status == 401 and b"reuse" in reused.body.lower(), reused.body[:300]
+        accepted += me(there, victim) == 200
+    assert accepted == 0
+
+
+# --- faults: a change a worker may have missed is never taken on trust -------------------------
+
+
+def revoke_through(server: Server, phone: dict[str, str], victim: dict[str, str]) -> None:
+    reply = post_form(server, f"/sessions/{session_id(server, victim)}/revoke", {}, phone,
+                      form_page="/sessions")
+    assert reply.status == 302, reply.body[:300]
+
+
+def terminate(postgres_url: str, where: str) -> int:
+    """End the PostgreSQL server processes of this database that match ``where``."""
+    import psycopg2
+
+    with psycopg2.connect(postgres_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid() AND "
+                       + where)
+        killed = cursor.fetchone()[0]
+    connection.close()
+    return killed
+
+
+def listeners(postgres_url: str) -> int:
+    import psycopg2
+
+    with psycopg2.connect(postgres_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                       "current_database() AND application_name = %s",
+                       (session_changes.LISTENER_NAME,))
+        count = cursor.fetchone()[0]
+    connection.close()
+    return count
+
+
+def listening_again(servers: list[Server], postgres_url: str, cookies: dict[str, str]) -> None:
+    """Requests until both workers listen again (bounded: they retry once a second)."""
+    for _ in range(100):
+        for server in servers:
+            assert me(server, cookies) == 200
+        if listeners(postgres_url) == 2:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the workers did not listen again")
+
+
+@pytest.mark.parametrize("killed", ["the listening connections", "every connection"])
+def test_a_change_made_while_a_worker_cannot_listen_is_never_missed(pair, postgres_url,
+                                                                    killed):
+    """The listening connection killed (or every connection of the app, as a PostgreSQL
+    restart does) just before a session is revoked: the workers that remembered it refuse it
+    on the next request, and once they listen again, they remember and refuse as before."""
+    app, (a, b) = pair
+    phone = sign_up(a, "ada@example.com", PASSWORD)
+    for _ in range(2):
+        victim = start_session(app, "ada@example.com")
+        remembered_by_both([a, b], victim)
+        where = (f"application_name = '{session_changes.LISTENER_NAME}'"
+                 if killed == "the listening connections" else "TRUE")
+        assert terminate(postgres_url, where) >= 2
+        revoke_through(a, phone, victim)
+        assert me(b, victim) == 401 and me(a, victim) == 401
+        listening_again([a, b], postgres_url, phone)
+
+
+def test_a_change_whose_notification_never_arrived_is_never_missed(pair):
+    """A revocation committed with its log row but no NOTIFY (on SQLite there is none to
+    lose): the next request on either instance refuses the session all the same."""
+    app, servers = pair
+    sign_up(servers[0], "ada@example.com", PASSWORD)
+    victim = start_session(app, "ada@example.com")
+    remembered_by_both(servers, victim)
+    with app.app_context(), database.connection_context():
+        session = LoginSession.get(LoginSession.ended_at.is_null(),
+                                   LoginSession.user_agent == "victim")
+        with write_transaction():
+            LoginSession.update(ended_at=time.time(), end_reason="revoked").where(
+                LoginSession.id == session.id).execute()
+            SessionChange.create(session_id=session.id, created_at=time.time())
+    for server in servers:
+        assert me(server, victim) == 401
+
+
+# --- in one process: what the memory may and may not decide -------------------------------------
+
+
+def test_a_worker_that_remembers_older_activity_does_not_end_a_session(make_app, clock):
+    """Another worker saw the session active since this one remembered it: the idle limit
+    counted from the remembered "last active" has passed, the real one has not. The session
+    stays live (the refusal is never made on remembered facts)."""
+    limits = {"GATEHOUSE_SESSION_IDLE_TTL": 3600, "GATEHOUSE_ACCESS_TOKEN_TTL": 3 * 3600}
+    first, second = make_app(**limits), make_app(**limits)
+    laptop = browser(first)
+    signed_up(laptop)
+    assert laptop.get("/api/me").status_code == 200  # remembered by the first worker
+    other_worker = browser(second)
+    Cookies.of(laptop).put(other_worker)
+    clock.advance(1800)
+    assert other_worker.get("/api/me").status_code == 200  # writes "last active"
+    clock.advance(1800 + LAST_ACTIVE_RESOLUTION + 1)
+    assert laptop.get("/api/me").status_code == 200
+    assert only_session().ended_at is None
+    clock.advance(3600 + LAST_ACTIVE_RESOLUTION)  # and the limit itself still holds
+    assert laptop.get("/api/me").status_code == 401
+    assert only_session().end_reason == "idle_timeout"
+
+
+def test_uses_of_a_remembered_session_after_it_ended_are_each_recorded(make_app, clock):
+    """The worker remembered the session live; once it has ended, every request that still
+    presents it is refused on the stored row, and so counted there, with an event each."""
+    app = make_app()
+    laptop = browser(app)
+    signed_up(laptop)
+    assert laptop.get("/api/me").status_code == 200
+    session = only_session()
+    memory = app.extensions["gatehouse_session_memory"].memory
+    assert memory.get(session.public_id) is not None
+    copy = Cookies.of(laptop)
+    with app.app_context():
+        session_store.revoke(session.public_id, user_id=session.user_id, reason="revoked",
+                             now=clock.now)
+    for client in (laptop, browser(app)):
+        copy.put(client)
+        assert client.get("/api/me").status_code == 401
+    assert only_session().refused_uses == 2
+    assert SecurityEvent.select().where(SecurityEvent.kind == "refused_use").count() == 2
+    assert memory.get(session.public_id) is None
+
+
+def test_a_gap_in_the_change_ids_forgets_everything():
+    memory = session_changes.Memory(10)
+    row = live_row(session_id=1, user_id=7)
+    memory.put(row, memory.version)
+    follower = session_changes.SqliteFollower("unused")
+    follower.apply(memory, 1, 99, None)  # another session: this one stays remembered
+    assert memory.get(row.principal.session_public_id) == row
+    follower.apply(memory, 3, 98, None)  # 2 never arrived
+    assert memory.get(row.principal.session_public_id) is None
+
+
+def test_the_memory_is_bounded_and_forgets_by_session_and_by_person():
+    memory = session_changes.Memory(2)
+    rows = [live_row(session_id=n, user_id=n % 2) for n in range(1, 4)]
+    for row in rows:
+        memory.put(row, memory.version)
+    assert [memory.get(r.principal.session_public_id) for r in rows] == [None, rows[1], rows[2]]
+    memory.forget(None, 1)  # the person of session 3
+    assert memory.get(rows[2].principal.session_public_id) is None
+    memory.forget(2, None)
+    assert memory.rows == {} and memory.by_user == {} and memory.public_ids == {}
+    stale = memory.version - 1
+    memory.put(rows[0], stale)  # read before a forget: not remembered
+    assert memory.rows == {}
+
+
+def live_row(*, session_id: int, user_id: int) -> LiveRow:
+    principal = Principal(user_id, f"user{user_id}", "a@example.com", session_id,
+                          f"session{session_id}", 0.0)
+    return LiveRow(principal, None, None, 1e12, 0.0, 0, 0.0, False, None, 0, 0, "", "", "")
