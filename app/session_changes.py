@@ -335,6 +335,16 @@ def trusted_memory() -> Memory | None:
     return worker.memory if worker.follower.fresh(worker.memory) else None
 
 
+def close(app: Flask) -> None:
+    """Let go of ``app``'s listening connection (an app discarded before its process ends, as
+    the test suite's are: each would otherwise keep a PostgreSQL connection open)."""
+    worker: _Worker = app.extensions["gatehouse_session_memory"]
+    worker.memory.clear()
+    if worker.follower is not None:
+        worker.follower.close()
+        worker.follower = None
+
+
 def init_app(app: Flask) -> None:
     worker = _Worker(app.config["GATEHOUSE_REMEMBERED_SESSIONS"])
     app.extensions["gatehouse_session_memory"] = worker

@@ -23,7 +23,7 @@ from support import (
     unreachable,
 )
 
-from app import create_app
+from app import create_app, session_changes
 from app.db import database
 
 
@@ -57,9 +57,13 @@ def make_app(database_url, clock):
         settings = {"TESTING": True, "SECRET_KEY": SECRET, "DATABASE_URL": database_url,
                     "GATEHOUSE_CLOCK": clock, "GATEHOUSE_EMAIL_VERIFICATION": "off",
                     **CHEAP_ARGON2, **overrides}
-        return create_app(settings)
+        made.append(create_app(settings))
+        return made[-1]
 
+    made: list = []
     yield make
+    for each in made:
+        session_changes.close(each)  # its PostgreSQL listening connection
     reset_database()
 
 
