@@ -199,12 +199,12 @@ def _note_changes(session_id: int, user_id: int, now: float, changes: dict[str, 
 def _refused(session_id: int, user_id: int, now: float, ip_address: str) -> None:
     """A request presented the cookie of a session that had already ended, and was refused:
     counted, with its time and address; an event of its own for the first REFUSED_DETAIL.
-    Inside a write transaction: the update's lock makes the count exact."""
-    (LoginSession.update(refused_uses=LoginSession.refused_uses + 1, last_refused_at=now,
-                         last_refused_ip=ip_address[:64])
-     .where(LoginSession.id == session_id).execute())
-    count = LoginSession.select(LoginSession.refused_uses).where(
-        LoginSession.id == session_id).scalar()
+    One statement that returns the count it wrote (as ``throttle.take`` does): concurrent
+    refusals queue on the row, and each sees its own number."""
+    ((count,),) = (LoginSession.update(refused_uses=LoginSession.refused_uses + 1,
+                                       last_refused_at=now, last_refused_ip=ip_address[:64])
+                   .where(LoginSession.id == session_id)
+                   .returning(LoginSession.refused_uses).tuples().execute())
     if count <= REFUSED_DETAIL:
         audit.record(REFUSED_USE, user=user_id, session=session_id, ip=ip_address, now=now)
 
