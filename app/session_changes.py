@@ -267,6 +267,14 @@ _NOTIFY_SQL = (
 )
 
 
+# The same, for one session, at the end of a statement whose CTE ``s`` returned its id.
+LOG_SESSION_PG = (
+    "c AS (INSERT INTO session_change (session_id, user_id, created_at) "
+    "SELECT id, NULL, {p} FROM s RETURNING id, session_id) "
+    f"SELECT id, pg_notify('{CHANNEL}', id || ' s' || session_id) FROM c"
+)
+
+
 def announce(*, session_id: int | None = None, user_id: int | None = None,
              now: float) -> None:
     """Record, in the caller's transaction, that one session (``session_id``) or every session

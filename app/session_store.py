@@ -24,6 +24,7 @@ from app.session_rules import (
     Policy,
     Principal,
     SessionEnded,
+    SessionError,
     SessionNotFound,
     issue,
     liveness_failure,
@@ -94,27 +95,75 @@ def _end_least_recently_used(user_id: int, *, keep: int, now: float) -> None:
 def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
            ip_address: str = "", user_agent: str = "") -> tuple[Issued, Principal]:
     """Exchange a session handle for its successor and a new access token; return them with
-    the request's Principal, read under the same lock (no second liveness lookup).
+    the request's Principal (no second liveness lookup).
 
     Guarantees, across threads, processes and instances sharing the database:
 
-    * atomic: the swap and its bookkeeping are one transaction holding the session's row lock;
-      an error anywhere leaves the previous value as the only valid one;
+    * atomic: the swap and its bookkeeping are written together or not at all; an error
+      anywhere leaves the previous value as the only valid one;
     * idempotent: every request presenting the same value gets the same successor handle;
       what else is forgiven, refused or ended is ``session_rules.rotation_failure``'s call,
       and a session it ends is ended here, in the same transaction, recording ``ip_address``
       as the address that presented the value.
+
+    The common case, the current value presented from where the session was last seen, is
+    decided on the session read without a lock and written by ``_swap`` only if nothing the
+    rules read has changed since: on PostgreSQL two round trips in all, the read and one
+    statement. Anything else (a parallel request that rotated first, a lost response, reuse,
+    an ended session, a new address or browser) is decided again under the row lock.
 
     Fixed SQL rather than ORM queries: building them cost more than running them, and on
     SQLite the write lock is held meanwhile, so every other worker's rotation waited too.
     """
     successor = tokens.successor_handle(keys, handle)
     successor_hash = tokens.token_hash(tokens.refresh_token(keys, successor))
-    # A token row never changes once written, so it is read before taking the lock.
-    token = fetch_one(_TOKEN_SQL, tokens.token_hash(tokens.refresh_token(keys, handle)))
-    if token is None:
+    presented = fetch_one(_PRESENTED_SQL, tokens.token_hash(tokens.refresh_token(keys, handle)))
+    if presented is None:
         raise SessionNotFound()
-    session_id, generation = token
+    generation, session = presented[0], Family(*presented[1:])
+    agent = (user_agent or session.last_user_agent)[:512]
+    address = (ip_address or session.last_ip_address)[:64]
+    if (generation == session.generation
+            and (agent, address) == (session.last_user_agent, session.last_ip_address)
+            and rotation_failure(session, generation, successor_hash, policy, now) is None
+            and _swap(session, successor_hash, now)):
+        advanced, failure = True, None
+    else:
+        advanced, failure, session = _rotate_locked(session.id, generation, successor_hash,
+                                                    policy, now, ip_address, user_agent)
+    if failure is not None:
+        raise failure
+    if not advanced:  # a parallel request, or a lost response's successor presented later
+        _record_use(session.id, session.user_id, session.generation, now,
+                    use_to_record(session, False, now, ip_address, user_agent))
+    audit.note("rotated" if advanced else "rotation_repeated", now=now, user=session.user_id,
+               session=session.id, generation=session.generation + advanced, ip=ip_address)
+    issued = issue(keys, policy, session, session.user_public_id, successor,
+                   session.generation + advanced, now)
+    return issued, rotated_principal(session)
+
+
+def _swap(session: Family, successor_hash: str, now: float) -> bool:
+    """Advance ``session`` as read, unless it changed since: the generation moved, it ended,
+    or it was re-keyed. Logged as a session change (on PostgreSQL, with its NOTIFY, all in
+    one statement). False when it changed: nothing was written."""
+    guard = (session.generation + 1, successor_hash, now, now, session.id, session.generation,
+             session.credential_epoch)
+    if is_postgres():
+        return fetch_one(_SWAP_PG_SQL, *guard, successor_hash, now, now) is not None
+    with write_transaction():
+        if not execute(_SWAP_SQL, *guard).rowcount:
+            return False
+        execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
+        session_changes.announce(session_id=session.id, now=now)
+    return True
+
+
+def _rotate_locked(session_id: int, generation: int, successor_hash: str, policy: Policy,
+                   now: float, ip_address: str,
+                   user_agent: str) -> tuple[bool, SessionError | None, Family]:
+    """Decide and write under the session's row lock: whether it advanced, why it could not
+    (if it could not), and the session as read."""
     with write_transaction():
         # Read under the lock: a parallel request may have rotated while we waited.
         row = fetch_one(_ROTATE_SQL + (" FOR UPDATE OF s" if is_postgres() else ""), session_id)
@@ -129,29 +178,39 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
             _end(session.id, session.user_id, failure.reason or "", now, ip_address)
         elif isinstance(failure, SessionEnded):
             _refused(session.id, session.user_id, now, ip_address)
-    if failure is not None:
-        raise failure
-    if not advanced:  # a parallel request, or a lost response's successor presented later
-        _record_use(session.id, session.user_id, session.generation, now,
-                    use_to_record(session, False, now, ip_address, user_agent))
-    audit.note("rotated" if advanced else "rotation_repeated", now=now, user=session.user_id,
-               session=session.id, generation=session.generation + advanced, ip=ip_address)
-    issued = issue(keys, policy, session, session.user_public_id, successor,
-                   session.generation + advanced, now)
-    return issued, rotated_principal(session)
+    return advanced, failure, session
 
 
-_TOKEN_SQL = "SELECT session_id, generation FROM refresh_token WHERE token_hash = {p}"
-_ROTATE_SQL = (
-    "SELECT s.id, s.public_id, s.user_id, s.generation, s.current_hash, s.rotated_at, "
+_FAMILY_COLUMNS = (
+    "s.id, s.public_id, s.user_id, s.generation, s.current_hash, s.rotated_at, "
     "s.successor_seen, s.rekeyed_at, s.rekey_generation, s.last_active_at, "
     "s.absolute_expires_at, s.ended_at, s.end_reason, s.credential_epoch, u.credential_epoch, "
     "u.credential_reason, s.last_ip_address, s.last_user_agent, s.authenticated_at, "
-    'u.public_id, u.email FROM login_session s JOIN "user" u ON u.id = s.user_id '
+    "u.public_id, u.email"
+)
+# The presented value's generation and its session, as the rules read it.
+_PRESENTED_SQL = (
+    f"SELECT t.generation, {_FAMILY_COLUMNS} FROM refresh_token t "
+    "JOIN login_session s ON s.id = t.session_id "
+    'JOIN "user" u ON u.id = s.user_id WHERE t.token_hash = {p}'
+)
+_ROTATE_SQL = (
+    f'SELECT {_FAMILY_COLUMNS} FROM login_session s JOIN "user" u ON u.id = s.user_id '
     "WHERE s.id = {p}"
 )
 _INSERT_TOKEN_SQL = ("INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "
                      "VALUES ({p}, {p}, {p}, {p})")
+# The swap, guarded by what the rules decided on; a re-key or a credential change moves the
+# session's credential epoch or its generation.
+_SWAP_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, rotated_at = {p}, "
+             "successor_seen = FALSE, last_active_at = {p} WHERE id = {p} AND generation = {p} "
+             "AND ended_at IS NULL AND credential_epoch = {p}")
+_SWAP_PG_SQL = (
+    f"WITH s AS ({_SWAP_SQL} RETURNING id, generation), "
+    "t AS (INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "
+    "SELECT {p}, id, generation, {p} FROM s), "
+    + session_changes.LOG_SESSION_PG
+)
 _ADVANCE_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, rotated_at = {p}, "
                 "successor_seen = {p}, last_active_at = {p}, last_ip_address = {p}, "
                 "last_device_name = CASE WHEN last_user_agent = {p} THEN last_device_name "

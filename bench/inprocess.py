@@ -71,8 +71,11 @@ def per_request_us(app, environs: list[dict]) -> float:
 
 
 def environ(path: str, cookie: str) -> dict:
-    return EnvironBuilder(path=path, headers={"Cookie": cookie, "User-Agent": "bench"},
-                          base_url="https://localhost").get_environ()
+    # The browser and address the seeded sessions were last seen from, as in ``python -m
+    # bench``: a rotation from elsewhere is the uncommon case, with events to write.
+    return EnvironBuilder(path=path, headers={"Cookie": cookie, "User-Agent": seed.AGENT},
+                          base_url="https://localhost",
+                          environ_overrides={"REMOTE_ADDR": seed.LAST_ADDRESS}).get_environ()
 
 
 def seed_browsers(app, sessions: int) -> tuple[list[str], list[str]]:

@@ -1,11 +1,11 @@
 """TEST-ONLY WSGI entry point: the real app, whose first rotation stops inside its transaction.
 
-The rotation's writes are made (successor token inserted, session row updated, row lock held)
-but not committed; the worker writes its pid to ``GATEHOUSE_TEST_PAUSE_FILE`` and sleeps, so a
-test can SIGKILL it at exactly that point. It lives in tests/ and is started only by tests
-(``gunicorn --pythonpath tests paused_wsgi:app``); production serves ``wsgi:app``, which has
-no such hook and cannot be made to pause.
-"""
+Its rotations take the locked path (the common one is a single statement on PostgreSQL, which
+has no inside to stop in): the rotation's writes are made (successor token inserted, session
+row updated, row lock held) but not committed; the worker writes its pid to
+``GATEHOUSE_TEST_PAUSE_FILE`` and sleeps, so a test can SIGKILL it at exactly that point. It
+lives in tests/ and is started only by tests (``gunicorn --pythonpath tests paused_wsgi:app``);
+production serves ``wsgi:app``, which has no such hook and cannot be made to pause."""
 
 from __future__ import annotations
 
@@ -36,3 +36,4 @@ def _advance_then_pause(*args, **kwargs) -> None:
 
 
 session_store._advance = _advance_then_pause
+session_store._swap = lambda *args: False

@@ -3,11 +3,13 @@ detection and atomicity, driven through the real middleware with a controllable 
 
 import jwt
 import pytest
-from support import Cookies, browser, cookie, csrf_token, only_session, page, submit
+from support import SECRET, Cookies, browser, cookie, csrf_token, only_session, page, submit
 
-from app import session_rules, session_store
+from app import session_rules, session_store, settings, tokens
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, RefreshToken, SecurityEvent
+
+KEYS = tokens.Keys.derive(SECRET)
 
 
 @pytest.fixture
@@ -34,16 +36,51 @@ def statements_of(client, path: str, monkeypatch) -> list[str]:
 
 
 def test_a_rotating_request_reads_its_session_once(ada, clock, monkeypatch):
-    """Rotation returns the person it read under its lock: no second liveness lookup. A
-    request whose session this worker remembers, with nothing changed since, runs no SQL."""
+    """Rotation returns the person it read: no second liveness lookup. A request whose session
+    this worker remembers, with nothing changed since, runs no SQL. The common rotation reads
+    its session, then writes the swap guarded by what it read: on PostgreSQL one statement
+    (the swap, the successor, the change logged and notified); on SQLite the same writes in
+    one transaction."""
+    from app.db import is_postgres
+
     ada.get("/api/me")  # "last active" was just written
     assert statements_of(ada, "/api/me", monkeypatch) == []
     expire_access(clock)
     rotating = statements_of(ada, "/api/me", monkeypatch)
-    # The token, the session under its lock, the successor, the swap; then the change logged
-    # (with its NOTIFY, in one statement, on PostgreSQL).
-    assert [sql.split()[0] for sql in rotating[:4]] == ["SELECT", "SELECT", "INSERT", "UPDATE"]
-    assert len(rotating) == 5 and "INSERT INTO session_change" in rotating[4]
+    assert rotating[0].startswith("SELECT t.generation")
+    writes = rotating[1:]
+    if is_postgres():
+        assert len(writes) == 1 and writes[0].startswith("WITH s AS (UPDATE login_session")
+        assert "INSERT INTO refresh_token" in writes[0] and "pg_notify" in writes[0]
+    else:
+        assert [sql.split()[0:3] for sql in writes] == [
+            ["UPDATE", "login_session", "SET"], ["INSERT", "INTO", "refresh_token"],
+            ["INSERT", "INTO", "session_change"]]
+    assert only_session().generation == 1
+
+
+def test_a_rotation_that_loses_the_race_is_decided_again_under_the_lock(ada, clock,
+                                                                         monkeypatch):
+    """Another request rotates the same value between this one's read and its swap: the swap
+    writes nothing, and the locked path hands this request the same successor (a parallel
+    tab), not a second one and not an alarm."""
+    expire_access(clock)
+    handle = Cookies.of(ada).session
+    swap, results = session_store._swap, []
+
+    def overtaken(*args, **kwargs):
+        monkeypatch.setattr(session_store, "_swap", swap)  # the overtaking request's own
+        results.append(session_store.rotate(handle, keys=KEYS,
+                                            policy=settings.current().policy, now=clock()))
+        return swap(*args, **kwargs)
+
+    monkeypatch.setattr(session_store, "_swap", overtaken)
+    response = ada.get("/api/me")
+    assert response.status_code == 200 and len(results) == 1
+    assert Cookies.of(ada).session == tokens.successor_handle(KEYS, handle)
+    assert only_session().generation == 1 and RefreshToken.select().count() == 2
+    assert not SecurityEvent.select().where(
+        SecurityEvent.kind == session_rules.REUSE_DETECTED).exists()
 
 
 def test_expired_access_token_on_a_get_is_rotated_transparently(ada, clock):
@@ -155,22 +192,25 @@ def test_any_older_value_revokes_even_within_the_grace_window(ada, clock):
     assert only_session().end_reason == session_rules.REUSE_DETECTED
 
 
+@pytest.mark.parametrize("path", ["common", "locked"])
 def test_a_failure_in_the_middle_of_a_rotation_leaves_the_old_value_working(ada, clock,
-                                                                             monkeypatch):
+                                                                             monkeypatch, path):
+    """The swap is written, then the successor's token cannot be (its hash is already taken,
+    planted by the test): the database undoes the whole rotation, on the common path (one
+    statement on PostgreSQL) and under the row lock alike."""
+    if path == "locked":
+        monkeypatch.setattr(session_store, "_swap", lambda *args: False)
     stale = Cookies.of(ada)
     expire_access(clock)
-
-    def crash(session, successor_hash, now):
-        RefreshToken.create(token_hash=successor_hash, session=session,
-                            generation=session.generation + 1, issued_at=now)
-        raise RuntimeError("database went away mid-rotation")
-
-    monkeypatch.setattr(session_store, "_advance", crash)
+    successor = tokens.successor_handle(KEYS, stale.session)
+    planted = RefreshToken.create(
+        token_hash=tokens.token_hash(tokens.refresh_token(KEYS, successor)),
+        session=only_session(), generation=99, issued_at=0)
     assert ada.get("/api/me").status_code == 500
-    assert RefreshToken.select().count() == 1  # the successor insert was rolled back
+    assert RefreshToken.select().count() == 2  # the first and the planted: no successor
     assert only_session().generation == 0 and only_session().ended_at is None
     assert Cookies.of(ada).session == stale.session  # the failed response cleared nothing
-    monkeypatch.undo()
+    planted.delete_instance()
     assert ada.get("/api/me").status_code == 200
     assert only_session().generation == 1
 
