@@ -11,29 +11,31 @@ change committed since (``Follower.fresh``):
   A revocation has committed before its response is sent, so the next request, whichever
   process serves it, sees it: exact.
 * PostgreSQL: the same statement that logs a change sends ``NOTIFY`` with its id; every worker
-  listens on a connection of its own. Delivery is asynchronous: at commit, before the commit
-  is acknowledged, PostgreSQL signals each listening server process, which sends the
-  notification when it next runs. A non-blocking poll alone missed changes committed by
-  another instance just before (4 of 1,000 trials in ``tests/test_remembered_liveness.py``):
-  that process had not run yet. So each request makes one round trip on the listening
-  connection, a prepared ``SELECT max(id) FROM session_change``: the signal was pending
-  before the query was sent, and the server process handles it (sending the notifications)
-  before it reads the query, so every change committed before the request is in hand with the
-  answer, in commit order. The answer also shows a lost notification: a committed id newer
-  than any received. That round trip (about 35 µs here, half what planning it each time cost)
-  is a fraction of the liveness query and its pooled connection.
+  listens on a connection of its own, read by a thread of its own that applies each change as
+  it arrives. Delivery is asynchronous: PostgreSQL signals each listening server process at
+  commit, which sends the notification when it next runs, and a non-blocking poll alone
+  missed changes committed by another instance just before (4 of 1,000 trials in
+  ``tests/test_remembered_liveness.py``). So a revocation waits, after its commit and before
+  its response, until every worker that was listening has confirmed applying it (a NOTIFY
+  back on a channel of the revoking connection's); a worker that has not within ``ACK_WAIT``
+  seconds has its listening connection ended, and the request that follows finds it closed.
+  A request then runs no query at all: a non-blocking look at the listening socket, for what
+  has arrived and for the connection ended under it. Each listener also reads the log's
+  newest id every ``CHECK_EVERY`` seconds, for a change logged by other means.
 
 What is remembered only ever lets a request through; every refusal is decided again on the
 stored row (``session_store.touch_live``), so remembered facts that lag (an older "last
 active") can never end a session. The memory is dropped, and every request asks the database,
-whenever a change may have been missed: the listening connection lost (it listens again at
-most once per ``RETRY`` seconds), a gap in the ids, or the log's newest id ahead of what
-arrived.
+whenever a change may have been missed: the listening connection lost or ended (it listens
+again at most once per ``RETRY`` seconds), a gap in the ids, or the log's newest id ahead of
+what arrived.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import select
 import sqlite3
 import sys
 import threading
@@ -46,12 +48,16 @@ import peewee
 import psycopg2  # type: ignore[import-untyped]
 from flask import Flask, current_app
 
-from app.db import database, execute, fetch_one, is_postgres
+from app.db import bind, database, execute, fetch_one, is_postgres
 from app.session_rules import LiveRow
 
 CHANNEL = "gatehouse_session_changes"
 RETRY = 1.0  # seconds between attempts to listen again after the connection was lost
-LISTENER_NAME = "gatehouse-listener"  # its application_name in pg_stat_activity
+CHECK_EVERY = 1.0  # seconds between a listener's own looks at the newest change logged
+ACK_WAIT = 2.0  # seconds a revocation waits for each listening worker to confirm it
+LISTENER_NAME = "gatehouse-listener"  # its application_name in pg_stat_activity, then its start
+
+log = logging.getLogger("gatehouse.session_changes")
 
 
 class Memory:
@@ -195,34 +201,66 @@ class SqliteFollower(Follower):
 
 
 class PostgresFollower(Follower):
+    """Listens on a connection of its own, read by a thread of its own, which applies each
+    change as it arrives and confirms each one a revocation waits for (``announce``)."""
+
     def __init__(self, connect: dict[str, Any]) -> None:
         super().__init__()
         self.connect = connect
+        self.memory: Memory | None = None
         self.connection: Any = None
-        self.cursor: Any = None
+        self.pid = 0  # the listening connection's server process
+        self.thread: threading.Thread | None = None
+        self.stopped = False
         self.retry_at = 0.0
+        self.check_at = 0.0
 
     def fresh(self, memory: Memory) -> bool:
         with self.lock:
-            try:
-                if self.connection is None and not self._listen(memory):
-                    return False
-                self.cursor.execute(_EXECUTE_NEWEST)
-                newest = self.cursor.fetchone()[0]
-                self._drain(memory)
-                if newest > self.last:  # committed before this query, yet never notified
-                    memory.clear()
-                    self.last = newest
-                self.restarted(memory, newest)
-                return True
-            except psycopg2.Error:
-                memory.clear()
-                self.close()
+            if self.thread is None:  # this worker's first request: listen now, then read on
+                self.memory = memory
+                self._listen()
+                self.thread = threading.Thread(target=self._run, daemon=True,
+                                               name="gatehouse-listener")
+                self.thread.start()
+            if self.connection is None:
                 return False
+            try:
+                # Whatever has arrived, the thread may not have applied yet; a connection
+                # ended under this worker (a revocation it never confirmed) shows here too.
+                if select.select([self.connection], [], [], 0)[0]:
+                    self._receive()
+            except (psycopg2.Error, OSError, ValueError):
+                self._lost()
+                return False
+            return True
 
-    def _listen(self, memory: Memory) -> bool:
-        if time.monotonic() < self.retry_at:
-            return False
+    def _run(self) -> None:
+        while not self.stopped:
+            connection = self.connection
+            if connection is None:
+                time.sleep(max(self.retry_at - time.monotonic(), 0.05))
+                with self.lock:
+                    if not self.stopped and self.connection is None:
+                        self._listen()
+                continue
+            try:
+                readable = bool(select.select([connection], [], [], CHECK_EVERY)[0])
+            except (psycopg2.Error, OSError, ValueError):
+                readable = True  # closed meanwhile, here or by close(): polling tells which
+            with self.lock:
+                if self.stopped or self.connection is not connection:
+                    continue
+                try:
+                    if readable:
+                        self._receive()
+                    if time.monotonic() >= self.check_at:
+                        self._check()
+                except (psycopg2.Error, OSError, ValueError):
+                    self._lost()
+
+    def _listen(self) -> None:
+        assert self.memory is not None
         self.retry_at = time.monotonic() + RETRY
         try:
             connection = psycopg2.connect(**self.connect, application_name=LISTENER_NAME)
@@ -233,33 +271,95 @@ class PostgresFollower(Follower):
             cursor.execute(f"PREPARE {_NEWEST_NAME} AS {_NEWEST_SQL}")
             # After LISTEN: every later change is notified, every earlier one is read.
             cursor.execute(_EXECUTE_NEWEST)
-            self.last = cursor.fetchone()[0]
+            last = cursor.fetchone()[0]
+            # A revocation committed after this waits for this worker; one before, not.
+            cursor.execute("SELECT set_config('application_name', %s, false)",
+                           (f"{LISTENER_NAME} {last}",))
         except psycopg2.Error:
-            return False
-        self.connection, self.cursor = connection, cursor
-        memory.clear()
-        return True
+            return
+        self.connection, self.pid, self.last = connection, connection.get_backend_pid(), last
+        self.check_at = time.monotonic() + CHECK_EVERY
+        self.memory.clear()
 
-    def _drain(self, memory: Memory) -> None:
+    def _receive(self) -> None:
+        self.connection.poll()  # raises once the server has closed the connection
+        self._drain()
+
+    def _drain(self) -> None:
+        """Apply what arrived, then confirm what a revocation waits for."""
         notifies = self.connection.notifies
         while notifies:
-            payload = notifies.pop(0).payload
-            change_id, kind, number = _parse(payload)
-            self.apply(memory, change_id, number if kind == "s" else None,
-                       number if kind == "u" else None)
+            confirm: dict[int, int] = {}
+            while notifies:
+                change_id, ack = self.receive(notifies.pop(0).payload)
+                if ack:
+                    confirm[ack] = change_id
+            for revoker, change_id in confirm.items():
+                # Its own transaction: delivered at once. More may arrive meanwhile.
+                self.connection.cursor().execute("SELECT pg_notify(%s, %s)",
+                                                 (ack_channel(revoker), f"{change_id} {self.pid}"))
 
-    def close(self) -> None:
+    def apply(self, memory: Memory, change_id: int, session_id: int | None,
+              user_id: int | None) -> None:
+        # Notifications come in commit order, not id order (a transaction that took its id
+        # first may commit second), so a gap here is no sign of a loss: a revocation's loss
+        # shows as a confirmation never sent, any other's at the next ``_check``, and a
+        # rotation this worker missed as a newer access token, which it looks up.
+        memory.forget(session_id, user_id)
+        self.last = max(self.last, change_id)
+
+    def receive(self, payload: str) -> tuple[int, int]:
+        """Apply one notification; return its change id and who waits for it (0: nobody)."""
+        assert self.memory is not None
+        change_id, kind, number, ack = _parse(payload)
+        self.apply(self.memory, change_id, number if kind == "s" else None,
+                   number if kind == "u" else None)
+        return change_id, ack
+
+    def _check(self) -> None:
+        """What no notification brought: one lost, or a change logged by something other than
+        ``announce``. Every CHECK_EVERY seconds; the notifications of every change committed
+        before the query arrive before its answer."""
+        assert self.memory is not None
+        self.check_at = time.monotonic() + CHECK_EVERY
+        cursor = self.connection.cursor()
+        cursor.execute(_EXECUTE_NEWEST)
+        newest = cursor.fetchone()[0]
+        self._drain()
+        if newest > self.last:
+            self.memory.clear()
+            self.last = newest
+        self.restarted(self.memory, newest)
+
+    def _lost(self) -> None:
+        if self.memory is not None:
+            self.memory.clear()
+        self._disconnect()
+
+    def _disconnect(self) -> None:
         if self.connection is not None:
             try:
                 self.connection.close()
             except Exception:  # noqa: BLE001 - a broken socket closes all the same
                 pass
-        self.connection = self.cursor = None
+        self.connection = None
+
+    def close(self) -> None:
+        """Stop listening; the thread ends by itself within CHECK_EVERY seconds."""
+        with self.lock:
+            self.stopped = True
+            self._disconnect()
 
 
-def _parse(payload: str) -> tuple[int, str, int]:
-    change_id, target = payload.split(" ", 1)
-    return int(change_id), target[0], int(target[1:])
+def ack_channel(pid: int) -> str:
+    """Where the workers confirm the changes of the connection of server process ``pid``."""
+    return f"{CHANNEL}_ack_{pid}"
+
+
+def _parse(payload: str) -> tuple[int, str, int, int]:
+    """``"<change id> <s|u><id> [<pid waiting>]"``."""
+    change_id, target, *ack = payload.split(" ")
+    return int(change_id), target[0], int(target[1:]), int(ack[0]) if ack else 0
 
 
 # --- announcing, in the transaction that makes the change -------------------------------------
@@ -280,15 +380,79 @@ LOG_SESSION_PG = (
 )
 
 
-def announce(*, session_id: int | None = None, user_id: int | None = None,
-             now: float) -> None:
+def announce(*, session_id: int | None = None, user_id: int | None = None, now: float,
+             confirmed: bool = True) -> None:
     """Record, in the caller's transaction, that one session (``session_id``) or every session
-    of a person (``user_id``) changed in a way the liveness check must not miss."""
+    of a person (``user_id``) changed in a way the liveness check must not miss.
+
+    On PostgreSQL, once the transaction commits, this waits (``confirmed``) until every worker
+    that was listening has applied it: the response that follows a revocation then reaches
+    nobody before the revocation does. A rotation is not waited for: until a worker applies
+    it, it accepts only what it would within the grace window anyway."""
     if not is_postgres():
         execute(_INSERT_SQL, session_id, user_id, now)
         return
     target = f"s{session_id}" if session_id is not None else f"u{user_id}"
-    fetch_one(_NOTIFY_SQL, session_id, user_id, now, target)
+    if not confirmed:
+        fetch_one(_NOTIFY_SQL, session_id, user_id, now, target)
+        return
+    pid = database.connection().get_backend_pid()
+    # LISTEN takes effect at commit, as the notification does: no confirmation is missed.
+    cursor = database.execute_sql(f"LISTEN {ack_channel(pid)}; {bind(_NOTIFY_SQL, '%s')}",
+                                  (session_id, user_id, now, f"{target} {pid}"))
+    _await_after_commit(cursor.fetchone()[0])
+
+
+_waits = threading.local()
+
+
+def _await_after_commit(change_id: int) -> None:
+    """Wait for ``change_id`` (and every change before it) once the caller's transaction
+    commits, once per transaction however many changes it logged."""
+    transaction = database.top_transaction()
+    if transaction is not None and getattr(_waits, "transaction", None) is transaction:
+        _waits.upto = max(_waits.upto, change_id)
+        return
+    _waits.transaction, _waits.upto = transaction, change_id
+    database.after_commit(_await_confirmations)
+
+
+_LISTENERS_SQL = ("SELECT pid, application_name FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND application_name LIKE %s")
+
+
+def _await_confirmations() -> None:
+    """Return once every worker that listened before the change has confirmed applying it. One
+    that has not within ACK_WAIT seconds (stalled, or its notification lost) has its listening
+    connection ended: it forgets everything on its next request, and listens anew."""
+    change_id, _waits.transaction = _waits.upto, None
+    connection = database.connection()
+    cursor = connection.cursor()
+    cursor.execute(_LISTENERS_SQL, (f"{LISTENER_NAME}%",))
+    waiting = {pid for pid, name in cursor.fetchall() if _listening_since(name) < change_id}
+    deadline = time.monotonic() + ACK_WAIT
+    while True:
+        while connection.notifies:
+            confirmed, pid = map(int, connection.notifies.pop(0).payload.split(" "))
+            if confirmed >= change_id:
+                waiting.discard(pid)
+        remaining = deadline - time.monotonic()
+        if not waiting or remaining <= 0:
+            break
+        if select.select([connection], [], [], remaining)[0]:
+            connection.poll()
+    if waiting:
+        log.warning("session change %s: no confirmation from %d listening worker(s) in %s s; "
+                    "ending their listening connections", change_id, len(waiting), ACK_WAIT)
+        # Waits (up to 5 s) until each server process has exited, its connection closed.
+        cursor.execute("SELECT pg_terminate_backend(pid, 5000) FROM unnest(%s) AS pid",
+                       (sorted(waiting),))
+
+
+def _listening_since(application_name: str) -> int:
+    """The newest change a listener had read when it began (0 while it is beginning)."""
+    _, _, since = application_name.partition(" ")
+    return int(since) if since.isdigit() else 0
 
 
 def prune(*, now: float, keep_for: int = 3600) -> int:

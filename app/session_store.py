@@ -155,7 +155,7 @@ def _swap(session: Family, successor_hash: str, now: float) -> bool:
         if not execute(_SWAP_SQL, *guard).rowcount:
             return False
         execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
-        session_changes.announce(session_id=session.id, now=now)
+        session_changes.announce(session_id=session.id, now=now, confirmed=False)
     return True
 
 
@@ -228,7 +228,7 @@ def _advance(session: Family, successor_hash: str, now: float, ip_address: str,
     execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, now,
             address, agent, name, agent, session.id)
     # Workers that remember the old generation must learn it, to tell a stale token from reuse.
-    session_changes.announce(session_id=session.id, now=now)
+    session_changes.announce(session_id=session.id, now=now, confirmed=False)
     changes: dict[str, object] = {}
     if address != session.last_ip_address:
         changes["last_ip_address"] = address

@@ -23,6 +23,7 @@ from app.session_rules import LAST_ACTIVE_RESOLUTION, LiveRow, Principal
 pytestmark = pytest.mark.slow
 
 NEW_PASSWORD = "another correct horse battery"
+LISTENING = f"{session_changes.LISTENER_NAME} %"  # a worker's listening connection, once ready
 
 
 @pytest.fixture
@@ -165,8 +166,7 @@ def listeners(postgres_url: str) -> int:
 
     with psycopg2.connect(postgres_url) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                       "current_database() AND application_name = %s",
-                       (session_changes.LISTENER_NAME,))
+                       "current_database() AND application_name LIKE %s", (LISTENING,))
         count = cursor.fetchone()[0]
     connection.close()
     return count
@@ -194,7 +194,7 @@ def test_a_change_made_while_a_worker_cannot_listen_is_never_missed(pair, postgr
     for _ in range(2):
         victim = start_session(app, "ada@example.com")
         remembered_by_both([a, b], victim)
-        where = (f"application_name = '{session_changes.LISTENER_NAME}'"
+        where = (f"application_name LIKE '{LISTENING}'"
                  if killed == "the listening connections" else "TRUE")
         assert terminate(postgres_url, where) >= 2
         revoke_through(a, phone, victim)
@@ -202,9 +202,37 @@ def test_a_change_made_while_a_worker_cannot_listen_is_never_missed(pair, postgr
         listening_again([a, b], postgres_url, phone)
 
 
-def test_a_change_whose_notification_never_arrived_is_never_missed(pair):
-    """A revocation committed with its log row but no NOTIFY (on SQLite there is none to
-    lose): the next request on either instance refuses the session all the same."""
+def test_a_revocation_a_worker_never_confirms_ends_its_listening_connection(
+        database_url, make_app, postgres_url):
+    """Instance B's worker takes in every change a revocation waits for without applying or
+    confirming it (tests/deaf_wsgi.py). The revoking request on A waits for it in vain, then
+    ends B's listening connection before responding: B refuses the session on the very next
+    request, listens again, and the same happens each time."""
+    app = make_app()
+    env = server_env(database_url, SECRET, GATEHOUSE_REFRESH_GRACE=0)
+    a = Server(env, workers=1).launch()
+    b = Server(env, workers=1, app="deaf_wsgi:app").launch()
+    try:
+        a.wait_ready()
+        b.wait_ready()
+        phone = sign_up(a, "ada@example.com", PASSWORD)
+        for _ in range(3):
+            victim = start_session(app, "ada@example.com")
+            listening_again([a, b], postgres_url, phone)
+            remembered_by_both([a, b], victim)
+            revoke_through(a, phone, victim)
+            assert me(b, victim) == 401 and me(a, victim) == 401
+        assert a.output().count("no confirmation from 1 listening worker") == 3
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_change_logged_without_notifying_is_caught_by_the_listeners_own_look(pair,
+                                                                                 postgres_url):
+    """A revocation written straight to the database with its log row but no NOTIFY (not what
+    the app does: something outside it): each listener finds the log's newest id ahead of what
+    it received within CHECK_EVERY seconds, and forgets what it remembered."""
     app, servers = pair
     sign_up(servers[0], "ada@example.com", PASSWORD)
     victim = start_session(app, "ada@example.com")
@@ -216,6 +244,7 @@ def test_a_change_whose_notification_never_arrived_is_never_missed(pair):
             LoginSession.update(ended_at=time.time(), end_reason="revoked").where(
                 LoginSession.id == session.id).execute()
             SessionChange.create(session_id=session.id, created_at=time.time())
+    time.sleep(2 * session_changes.CHECK_EVERY + 0.5)
     for server in servers:
         assert me(server, victim) == 401
 

@@ -8,11 +8,12 @@ import re
 import time
 
 import pytest
-from playhouse.db_url import connect
-from support import PASSWORD, UA_PHONE
+from support import CHEAP_ARGON2, PASSWORD, SECRET, UA_PHONE
 
+from app import create_app, session_changes
+from app.db import database, write_transaction
 from app.errors import in_words
-from app.models import LoginSession, SessionChange, User
+from app.models import LoginSession, User
 from e2e.support import VIEWPORTS, Person, check_page, expect, new_email
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -22,18 +23,19 @@ WRONG = "this is not the password at all"
 
 def age_password_entry(site, email: str) -> None:
     """As if ``email`` had typed the password an hour ago: what the re-authentication window
-    measures (the server's clock is real; this moves the record, not time)."""
-    database = connect(site.env["DATABASE_URL"])
+    measures (the server's clock is real; this moves the record, not time). Written through
+    an app of the test's own, and announced as the app announces its own changes, so that
+    the site's workers have forgotten what they remembered of these sessions when it returns."""
+    app = create_app({"TESTING": True, "SECRET_KEY": SECRET, "GATEHOUSE_EMAIL_VERIFICATION":
+                      "off", "DATABASE_URL": site.env["DATABASE_URL"], **CHEAP_ARGON2})
     try:
-        with database.bind_ctx([LoginSession, User, SessionChange]), database.atomic():
+        with app.app_context(), database.connection_context(), write_transaction():
             user_id = User.get(User.email == email).id
             LoginSession.update(authenticated_at=LoginSession.authenticated_at - 3600).where(
                 LoginSession.user == user_id).execute()
-            # Logged as the app logs its own changes, so that no worker trusts what it
-            # remembered of these sessions (a worker that missed a notification asks anew).
-            SessionChange.create(user_id=user_id, created_at=time.time())
+            session_changes.announce(user_id=user_id, now=time.time())
     finally:
-        database.close()
+        session_changes.close(app)
 
 
 def expect_field_error(person: Person, label: str, message: str) -> None:
