@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from flask import Flask
 
@@ -31,7 +32,9 @@ class Gatehouse(Flask):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._synced: dict[Callable[..., Any], Callable[..., Any]] = {}
+        # Weak: a callable made per request (a bound method) is not kept alive by it.
+        self._synced: WeakKeyDictionary[Callable[..., Any], Callable[..., Any]] = \
+            WeakKeyDictionary()
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         # Flask asks ``inspect`` whether each hook and view is a coroutine function on every

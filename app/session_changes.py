@@ -20,15 +20,18 @@ change committed since (``Follower.fresh``):
   back on a channel of the revoking connection's); a worker that has not within ``ACK_WAIT``
   seconds has its listening connection ended, and the request that follows finds it closed.
   A request then runs no query at all: a non-blocking look at the listening socket, for what
-  has arrived and for the connection ended under it. Each listener also reads the log's
-  newest id every ``CHECK_EVERY`` seconds, for a change logged by other means.
+  has arrived and for the connection ended under it; it never waits for the thread, and does
+  not trust it while it is in a round trip or has not checked lately. Each listener also reads
+  the log's newest id every ``CHECK_EVERY`` seconds, for a change lost or logged by other
+  means.
 
 What is remembered only ever lets a request through; every refusal is decided again on the
 stored row (``session_store.touch_live``), so remembered facts that lag (an older "last
 active") can never end a session. The memory is dropped, and every request asks the database,
 whenever a change may have been missed: the listening connection lost or ended (it listens
-again at most once per ``RETRY`` seconds), a gap in the ids, or the log's newest id ahead of
-what arrived.
+again at most once per ``RETRY`` seconds), a gap in the ids (on PostgreSQL, one still open a
+check later: notifications come in commit order, not id order), or the log's newest id ahead
+of what arrived.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ CHANNEL = "gatehouse_session_changes"
 RETRY = 1.0  # seconds between attempts to listen again after the connection was lost
 CHECK_EVERY = 1.0  # seconds between a listener's own looks at the newest change logged
 ACK_WAIT = 2.0  # seconds a revocation waits for each listening worker to confirm it
+STALE_AFTER = 2 * CHECK_EVERY + 1  # a listener not checked for this long is not trusted
+MISSING_AT_MOST = 1000  # more ids skipped at once than this: forget everything at once
 LISTENER_NAME = "gatehouse-listener"  # its application_name in pg_stat_activity, then its start
 
 log = logging.getLogger("gatehouse.session_changes")
@@ -214,26 +219,39 @@ class PostgresFollower(Follower):
         self.stopped = False
         self.retry_at = 0.0
         self.check_at = 0.0
+        self.checked_at = 0.0  # when the thread last read the newest id (monotonic)
+        # Ids above ``last``'s predecessors not received yet, and those already missing at the
+        # previous check (a transaction that took its id first may commit second).
+        self.missing: set[int] = set()
+        self.overdue: set[int] = set()
 
     def fresh(self, memory: Memory) -> bool:
-        with self.lock:
-            if self.thread is None:  # this worker's first request: listen now, then read on
-                self.memory = memory
-                self._listen()
-                self.thread = threading.Thread(target=self._run, daemon=True,
-                                               name="gatehouse-listener")
-                self.thread.start()
-            if self.connection is None:
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:  # this worker's first request: listen now, then read on
+                    self.memory = memory
+                    self._listen()
+                    self.thread = threading.Thread(target=self._run, daemon=True,
+                                                   name="gatehouse-listener")
+                    self.thread.start()
+        # Never waits: while the thread is in a round trip (its check, a confirmation, listening
+        # again), the database is asked instead, and so it is when its last check is too old
+        # (the thread stalled, or its connection silent).
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            if self.connection is None or time.monotonic() - self.checked_at > STALE_AFTER:
                 return False
-            try:
-                # Whatever has arrived, the thread may not have applied yet; a connection
-                # ended under this worker (a revocation it never confirmed) shows here too.
-                if select.select([self.connection], [], [], 0)[0]:
-                    self._receive()
-            except (psycopg2.Error, OSError, ValueError):
-                self._lost()
-                return False
+            # Whatever has arrived, the thread may not have applied yet; a connection ended
+            # under this worker (a revocation it never confirmed) shows here too.
+            if select.select([self.connection], [], [], 0)[0]:
+                self._receive()
             return True
+        except (psycopg2.Error, OSError, ValueError):
+            self._lost()
+            return False
+        finally:
+            self.lock.release()
 
     def _run(self) -> None:
         while not self.stopped:
@@ -262,6 +280,7 @@ class PostgresFollower(Follower):
     def _listen(self) -> None:
         assert self.memory is not None
         self.retry_at = time.monotonic() + RETRY
+        connection = None
         try:
             connection = psycopg2.connect(**self.connect, application_name=LISTENER_NAME)
             connection.autocommit = True
@@ -269,16 +288,24 @@ class PostgresFollower(Follower):
             cursor.execute(f"LISTEN {CHANNEL}")
             # Prepared once: executing it costs half the round trip that planning it anew does.
             cursor.execute(f"PREPARE {_NEWEST_NAME} AS {_NEWEST_SQL}")
-            # After LISTEN: every later change is notified, every earlier one is read.
-            cursor.execute(_EXECUTE_NEWEST)
-            last = cursor.fetchone()[0]
-            # A revocation committed after this waits for this worker; one before, not.
+            # After LISTEN: every later change is notified, every earlier one is read. The
+            # oldest transaction still running then names the listener: one that commits a
+            # revocation with a transaction id below it had finished before the memory was
+            # emptied (below), so it need not wait for this worker.
+            cursor.execute("SELECT coalesce(max(id), 0), pg_snapshot_xmin(pg_current_snapshot())"
+                           "::text FROM session_change")
+            last, xmin = cursor.fetchone()
             cursor.execute("SELECT set_config('application_name', %s, false)",
-                           (f"{LISTENER_NAME} {last}",))
+                           (f"{LISTENER_NAME} {xmin}",))
         except psycopg2.Error:
+            if connection is not None:
+                connection.close()
             return
         self.connection, self.pid, self.last = connection, connection.get_backend_pid(), last
         self.check_at = time.monotonic() + CHECK_EVERY
+        self.checked_at = time.monotonic()
+        self.missing.clear()
+        self.overdue.clear()
         self.memory.clear()
 
     def _receive(self) -> None:
@@ -302,9 +329,14 @@ class PostgresFollower(Follower):
     def apply(self, memory: Memory, change_id: int, session_id: int | None,
               user_id: int | None) -> None:
         # Notifications come in commit order, not id order (a transaction that took its id
-        # first may commit second), so a gap here is no sign of a loss: a revocation's loss
-        # shows as a confirmation never sent, any other's at the next ``_check``, and a
-        # rotation this worker missed as a newer access token, which it looks up.
+        # first may commit second): an id skipped is noted, and counts as lost only if it is
+        # still missing a whole check later (``_check``).
+        if change_id > self.last + MISSING_AT_MOST:
+            memory.clear()
+            self.missing.clear()
+        elif change_id > self.last + 1:
+            self.missing.update(range(self.last + 1, change_id))
+        self.missing.discard(change_id)
         memory.forget(session_id, user_id)
         self.last = max(self.last, change_id)
 
@@ -317,19 +349,23 @@ class PostgresFollower(Follower):
         return change_id, ack
 
     def _check(self) -> None:
-        """What no notification brought: one lost, or a change logged by something other than
-        ``announce``. Every CHECK_EVERY seconds; the notifications of every change committed
-        before the query arrive before its answer."""
+        """What no notification brought: one lost (an id newer than any received, or one
+        skipped and still missing since the previous check), or a change logged by something
+        other than ``announce``. Every CHECK_EVERY seconds; the notifications of every change
+        committed before the query arrive before its answer."""
         assert self.memory is not None
         self.check_at = time.monotonic() + CHECK_EVERY
         cursor = self.connection.cursor()
         cursor.execute(_EXECUTE_NEWEST)
         newest = cursor.fetchone()[0]
         self._drain()
-        if newest > self.last:
+        if newest > self.last or self.missing & self.overdue:
             self.memory.clear()
-            self.last = newest
+            self.missing -= self.overdue
+            self.last = max(self.last, newest)
+        self.overdue = set(self.missing)
         self.restarted(self.memory, newest)
+        self.checked_at = time.monotonic()
 
     def _lost(self) -> None:
         if self.memory is not None:
@@ -368,7 +404,7 @@ _INSERT_SQL = "INSERT INTO session_change (session_id, user_id, created_at) VALU
 _NOTIFY_SQL = (
     "WITH c AS (INSERT INTO session_change (session_id, user_id, created_at) "
     "VALUES ({p}, {p}, {p}) RETURNING id) "
-    f"SELECT id, pg_notify('{CHANNEL}', id || ' ' || {{p}}) FROM c"
+    f"SELECT id, pg_current_xact_id()::text, pg_notify('{CHANNEL}', id || ' ' || {{p}}) FROM c"
 )
 
 
@@ -400,20 +436,26 @@ def announce(*, session_id: int | None = None, user_id: int | None = None, now: 
     # LISTEN takes effect at commit, as the notification does: no confirmation is missed.
     cursor = database.execute_sql(f"LISTEN {ack_channel(pid)}; {bind(_NOTIFY_SQL, '%s')}",
                                   (session_id, user_id, now, f"{target} {pid}"))
-    _await_after_commit(cursor.fetchone()[0])
+    change_id, xid, _ = cursor.fetchone()
+    _await_after_commit(change_id, int(xid))
+
+
+class RevocationUnconfirmed(peewee.OperationalError):
+    """A revocation was committed, but not every worker could be shown to have applied it nor
+    be cut off: the response must not claim it holds everywhere (503, try again)."""
 
 
 _waits = threading.local()
 
 
-def _await_after_commit(change_id: int) -> None:
+def _await_after_commit(change_id: int, xid: int) -> None:
     """Wait for ``change_id`` (and every change before it) once the caller's transaction
-    commits, once per transaction however many changes it logged."""
+    (``xid``) commits, once per transaction however many changes it logged."""
     transaction = database.top_transaction()
     if transaction is not None and getattr(_waits, "transaction", None) is transaction:
         _waits.upto = max(_waits.upto, change_id)
         return
-    _waits.transaction, _waits.upto = transaction, change_id
+    _waits.transaction, _waits.upto, _waits.xid = transaction, change_id, xid
     database.after_commit(_await_confirmations)
 
 
@@ -422,14 +464,34 @@ _LISTENERS_SQL = ("SELECT pid, application_name FROM pg_stat_activity "
 
 
 def _await_confirmations() -> None:
-    """Return once every worker that listened before the change has confirmed applying it. One
-    that has not within ACK_WAIT seconds (stalled, or its notification lost) has its listening
-    connection ended: it forgets everything on its next request, and listens anew."""
-    change_id, _waits.transaction = _waits.upto, None
+    """Return once every worker that listened before the change committed has confirmed
+    applying it. One that has not within ACK_WAIT seconds (stalled, or its notification lost)
+    has its listening connection ended, and the server process gone, before this returns: it
+    forgets everything on its next request, and listens anew."""
+    change_id, xid, _waits.transaction = _waits.upto, _waits.xid, None
     connection = database.connection()
+    channel = ack_channel(connection.get_backend_pid())
+    try:
+        unconfirmed = _confirmations(connection, change_id, xid)
+        if unconfirmed:
+            _cut_off(connection, unconfirmed, change_id)
+    except psycopg2.Error as error:  # the connection failed after the commit
+        log.warning("session change %s: confirmations lost with the connection (%s); ending "
+                    "every listening connection", change_id, error)
+        _cut_off_everyone(change_id)
+    finally:
+        try:
+            connection.cursor().execute(f"UNLISTEN {channel}")
+        except psycopg2.Error:
+            pass  # a broken connection is discarded by the pool
+        connection.notifies.clear()
+
+
+def _confirmations(connection: Any, change_id: int, xid: int) -> set[int]:
+    """Wait up to ACK_WAIT seconds; return the listeners that have not confirmed."""
     cursor = connection.cursor()
     cursor.execute(_LISTENERS_SQL, (f"{LISTENER_NAME}%",))
-    waiting = {pid for pid, name in cursor.fetchall() if _listening_since(name) < change_id}
+    waiting = {pid for pid, name in cursor.fetchall() if xid >= _listening_since(name)}
     deadline = time.monotonic() + ACK_WAIT
     while True:
         while connection.notifies:
@@ -438,21 +500,48 @@ def _await_confirmations() -> None:
                 waiting.discard(pid)
         remaining = deadline - time.monotonic()
         if not waiting or remaining <= 0:
-            break
+            return waiting
         if select.select([connection], [], [], remaining)[0]:
             connection.poll()
-    if waiting:
-        log.warning("session change %s: no confirmation from %d listening worker(s) in %s s; "
-                    "ending their listening connections", change_id, len(waiting), ACK_WAIT)
-        # Waits (up to 5 s) until each server process has exited, its connection closed.
-        cursor.execute("SELECT pg_terminate_backend(pid, 5000) FROM unnest(%s) AS pid",
-                       (sorted(waiting),))
+
+
+def _cut_off(connection: Any, pids: set[int], change_id: int) -> None:
+    """End these listeners' connections, waiting until each server process has exited."""
+    log.warning("session change %s: no confirmation from %d listening worker(s) in %s s; "
+                "ending their listening connections", change_id, len(pids), ACK_WAIT)
+    cursor = connection.cursor()
+    for pid in sorted(pids):
+        # False when it has not exited within 5 s, or was gone already: which one, the
+        # activity view tells.
+        cursor.execute("SELECT pg_terminate_backend(%s, 5000) OR NOT EXISTS (SELECT FROM "
+                       "pg_stat_activity WHERE pid = %s)", (pid, pid))
+        if not cursor.fetchone()[0]:
+            raise RevocationUnconfirmed(f"session change {change_id}: listening worker "
+                                        f"{pid} neither confirmed it nor ended")
+
+
+def _cut_off_everyone(change_id: int) -> None:
+    """End every listener that may have needed to confirm, on a connection of its own."""
+    try:
+        connection = psycopg2.connect(**_connect_params())
+    except psycopg2.Error as error:
+        raise RevocationUnconfirmed(f"session change {change_id}: {error}") from error
+    try:
+        connection.autocommit = True
+        cursor = connection.cursor()
+        cursor.execute(_LISTENERS_SQL, (f"{LISTENER_NAME}%",))
+        _cut_off(connection, {pid for pid, _ in cursor.fetchall()}, change_id)
+    except psycopg2.Error as error:
+        raise RevocationUnconfirmed(f"session change {change_id}: {error}") from error
+    finally:
+        connection.close()
 
 
 def _listening_since(application_name: str) -> int:
-    """The newest change a listener had read when it began (0 while it is beginning)."""
-    _, _, since = application_name.partition(" ")
-    return int(since) if since.isdigit() else 0
+    """The oldest transaction id still running when a listener began (0 while it begins):
+    a transaction below it had finished before that listener's memory was emptied."""
+    _, _, xmin = application_name.partition(" ")
+    return int(xmin) if xmin.isdigit() else 0
 
 
 def prune(*, now: float, keep_for: int = 3600) -> int:
@@ -488,11 +577,16 @@ class _Worker:
         self.follower = None
 
 
+def _connect_params() -> dict[str, Any]:
+    """The app's PostgreSQL database, for a connection outside its pool."""
+    db = database.obj
+    return {"dbname": db.database, **{**db.connect_params, "connect_timeout": 1}}
+
+
 def _follower() -> Follower:
     db = database.obj
     if isinstance(db, peewee.PostgresqlDatabase):
-        return PostgresFollower({"dbname": db.database,
-                                 **{**db.connect_params, "connect_timeout": 1}})
+        return PostgresFollower(_connect_params())
     return SqliteFollower(db.database)
 
 

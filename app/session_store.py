@@ -148,7 +148,7 @@ def _swap(session: Family, successor_hash: str, now: float) -> bool:
     or it was re-keyed. Logged as a session change (on PostgreSQL, with its NOTIFY, all in
     one statement). False when it changed: nothing was written."""
     guard = (session.generation + 1, successor_hash, now, now, session.id, session.generation,
-             session.credential_epoch)
+             session.credential_epoch, session.user_epoch)
     if is_postgres():
         return fetch_one(_SWAP_PG_SQL, *guard, successor_hash, now, now) is not None
     with write_transaction():
@@ -200,11 +200,12 @@ _ROTATE_SQL = (
 )
 _INSERT_TOKEN_SQL = ("INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "
                      "VALUES ({p}, {p}, {p}, {p})")
-# The swap, guarded by what the rules decided on; a re-key or a credential change moves the
-# session's credential epoch or its generation.
+# The swap, guarded by what the rules decided on: the generation (a rotation or re-key since),
+# the end, the session's credential epoch and its person's.
 _SWAP_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, rotated_at = {p}, "
              "successor_seen = FALSE, last_active_at = {p} WHERE id = {p} AND generation = {p} "
-             "AND ended_at IS NULL AND credential_epoch = {p}")
+             "AND ended_at IS NULL AND credential_epoch = {p} AND (SELECT credential_epoch "
+             'FROM "user" WHERE id = login_session.user_id) = {p}')
 _SWAP_PG_SQL = (
     f"WITH s AS ({_SWAP_SQL} RETURNING id, generation), "
     "t AS (INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "

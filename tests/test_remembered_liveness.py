@@ -7,12 +7,24 @@ once: not once may it be accepted."""
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import time
 
 import pytest
-from servers import Server, post_form, server_env, sign_up
-from support import PASSWORD, SECRET, Cookies, browser, only_session, signed_up
+from servers import Server, free_port, post_form, server_env, sign_up
+from support import (
+    PASSWORD,
+    SECRET,
+    UA_PHONE,
+    Cookies,
+    browser,
+    deaf_to_revocations,
+    login,
+    only_session,
+    signed_up,
+)
 
 from app import session_changes, session_store, settings
 from app.db import database, write_transaction
@@ -250,6 +262,123 @@ def test_a_change_logged_without_notifying_is_caught_by_the_listeners_own_look(p
 
 
 # --- in one process: what the memory may and may not decide -------------------------------------
+
+
+def test_a_worker_that_began_listening_while_a_revocation_was_open_must_confirm_it(
+        make_app, postgres_url):
+    """A revocation takes its change id; another change takes a later one and commits first;
+    only then does a worker begin to listen, and remember the session as live. Ids cannot tell
+    that this worker began before the revocation committed; its transaction id can: the
+    revocation waits for it, here in vain (it never confirms), and cuts it off before
+    returning, so the worker refuses the session on its next request."""
+    revoker, late = make_app(), make_app()
+    laptop = browser(revoker)
+    signed_up(laptop)
+    with revoker.app_context(), database.connection_context():
+        session = only_session()
+    opened, proceed = threading.Event(), threading.Event()
+
+    def revoke() -> None:
+        with revoker.app_context(), database.connection_context():
+            with write_transaction():
+                LoginSession.update(ended_at=time.time(), end_reason="revoked").where(
+                    LoginSession.id == session.id).execute()
+                session_changes.announce(session_id=session.id, now=time.time())
+                opened.set()
+                proceed.wait(timeout=30)
+            # committed: waits for every worker listening before, then returns
+
+    revoking = threading.Thread(target=revoke)
+    revoking.start()
+    assert opened.wait(timeout=30)
+    with revoker.app_context(), database.connection_context(), write_transaction():
+        session_changes.announce(user_id=session.user_id, now=time.time())  # later, first
+    phone = browser(late)
+    Cookies.of(laptop).put(phone)
+    with late.app_context():
+        follower = session_changes._follower()
+        follower.receive = functools.partial(deaf_to_revocations, follower)
+        late.extensions["gatehouse_session_memory"].follower = follower
+    assert phone.get("/api/me").status_code == 200  # listening now; remembered live
+    proceed.set()
+    revoking.join(timeout=30)
+    assert not revoking.is_alive()
+    assert phone.get("/api/me").status_code == 401
+
+
+def test_a_revocation_no_worker_can_be_shown_to_hold_answers_503(make_app, postgres_url,
+                                                                   monkeypatch):
+    """The connection fails while confirmations are awaited, and no other connection can be
+    made to end the listeners: the revocation is recorded, but the response does not claim
+    it holds everywhere (503). The next request, which asks the database, refuses it."""
+    import psycopg2
+
+    app = make_app()
+    laptop, phone = browser(app), browser(app, UA_PHONE)
+    signed_up(laptop)
+    login(phone)
+    mine = laptop.get("/api/me").get_json()["session_id"]
+
+    def lost(*args):
+        raise psycopg2.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(session_changes, "_confirmations", lost)
+    monkeypatch.setattr(session_changes, "_connect_params",
+                        lambda: {"host": "127.0.0.1", "port": free_port(), "connect_timeout": 1})
+    response = phone.delete(f"/api/sessions/{mine}", headers={"X-Gatehouse-Request": "1"},
+                            json={"password": PASSWORD})
+    assert response.status_code == 503
+    monkeypatch.undo()
+    with app.app_context(), database.connection_context():
+        assert LoginSession.get(LoginSession.public_id == mine).end_reason == "revoked"
+    assert laptop.get("/api/me").status_code == 401
+
+
+def test_a_request_never_waits_for_the_listening_thread(make_app, postgres_url):
+    """While the listening thread is in a round trip (it holds the follower's lock), or when
+    it has not read the newest change for too long, a request asks the database instead of
+    waiting or trusting what is remembered."""
+    app = make_app()
+    laptop = browser(app)
+    signed_up(laptop)
+    assert laptop.get("/api/me").status_code == 200
+    follower = app.extensions["gatehouse_session_memory"].follower
+    held, done = threading.Event(), threading.Event()
+
+    def round_trip() -> None:  # as the thread does, for at most 5 s
+        with follower.lock:
+            held.set()
+            done.wait(timeout=5)
+
+    with app.app_context():
+        assert session_changes.trusted_memory() is not None
+        holder = threading.Thread(target=round_trip)
+        holder.start()
+        assert held.wait(timeout=5)
+        assert session_changes.trusted_memory() is None
+        done.set()
+        holder.join()
+        checked_at, follower.checked_at = follower.checked_at, 0.0
+        assert session_changes.trusted_memory() is None
+        follower.checked_at = checked_at
+        assert session_changes.trusted_memory() is not None
+
+
+def test_a_revoking_connection_stops_listening_for_confirmations(make_app, postgres_url):
+    """The pooled connection that waited for confirmations listens on nothing afterwards: it
+    would otherwise be woken by every notification, for as long as it lives."""
+    app = make_app()
+    laptop = browser(app)
+    signed_up(laptop)
+    assert laptop.get("/api/me").status_code == 200
+    with app.app_context(), database.connection_context():
+        session = only_session()
+        session_store.revoke(session.public_id, user_id=session.user_id, reason="revoked",
+                             now=time.time())
+        assert database.execute_sql("SELECT pg_listening_channels()").fetchall() == []
+        assert database.connection().notifies == []
+    assert laptop.get("/api/me").status_code == 401
+
 
 
 def test_a_worker_that_remembers_older_activity_does_not_end_a_session(make_app, clock):
