@@ -220,8 +220,8 @@ class PostgresFollower(Follower):
         self.retry_at = 0.0
         self.check_at = 0.0
         self.checked_at = 0.0  # when the thread last read the newest id (monotonic)
-        # Ids above ``last``'s predecessors not received yet, and those already missing at the
-        # previous check (a transaction that took its id first may commit second).
+        # Ids below ``last`` not received yet (a transaction that took its id first may commit
+        # second), and those of them that were missing at the previous check already.
         self.missing: set[int] = set()
         self.overdue: set[int] = set()
 
