@@ -411,7 +411,7 @@ _NOTIFY_SQL = (
 # The same, for one session, at the end of a statement whose CTE ``s`` returned its id.
 LOG_SESSION_PG = (
     "c AS (INSERT INTO session_change (session_id, user_id, created_at) "
-    "SELECT id, NULL, {p} FROM s RETURNING id, session_id) "
+    "SELECT id, NULL, CAST({p} AS DOUBLE PRECISION) FROM s RETURNING id, session_id) "
     f"SELECT id, pg_notify('{CHANNEL}', id || ' s' || session_id) FROM c"
 )
 

@@ -117,7 +117,8 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
     """
     successor = tokens.successor_handle(keys, handle)
     successor_hash = tokens.token_hash(tokens.refresh_token(keys, successor))
-    presented = fetch_one(_PRESENTED_SQL, tokens.token_hash(tokens.refresh_token(keys, handle)))
+    presented = fetch_one(_PRESENTED_SQL, tokens.token_hash(tokens.refresh_token(keys, handle)),
+                          prepared=True)
     if presented is None:
         raise SessionNotFound()
     generation, session = presented[0], Family(*presented[1:])
@@ -150,7 +151,8 @@ def _swap(session: Family, successor_hash: str, now: float) -> bool:
     guard = (session.generation + 1, successor_hash, now, now, session.id, session.generation,
              session.credential_epoch, session.user_epoch)
     if is_postgres():
-        return fetch_one(_SWAP_PG_SQL, *guard, successor_hash, now, now) is not None
+        return fetch_one(_SWAP_PG_SQL, *guard, successor_hash, now, now,
+                         prepared=True) is not None
     with write_transaction():
         if not execute(_SWAP_SQL, *guard).rowcount:
             return False
@@ -209,7 +211,7 @@ _SWAP_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, rot
 _SWAP_PG_SQL = (
     f"WITH s AS ({_SWAP_SQL} RETURNING id, generation), "
     "t AS (INSERT INTO refresh_token (token_hash, session_id, generation, issued_at) "
-    "SELECT {p}, id, generation, {p} FROM s), "
+    "SELECT CAST({p} AS TEXT), id, generation, CAST({p} AS DOUBLE PRECISION) FROM s), "
     + session_changes.LOG_SESSION_PG
 )
 _ADVANCE_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, rotated_at = {p}, "
@@ -321,7 +323,7 @@ def touch_live(claims: tokens.AccessClaims, *, policy: Policy, now: float,
                  remember=False)
             return remembered.principal
     version = memory.version if memory is not None else 0
-    found = fetch_one(_LIVENESS_SQL, claims.session_id)
+    found = fetch_one(_LIVENESS_SQL, claims.session_id, prepared=True)
     if found is None:
         raise SessionNotFound()
     (sid, public_id, ended_at, end_reason, absolute_expires_at, last_active_at,

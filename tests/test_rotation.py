@@ -5,7 +5,7 @@ import jwt
 import pytest
 from support import SECRET, Cookies, browser, cookie, csrf_token, only_session, page, submit
 
-from app import session_rules, session_store, settings, tokens
+from app import db, session_rules, session_store, settings, tokens
 from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, RefreshToken, SecurityEvent
 
@@ -31,8 +31,17 @@ def statements_of(client, path: str, monkeypatch) -> list[str]:
                         lambda sql, *a, **k: ran.append(sql) or execute(sql, *a, **k))
     assert client.get(path).status_code == 200
     monkeypatch.undo()
-    return [sql for sql in ran if not sql.startswith(("BEGIN", "COMMIT", "SAVEPOINT",
-                                                      "RELEASE"))]
+    return [_as_run(sql) for sql in ran
+            if not sql.startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "PREPARE"))]
+
+
+def _as_run(sql: str) -> str:
+    """A prepared statement's EXECUTE (on PostgreSQL) as the SQL it runs."""
+    if not sql.startswith("EXECUTE "):
+        return sql
+    prepared = {name: text for name, text, _ in map(db._numbered, (
+        session_store._PRESENTED_SQL, session_store._SWAP_PG_SQL, session_store._LIVENESS_SQL))}
+    return prepared[sql.split()[1]]
 
 
 def test_a_rotating_request_reads_its_session_once(ada, clock, monkeypatch):
