@@ -15,6 +15,7 @@ import secrets
 from app import migrations, tokens
 from app.db import database, is_postgres
 from app.models import ALL, LoginSession, RefreshToken, User
+from app.session_rules import LAST_ACTIVE_RESOLUTION
 
 EMAIL_DOMAIN = "bench.invalid"  # reserved TLD: a seeded address can never be a real person's
 ENDED_EVERY = 10  # one session in ten has ended (signed out), as in a lived-in database
@@ -86,7 +87,11 @@ def _hash(keys: tokens.Keys, i: int) -> str:
 def _session_row(keys: tokens.Keys, i: int, users: int, now: float) -> tuple:
     created = now - 3600 - (i % 86400)
     ended = i % ENDED_EVERY == ENDED_EVERY - 1
-    return (i + 1, secrets.token_urlsafe(16), i % users + 1, created, created, now, created
+    # Last active within the past minute, spread as real traffic spreads it: "last active" is
+    # written at most once a minute per session, and sessions all seeded at one instant would
+    # have those writes all fall due in one phase.
+    active = now - i % LAST_ACTIVE_RESOLUTION
+    return (i + 1, secrets.token_urlsafe(16), i % users + 1, created, created, active, created
             + 30 * 86400, 0, _hash(keys, i), created, True, None, 0, 0, AGENT,
             "Firefox 128 on Linux", f"198.51.100.{i % 250}", AGENT, LAST_ADDRESS,
             now - 60 if ended else None, "signed_out" if ended else None, "")
