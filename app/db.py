@@ -137,11 +137,29 @@ def execute_prepared(sql: str, *params: object) -> Any:
         return execute(sql, *params)
     name, text, count = _numbered(sql)
     prepared = _prepared_on.setdefault(database.connection(), set())
-    if name not in prepared:
-        database.execute_sql(f"PREPARE {name} AS {text}")
-        prepared.add(name)
     arguments = f" ({', '.join(['%s'] * count)})" if count else ""
+    if name in prepared:
+        try:
+            return database.execute_sql(f"EXECUTE {name}{arguments}", params)
+        except peewee.DatabaseError as error:  # dropped on the server (DISCARD ALL)
+            if _code(error) != _UNKNOWN_STATEMENT or database.in_transaction():
+                raise
+            prepared.discard(name)
+    try:
+        database.execute_sql(f"PREPARE {name} AS {text}")
+    except peewee.DatabaseError as error:
+        if _code(error) != _ALREADY_PREPARED or database.in_transaction():
+            raise
+    prepared.add(name)
     return database.execute_sql(f"EXECUTE {name}{arguments}", params)
+
+
+_UNKNOWN_STATEMENT, _ALREADY_PREPARED = "26000", "42P05"  # PostgreSQL's error codes
+
+
+def _code(error: peewee.DatabaseError) -> str | None:
+    """PostgreSQL's code for the driver's error that peewee's wraps."""
+    return getattr(getattr(error, "orig", None), "pgcode", None)
 
 
 @contextmanager

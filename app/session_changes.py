@@ -234,16 +234,18 @@ class PostgresFollower(Follower):
                     self.thread = threading.Thread(target=self._run, daemon=True,
                                                    name="gatehouse-listener")
                     self.thread.start()
-        # Never waits: while the thread is in a round trip (its check, a confirmation, listening
-        # again), the database is asked instead, and so it is when its last check is too old
-        # (the thread stalled, or its connection silent).
+        # Never waits for the thread: while it holds the lock (applying what arrived, in a round
+        # trip for its check or a confirmation, listening again), the database is asked
+        # instead, and so it is when its last check is too old (the thread stalled, or its
+        # connection silent).
         if not self.lock.acquire(blocking=False):
             return False
         try:
             if self.connection is None or time.monotonic() - self.checked_at > STALE_AFTER:
                 return False
-            # Whatever has arrived, the thread may not have applied yet; a connection ended
-            # under this worker (a revocation it never confirmed) shows here too.
+            # Whatever has arrived, the thread may not have applied yet (a revocation's is
+            # confirmed from here then: one round trip); a connection ended under this worker
+            # (a revocation it never confirmed) shows here too.
             if select.select([self.connection], [], [], 0)[0]:
                 self._receive()
             return True
@@ -292,16 +294,18 @@ class PostgresFollower(Follower):
             # oldest transaction still running then names the listener: one that commits a
             # revocation with a transaction id below it had finished before the memory was
             # emptied (below), so it need not wait for this worker.
+            # The server's own process id (a pooler shows the client another), as
+            # pg_stat_activity lists it.
             cursor.execute("SELECT coalesce(max(id), 0), pg_snapshot_xmin(pg_current_snapshot())"
-                           "::text FROM session_change")
-            last, xmin = cursor.fetchone()
+                           "::text, pg_backend_pid() FROM session_change")
+            last, xmin, pid = cursor.fetchone()
             cursor.execute("SELECT set_config('application_name', %s, false)",
                            (f"{LISTENER_NAME} {xmin}",))
         except psycopg2.Error:
             if connection is not None:
                 connection.close()
             return
-        self.connection, self.pid, self.last = connection, connection.get_backend_pid(), last
+        self.connection, self.pid, self.last = connection, pid, last
         self.check_at = time.monotonic() + CHECK_EVERY
         self.checked_at = time.monotonic()
         self.missing.clear()
@@ -355,16 +359,19 @@ class PostgresFollower(Follower):
         committed before the query arrive before its answer."""
         assert self.memory is not None
         self.check_at = time.monotonic() + CHECK_EVERY
+        before = self.last  # every change applied so far had committed before the query
         cursor = self.connection.cursor()
         cursor.execute(_EXECUTE_NEWEST)
         newest = cursor.fetchone()[0]
-        self._drain()
-        if newest > self.last or self.missing & self.overdue:
+        self._drain()  # may apply changes committed after the query's snapshot, too
+        if newest < before:  # the log was emptied (a database restored): ids count anew
+            self.missing.clear()
+            self.restarted(self.memory, newest)
+        elif newest > self.last or self.missing & self.overdue:
             self.memory.clear()
             self.missing -= self.overdue
             self.last = max(self.last, newest)
         self.overdue = set(self.missing)
-        self.restarted(self.memory, newest)
         self.checked_at = time.monotonic()
 
     def _lost(self) -> None:

@@ -316,13 +316,15 @@ def touch_live(claims: tokens.AccessClaims, *, policy: Policy, now: float,
     Raises what ``session_rules.liveness_failure`` decides: SessionNotFound, SessionEnded or
     StaleAccessToken.
     """
+    # Read before the facts are: a change forgotten meanwhile (by the listening thread) then
+    # keeps what this request writes back from being remembered over it.
+    version = memory.version if memory is not None else 0
     if memory is not None:
         remembered = memory.get(claims.session_id)
         if remembered is not None and liveness_failure(remembered, policy, now, claims) is None:
-            _use(remembered, claims, memory, memory.version, now, ip_address, user_agent,
+            _use(remembered, claims, memory, version, now, ip_address, user_agent,
                  remember=False)
             return remembered.principal
-    version = memory.version if memory is not None else 0
     found = fetch_one(_LIVENESS_SQL, claims.session_id, prepared=True)
     if found is None:
         raise SessionNotFound()

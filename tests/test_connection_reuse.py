@@ -8,6 +8,7 @@ import threading
 
 import psycopg2
 import pytest
+from support import browser, signed_up
 
 from app.db import database, is_postgres
 
@@ -41,3 +42,21 @@ def test_recovers_after_the_database_drops_every_connection(app, ada, database_u
                                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
     admin.close()
     assert [ada.get("/api/me").status_code for _ in range(4)] == [200, 200, 200, 200]
+
+
+def test_prepared_statements_survive_being_dropped_or_forgotten(make_app, postgres_url):
+    """The liveness lookup is a statement prepared once per connection. When the server has
+    dropped it (``DISCARD ALL``), or the app has lost count of it while the server still holds
+    it, the next request prepares or uses it all the same."""
+    from app import db
+
+    app = make_app(GATEHOUSE_REMEMBERED_SESSIONS=0, GATEHOUSE_DB_POOL_SIZE=1)
+    laptop = browser(app)
+    signed_up(laptop)
+    assert laptop.get("/api/me").status_code == 200
+    with app.app_context(), database.connection_context():
+        database.execute_sql("DISCARD ALL")
+    assert laptop.get("/api/me").status_code == 200
+    with app.app_context(), database.connection_context():
+        db._prepared_on[database.connection()].clear()
+    assert laptop.get("/api/me").status_code == 200

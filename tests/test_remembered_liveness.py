@@ -402,6 +402,33 @@ def test_a_worker_that_remembers_older_activity_does_not_end_a_session(make_app,
     assert only_session().end_reason == "idle_timeout"
 
 
+def test_a_session_forgotten_while_a_request_used_it_is_not_remembered_again(make_app, clock,
+                                                                             monkeypatch):
+    """The request reads the remembered facts; the session is revoked and forgotten at that
+    moment (by the listening thread); the request, in flight, is served, and writes its "last
+    active" (due), but must not put the facts it read back into memory over the revocation."""
+    app = make_app()
+    laptop = browser(app)
+    signed_up(laptop)
+    assert laptop.get("/api/me").status_code == 200
+    memory = app.extensions["gatehouse_session_memory"].memory
+    public_id = laptop.get("/api/me").get_json()["session_id"]
+    assert memory.get(public_id) is not None
+    clock.advance(LAST_ACTIVE_RESOLUTION + 1)  # the next request writes "last active"
+    read = memory.get
+
+    def read_then_forgotten(session_public_id: str) -> LiveRow | None:
+        row = read(session_public_id)
+        if row is not None:
+            memory.forget(row.principal.session_id, None)  # the thread, meanwhile
+        return row
+
+    monkeypatch.setattr(memory, "get", read_then_forgotten)
+    assert laptop.get("/api/me").status_code == 200
+    monkeypatch.undo()
+    assert memory.get(public_id) is None
+
+
 def test_uses_of_a_remembered_session_after_it_ended_are_each_recorded(make_app, clock):
     """The worker remembered the session live; once it has ended, every request that still
     presents it is refused on the stored row, and so counted there, with an event each."""
