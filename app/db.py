@@ -121,11 +121,14 @@ _prepared_on: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()
 
 
 @functools.cache
-def _numbered(sql: str) -> tuple[str, str, int]:
-    """A name for ``sql``, its text with PostgreSQL's ``$1, $2...``, and how many there are."""
+def _numbered(sql: str) -> tuple[str, str, str]:
+    """A name for ``sql``, its text with PostgreSQL's ``$1, $2...``, and the statement that
+    executes it with the driver's ``%s`` for each."""
     first, *rest = sql.split("{p}")
     text = first + "".join(f"${number}{part}" for number, part in enumerate(rest, 1))
-    return f"gatehouse_{hashlib.sha1(sql.encode()).hexdigest()[:16]}", text, len(rest)
+    name = f"gatehouse_{hashlib.sha1(sql.encode()).hexdigest()[:16]}"
+    arguments = f" ({', '.join(['%s'] * len(rest))})" if rest else ""
+    return name, text, f"EXECUTE {name}{arguments}"
 
 
 def execute_prepared(sql: str, *params: object) -> Any:
@@ -135,12 +138,11 @@ def execute_prepared(sql: str, *params: object) -> Any:
     statement outlives a rolled-back transaction). SQLite keeps its own statement cache."""
     if not is_postgres():
         return execute(sql, *params)
-    name, text, count = _numbered(sql)
+    name, text, run = _numbered(sql)
     prepared = _prepared_on.setdefault(database.connection(), set())
-    arguments = f" ({', '.join(['%s'] * count)})" if count else ""
     if name in prepared:
         try:
-            return database.execute_sql(f"EXECUTE {name}{arguments}", params)
+            return database.execute_sql(run, params)
         except peewee.DatabaseError as error:  # dropped on the server (DISCARD ALL)
             if _code(error) != _UNKNOWN_STATEMENT or database.in_transaction():
                 raise
@@ -151,7 +153,7 @@ def execute_prepared(sql: str, *params: object) -> Any:
         if _code(error) != _ALREADY_PREPARED or database.in_transaction():
             raise
     prepared.add(name)
-    return database.execute_sql(f"EXECUTE {name}{arguments}", params)
+    return database.execute_sql(run, params)
 
 
 _UNKNOWN_STATEMENT, _ALREADY_PREPARED = "26000", "42P05"  # PostgreSQL's error codes

@@ -156,9 +156,16 @@ def _swap(session: Family, successor_hash: str, now: float) -> bool:
     with write_transaction():
         if not execute(_SWAP_SQL, *guard).rowcount:
             return False
-        execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
-        session_changes.announce(session_id=session.id, now=now, confirmed=False)
+        _successor_stored(session, successor_hash, now)
     return True
+
+
+def _successor_stored(session: Family, successor_hash: str, now: float) -> None:
+    """The successor's token, and the change logged, of a session just advanced (in its
+    transaction): workers that remember the old generation must learn it, to tell a stale
+    token from reuse."""
+    execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
+    session_changes.announce(session_id=session.id, now=now, confirmed=False)
 
 
 def _rotate_locked(session_id: int, generation: int, successor_hash: str, policy: Policy,
@@ -227,11 +234,9 @@ def _advance(session: Family, successor_hash: str, now: float, ip_address: str,
     agent = (user_agent or session.last_user_agent)[:512]
     address = (ip_address or session.last_ip_address)[:64]
     name = devices.describe(agent)[:128] if agent != session.last_user_agent else ""
-    execute(_INSERT_TOKEN_SQL, successor_hash, session.id, session.generation + 1, now)
     execute(_ADVANCE_SQL, session.generation + 1, successor_hash, now, False, now,
             address, agent, name, agent, session.id)
-    # Workers that remember the old generation must learn it, to tell a stale token from reuse.
-    session_changes.announce(session_id=session.id, now=now, confirmed=False)
+    _successor_stored(session, successor_hash, now)
     changes: dict[str, object] = {}
     if address != session.last_ip_address:
         changes["last_ip_address"] = address
