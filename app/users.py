@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable
 
 import peewee
 
 from app import audit, devices, throttle, tokens
+from app.addresses import InvalidEmail, normalise_email
 from app.db import write_transaction
 from app.models import User
 from app.passwords import Hasher, check_policy
 from app.throttle import Throttles
 
 SITE_NAME = "Gatehouse"
-EMAIL_MAX = 254
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
-
-
-class InvalidEmail(ValueError):
-    """Not an email address we can accept; the message is for the person."""
-
-
-def normalise_email(email: str) -> str:
-    email = unicodedata.normalize("NFC", email.strip()).lower()
-    if len(email) > EMAIL_MAX or not _EMAIL.match(email):
-        raise InvalidEmail("Enter a valid email address.")
-    return email
-
-
 def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "",
              limits: Throttles | None = None,
              then: Callable[[User | None], object] = lambda user: None) -> bool:

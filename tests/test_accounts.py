@@ -106,3 +106,20 @@ def test_people_sent_by_a_protected_page_are_asked_to_sign_in_to_continue(client
     landed = client.get("/sessions", follow_redirects=True)
     assert page(landed).h1.get_text(strip=True) == "Sign in to continue"
     assert page(client.get("/login")).h1.get_text(strip=True) == "Sign in"
+
+
+@pytest.mark.parametrize("address", [
+    "x@[evil.example",  # once accepted: the mail library cannot build a message for it
+    "x@[192.0.2.1]", "two..dots@example.com", "no-dot@localhost", "ünï@example.com",
+    "a@b@example.com", "spaced out@example.com",
+])
+def test_addresses_a_mail_cannot_go_to_are_refused(client, address):
+    response = register(client, email=address)
+    assert response.status_code == 200
+    assert "Enter a valid email address." in page(response).select_one("#email-error").text
+    assert not User.select().exists()
+
+
+def test_an_internationalised_domain_is_accepted(client):
+    register(client, email="Ada@Exämple.com")
+    assert User.get().email == "ada@exämple.com"

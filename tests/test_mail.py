@@ -170,3 +170,47 @@ def test_production_without_a_mail_server_queues_nothing(app, clock):
 def test_an_unreachable_server_raises_mail_error():
     with pytest.raises(MailError):
         SmtpTransport(SmtpTarget("smtp", "127.0.0.1", free_port())).send(EmailMessage())
+
+
+def test_a_message_that_cannot_be_composed_fails_alone(mail_app, smtp, clock, caplog):
+    """Issue 21, item 14: one odd recipient (written by an older release, whose address check
+    let it through) once stopped every mail behind it. It fails for good, at once, and the
+    others are sent in the same batch."""
+    queue_one(mail_app, recipient="ada@example.com", clock=clock)
+    queue_one(mail_app, recipient="x@[evil.example", clock=clock)  # stored as an old row
+    queue_one(mail_app, recipient="bob@example.com", clock=clock)
+    with caplog.at_level(logging.WARNING, "gatehouse.mail"):
+        assert mail.send_pending(mail_app) == (2, 1)
+    smtp.mailbox.wait_for("ada@example.com")
+    smtp.mailbox.wait_for("bob@example.com")
+    bad = OutboxMessage.get(OutboxMessage.recipient == "x@[evil.example")
+    assert bad.failed_at is not None and "cannot be composed" in bad.last_error
+    clock.advance(outbox.BACKOFF_CAP + outbox.LEASE)
+    assert mail.send_pending(mail_app) == (0, 0)  # never at the head of the queue again
+    result = mail_app.test_cli_runner().invoke(args=["send-mail"])
+    assert result.exit_code == 0 and result.exception is None
+
+
+def test_any_error_of_one_send_is_that_messages_failure(mail_app, smtp, clock, monkeypatch):
+    sent = []
+
+    class Flaky:
+        def send(self, message):
+            if message["To"] == "ada@example.com":
+                raise AttributeError("a library's bug, not a MailError")
+            sent.append(message["To"])
+
+    monkeypatch.setattr(mail_app.extensions["gatehouse_mail"], "transport", Flaky())
+    for recipient in ("ada@example.com", "bob@example.com"):
+        queue_one(mail_app, recipient=recipient, clock=clock)
+    assert mail.send_pending(mail_app) == (1, 1)
+    assert sent == ["bob@example.com"]
+    failed = OutboxMessage.get(OutboxMessage.recipient == "ada@example.com")
+    assert failed.failed_at is None and failed.last_error == "AttributeError"  # retried later
+
+
+def test_an_internationalised_domain_is_addressed_in_ascii(mail_app, smtp, clock):
+    queue_one(mail_app, recipient="ada@exämple.com", clock=clock)
+    assert mail.send_pending(mail_app) == (1, 0)
+    (got,) = smtp.mailbox.wait_for("ada@xn--exmple-cua.com")
+    assert got.message["To"] == "ada@xn--exmple-cua.com"

@@ -4,8 +4,9 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length, StopValidation, ValidationError
 
+from app.addresses import EMAIL_MAX, InvalidEmail, normalise_email
 from app.passwords import MAX_LENGTH, PasswordRejected, check_policy, normalise
-from app.users import EMAIL_MAX, SITE_NAME, InvalidEmail, normalise_email
+from app.users import SITE_NAME
 
 
 def _well_formed(form: FlaskForm, field: Field) -> None:

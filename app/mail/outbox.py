@@ -3,7 +3,9 @@
 ``put`` joins the caller's transaction, so a mail exists exactly when its cause committed.
 ``send_due`` claims rows one at a time with a conditional UPDATE (a lease): two senders, in one
 process or many, never send the same row, and a row whose sender died is claimed again once
-the lease runs out. A failure is retried with exponential backoff, then given up and logged.
+the lease runs out. A failure is retried with exponential backoff, then given up and logged;
+whatever goes wrong with one message (a transport error, a message that cannot even be
+composed) is that message's failure, never the batch's: the rest are sent all the same.
 
 What SMTP cannot promise: a sender that dies after the server accepted a message but before
 ``sent_at`` was written sends it again after the lease. Every copy carries the same
@@ -21,6 +23,7 @@ from email.utils import formatdate
 
 import peewee
 
+from app.addresses import mailbox
 from app.mail.transport import MailError, Transport
 from app.models import OutboxMessage
 
@@ -72,9 +75,16 @@ def send_due(transport: Transport, *, sender: str, domain: str, now: Callable[[]
             continue
         row = OutboxMessage.get_by_id(message_id)
         try:
-            transport.send(compose(row, sender=sender, domain=domain))
-        except MailError as exc:
-            _failed(row, token, str(exc), now())
+            message = compose(row, sender=sender, domain=domain)
+        except Exception as exc:  # noqa: BLE001 - no retry makes a malformed message well
+            _failed(row, token, f"cannot be composed: {type(exc).__name__}", now(), final=True)
+            failed += 1
+            continue
+        try:
+            transport.send(message)
+        except Exception as exc:  # noqa: BLE001 - one message's failure, never the batch's
+            error = str(exc) if isinstance(exc, MailError) else type(exc).__name__
+            _failed(row, token, error, now())
             failed += 1
             continue
         # The body goes once sent: it holds a link's token, of which only the hash is kept.
@@ -86,8 +96,9 @@ def send_due(transport: Transport, *, sender: str, domain: str, now: Callable[[]
     return sent, failed
 
 
-def _failed(row: OutboxMessage, token: str, error: str, now: float) -> None:
-    gave_up = row.attempts >= MAX_ATTEMPTS
+def _failed(row: OutboxMessage, token: str, error: str, now: float, *,
+            final: bool = False) -> None:
+    gave_up = final or row.attempts >= MAX_ATTEMPTS
     retry_at = now + backoff(row.attempts)
     OutboxMessage.update(claimed_until=None, last_error=error[:255], next_attempt_at=retry_at,
                          failed_at=now if gave_up else None).where(
@@ -101,7 +112,8 @@ def _failed(row: OutboxMessage, token: str, error: str, now: float) -> None:
 
 def compose(row: OutboxMessage, *, sender: str, domain: str) -> EmailMessage:
     message = EmailMessage(policy=MAIL_POLICY)
-    message["From"], message["To"], message["Subject"] = sender, row.recipient, row.subject
+    message["From"], message["Subject"] = sender, row.subject
+    message["To"] = mailbox(row.recipient)
     message["Date"] = formatdate(row.created_at, usegmt=True)
     # The same id on every attempt: a duplicate after a crash mid-send is recognisable.
     message["Message-ID"] = f"<gatehouse-{row.id}-{int(row.created_at)}@{domain}>"
