@@ -19,11 +19,12 @@ from app import (
     errors,
     home,
     lazysession,
+    liveness,
     mail,
     middleware,
     security,
-    session_changes,
     settings,
+    templating,
 )
 
 
@@ -38,7 +39,7 @@ class Gatehouse(Flask):
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         # Flask asks ``inspect`` whether each hook and view is a coroutine function on every
-        # request (seven times for a signed-in page: a tenth of its CPU); the answer is kept.
+        # request (seven times for a signed-in page); the answer is kept.
         synced = self._synced.get(func)
         if synced is None:
             synced = self._synced[func] = super().ensure_sync(func)
@@ -53,7 +54,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings.init_app(app)
 
     db.init_app(app)
-    session_changes.init_app(app)
+    liveness.init_app(app)
     lazysession.init_app(app)
     # Authentication opens before the CSRF and same-origin checks, so that a refused request
     # is recorded against the person it was aimed at.
@@ -62,6 +63,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     mail.init_app(app)
     alerts.init_app(app)
+    templating.init_app(app)
     cli.init_app(app)
     home.init_app(app)
     auth.init_app(app)

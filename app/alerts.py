@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from flask import Flask, has_request_context, request, url_for
 
-from app import audit, devices, links, mail, recovery, session_rules, settings
+from app import audit, devices, links, mail, recovery, settings
 from app.models import LoginSession, User
+from app.sessions import rules
 
 
 def init_app(app: Flask) -> None:
-    audit.on("sign_in", signed_in)
-    audit.on(session_rules.REUSE_DETECTED, reuse_detected)
+    audit.on(audit.SIGN_IN, signed_in)
+    audit.on(rules.REUSE_DETECTED, reuse_detected)
 
 
 def _mailing() -> bool:
@@ -50,12 +51,7 @@ def reuse_detected(*, user: int | None, session: int | None, ip: str, now: float
         return
     row = LoginSession.get_or_none(LoginSession.id == session)
     recovery.notice(
-        User.get_by_id(user).email, f"A session was {session_rules.USED_TWICE.lower()}",
-        "Gatehouse signed out one of your sessions because its sign-in cookie was used twice, "
-        "so someone may have a copy of it. The address shown is the one that used it after it "
-        "had been replaced; the device is the session's.",
-        "If you don't know why, change your password; if you can't sign in, reset it. Either "
-        "signs out every other session.",
-        now=now, ip=ip, user_agent=row.user_agent if row else request.headers.get(
-            "User-Agent", ""), change_url=mail.link(url_for("auth.password")),
+        User.get_by_id(user).email, rules.REUSE_DETECTED, now=now, ip=ip,
+        user_agent=row.user_agent if row else request.headers.get("User-Agent", ""),
+        change_url=mail.link(url_for("account.password")),
         device_name=devices.name_of(user, row.device_hash) if row else "")

@@ -18,10 +18,33 @@ from typing import Any
 
 from peewee import JOIN, Select, fn
 
+from app.config import ANONYMOUS_WINDOW
+from app.limits import address_key
 from app.models import AnonymousFailure, KnownDevice, SecurityEvent
-from app.throttle import address_key
 
 log = logging.getLogger("gatehouse.security")
+
+# The kinds of event, besides the end reasons of ``sessions.rules`` (an ended session's event
+# is its reason). Their words are ``words.EVENT_NAMES``.
+SIGN_IN = "sign_in"
+SIGN_IN_FAILED = "sign_in_failed"
+REAUTH_FAILED = "reauth_failed"  # a wrong password where an action asked for it again
+CURRENT_PASSWORD_FAILED = "current_password_failed"  # on the password or email form
+REAUTHENTICATED = "reauthenticated"
+REGISTERED = "registered"
+EMAIL_VERIFIED = "email_verified"
+EMAIL_CHANGED = "email_changed"
+PASSWORD_CHANGED = "password_changed"
+PASSWORD_RESET = "password_reset"
+PASSWORD_RESET_REQUESTED = "password_reset_requested"
+ADDRESS_CHANGED = "address_changed"  # a session used from a new address
+DEVICE_CHANGED = "device_changed"  # ... or from another browser
+REFUSED_USE = "refused_use"  # a request with an ended session's cookie
+KEY_BOUND = "key_bound"  # the session rotates only with a proof from its key from now on
+KEY_MISSING = "key_missing"  # a bound session's value presented without its key: refused
+DEVICE_NAMED = "device_named"
+CSRF_FAILED = "csrf_failed"
+THROTTLED = "throttled"
 
 # kind -> functions called with the event, inside the transaction that records it (so a mail
 # they queue commits, or not, with the event). Registered once per process; idempotent.
@@ -61,9 +84,6 @@ def record(kind: str, *, user: int | None, now: float, session: int | None = Non
     note(kind, user=user, now=now, session=session, ip=ip, detail=detail)
     for listener in _listeners.get(kind, ()):
         listener(user=user, session=session, ip=ip, now=now, detail=detail)
-
-
-ANONYMOUS_WINDOW = 3600
 
 
 def _count_anonymous(kind: str, ip: str, detail: str, now: float) -> None:

@@ -13,10 +13,12 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app import audit, recovery, session_store, settings, throttle, users
-from app.config import ConfigError
+from app import audit, settings, throttle, users
+from app.config import ACCOUNT_CAP_WINDOW, ConfigError
 from app.models import User
 from app.passwords import PasswordRejected
+from app.recovery import registration
+from app.sessions import store
 
 
 def init_app(app: Flask) -> None:
@@ -44,8 +46,8 @@ def prune() -> None:
     security events older than GATEHOUSE_EVENT_RETENTION."""
     config = settings.current()
     at = config.clock()
-    removed = session_store.prune(policy=config.policy, now=at)
-    cleared = throttle.prune(at, max_window=throttle.ACCOUNT_CAP_WINDOW)
+    removed = store.prune(policy=config.policy, now=at)
+    cleared = throttle.prune(at, max_window=ACCOUNT_CAP_WINDOW)
     events = audit.prune(at, retention=config.event_retention)
     click.echo(f"Pruned {removed} sessions, {cleared} throttle entries and {events} events.")
 
@@ -53,7 +55,7 @@ def prune() -> None:
 def _vouch_for(user: User | None, at: float) -> None:
     """The operator vouches for the address: no verification mail, and it can sign in."""
     if user is not None:
-        recovery.mark_verified(user.id, now=at)
+        registration.mark_verified(user.id, now=at)
 
 
 @click.command("create-user")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 
 class ConfigError(RuntimeError):
@@ -59,6 +59,26 @@ SETTINGS: dict[str, Setting] = {
     "GATEHOUSE_EMAIL_VERIFICATION": Setting("required", str),
     "GATEHOUSE_PASSWORD_RESET_TTL": Setting(1800, minimum=60),
 }
+
+# Fixed limits: not settings, but every number that bounds what a request or a person can do
+# is named here, once.
+LAST_ACTIVE_RESOLUTION = 60  # "last active" is written at most this often per session
+REFUSED_DETAIL = 20  # refused uses of an ended session recorded one by one; then a count
+CHANGES_NOTED = 50  # a session's changes of address or browser recorded as events
+PAGE_SIZE = 20  # rows on one page of any list
+MAX_PAGE = 50  # with PAGE_SIZE, the most rows any list request reads past
+KEEP_ENDED = 30 * 24 * 3600  # prune keeps an ended session this long, to say why it ended
+RECENTLY_ENDED = 7 * 24 * 3600  # the sessions page lists sessions that ended this recently
+ENDED_SHOWN = 3  # ended sessions shown before "Show … more"
+DEVICE_MAX_AGE = 365 * 24 * 3600  # the device cookie's lifetime
+ACCOUNT_FAILURE_CAP = 100  # NIST SP 800-63B 5.2.2: consecutive failures an account takes
+ACCOUNT_CAP_WINDOW = 30 * 24 * 3600
+ANONYMOUS_WINDOW = 3600  # refusals of nobody's account are counted per address and hour
+VERIFY_TTL = 3 * 24 * 3600  # a verification link: long enough to find it after a weekend
+RESET_LIMIT_IP = 10  # reset requests per client address per login window (429 beyond)
+RESET_COMPARISONS = 5  # new passwords one reset link may compare with the current one
+MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour; none beyond
+MAIL_WINDOW = 3600
 
 # Where links point in development when GATEHOUSE_PUBLIC_URL is not set: the quick start's.
 DEV_PUBLIC_URL = "http://127.0.0.1:5000"
@@ -146,6 +166,40 @@ def _secret_key(config: Mapping[str, Any], instance_path: str) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+SMTP_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    scheme: str  # smtp (plain), smtp+starttls, smtps (TLS from the first byte)
+    host: str
+    port: int
+    username: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:  # never the password, wherever this object is printed
+        user = f"{self.username}@" if self.username else ""
+        return f"SmtpTarget({self.scheme}://{user}{self.host}:{self.port})"
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """``smtp://[user:password@]host[:port]``, ``smtp+starttls://...`` or ``smtps://...``;
+    user and password are percent-decoded (a password may contain ``@`` as ``%40``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in SMTP_PORTS:
+        raise ValueError("GATEHOUSE_SMTP_URL must start with smtp://, smtp+starttls:// or "
+                         "smtps://")
+    try:
+        port = parts.port or SMTP_PORTS[parts.scheme]
+    except ValueError:
+        raise ValueError("GATEHOUSE_SMTP_URL has an invalid port") from None
+    if not parts.hostname or parts.path.strip("/") or parts.query:
+        raise ValueError("GATEHOUSE_SMTP_URL must be scheme://[user:password@]host:port")
+    return SmtpTarget(parts.scheme, parts.hostname, port, unquote(parts.username or ""),
+                      unquote(parts.password or ""))
+
 
 
 # Every cookie Gatehouse sets (the auth cookies and Flask's own) has these attributes, so that a

@@ -7,7 +7,6 @@ plus ``"reason"`` when the caller's session has just ended (one of ``session_rul
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +15,11 @@ from flask import Flask, Response, g, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadHost, Forbidden, HTTPException
 
-from app import audit, links, middleware, session_rules, settings
+from app import audit, links, middleware, settings, words
 from app.db import UNAVAILABLE
+from app.liveness import RevocationUnconfirmed
 from app.security import CrossSiteRequest, is_api_request
+from app.sessions import rules
 from app.throttle import Throttled
 
 log = logging.getLogger("gatehouse.errors")
@@ -60,10 +61,10 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(CrossSiteRequest, cross_site)
     app.register_error_handler(ReauthenticationRequired, reauthentication_required)
-    app.register_error_handler(session_rules.SessionNotFound, lambda e: render_error(404))
+    app.register_error_handler(rules.SessionNotFound, lambda e: render_error(404))
     app.register_error_handler(Throttled, throttled)
     app.register_error_handler(links.LinkError, link_problem)
-    for exc in UNAVAILABLE:
+    for exc in (*UNAVAILABLE, RevocationUnconfirmed):
         app.register_error_handler(exc, database_unavailable)
     app.register_error_handler(Exception, unexpected)
 
@@ -92,7 +93,7 @@ def http_error(error: HTTPException) -> tuple[Any, int]:
 
 def not_signed_in(error: middleware.NotSignedIn) -> tuple[Any, int]:
     if error.reason:
-        return render_error(401, session_rules.end_reason(error.reason).message,
+        return render_error(401, words.end_reason(error.reason).message,
                             reason=error.reason)
     return render_error(401)
 
@@ -102,19 +103,19 @@ def reauthentication_required(error: ReauthenticationRequired) -> tuple[Any, int
 
 
 def csrf_error(error: CSRFError) -> tuple[Any, int]:
-    _record("csrf_failed", detail=f"{request.method} {request.path}")
+    _record(audit.CSRF_FAILED, detail=f"{request.method} {request.path}")
     return render_error(400, "The form had expired or did not come from this site. "
                              "Please try again.")
 
 
 def cross_site(error: CrossSiteRequest) -> tuple[Any, int]:
-    _record("csrf_failed", detail=f"{request.method} {request.path}: {error.description}")
+    _record(audit.CSRF_FAILED, detail=f"{request.method} {request.path}: {error.description}")
     return render_error(403, error.description, code="cross_site")
 
 
 def throttled(error: Throttled) -> tuple[Any, int, dict[str, str]]:
-    _record("throttled", detail=request.path)
-    wait = f"Try again in {in_words(error.retry_after)}."
+    _record(audit.THROTTLED, detail=request.path)
+    wait = f"Try again in {words.in_words(error.retry_after)}."
     if is_api_request():
         body, status = render_error(429, f"Too many attempts. {wait}")
     else:
@@ -122,17 +123,6 @@ def throttled(error: Throttled) -> tuple[Any, int, dict[str, str]]:
             429, f"To keep accounts safe, Gatehouse pauses after too many tries. {wait}",
             link=way_back())
     return body, status, {"Retry-After": str(error.retry_after)}
-
-
-def in_words(seconds: int) -> str:
-    """A wait as people say it, rounded up so that it is never too early: "45 seconds",
-    "4 minutes", "2 hours", "30 days"."""
-    for unit, size, below in (("second", 1, 60), ("minute", 60, 3600),
-                              ("hour", 3600, 2 * 86400), ("day", 86400, math.inf)):
-        if seconds < below:
-            count = math.ceil(seconds / size)
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    raise AssertionError("unreachable: the last unit has no bound")
 
 
 FORMS_OF_THE_SIGNED_OUT = {"auth.login": "Back to sign in",
@@ -155,6 +145,8 @@ def way_back() -> tuple[str, str]:
 
 
 def database_unavailable(error: Exception) -> tuple[Any, int]:
+    """The database does not answer, or a revocation could not be shown to hold on every
+    worker: nothing is lost, try again."""
     log.error("database unavailable: %s", type(error).__name__)
     return render_error(503, KINDS[503].message)
 

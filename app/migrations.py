@@ -18,7 +18,7 @@ from collections.abc import Callable
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
-from app.db import database, schema_lock
+from app.db import database, engine
 from app.models import SchemaVersion
 
 
@@ -245,9 +245,16 @@ def _session_changes() -> None:
     database.create_tables([SessionChange], safe=True)
 
 
+def _bound_keys() -> None:
+    """Version 7: a session may be bound to a key (a browser's DBSC key, an app's DPoP key),
+    by thumbprint; existing sessions are bound to none."""
+    database.execute_sql("ALTER TABLE login_session ADD COLUMN key_thumbprint VARCHAR(64) "
+                         "NOT NULL DEFAULT ''")
+
+
 # Version n is MIGRATIONS[n - 1]. Append; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[], None]] = [_initial, _bounded_costs, _mail, _rotation_protocol,
-                                        _devices, _session_changes]
+                                        _devices, _session_changes, _bound_keys]
 LATEST = len(MIGRATIONS)
 
 
@@ -257,7 +264,7 @@ def upgrade(now: float | None = None) -> int:
     Each is recorded with its number and when it was applied, in the same transaction as the
     change itself, so a failed upgrade leaves the database at the version it had.
     """
-    with schema_lock():
+    with engine().schema_lock():
         database.create_tables([SchemaVersion], safe=True)
         current = SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar() or 0
         for version in range(current + 1, LATEST + 1):

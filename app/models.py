@@ -75,6 +75,8 @@ class LoginSession(BaseModel):
     last_refused_at = peewee.DoubleField(null=True)
     last_refused_ip = peewee.CharField(max_length=64, default="")
     changes_noted = peewee.IntegerField(default=0)  # address/device change events recorded
+    # The key a DBSC browser or a DPoP app proves it holds, by RFC 7638 thumbprint ("": none).
+    key_thumbprint = peewee.CharField(max_length=64, default="")
     user_id: int
 
     class Meta:

@@ -12,6 +12,8 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import settings
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -72,7 +74,7 @@ def init_app(app: Flask) -> None:
     # ProxyFix goes outside, so that the scheme the headers see is the one the client used.
     # Flask's documented way to wrap its WSGI app, which mypy sees as assigning to a method.
     app.wsgi_app = with_security_headers(app.wsgi_app)  # type: ignore[method-assign,assignment]
-    hops = app.config["GATEHOUSE_TRUSTED_PROXIES"]
+    hops = settings.of(app).trusted_proxies
     if hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

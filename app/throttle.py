@@ -12,15 +12,14 @@ the fact, for work that costs no more than the counting (looking up a session va
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from peewee import Case, Insert
 
 from app.db import write_transaction
+from app.limits import Limit
 from app.models import Throttle
 
 
@@ -30,67 +29,6 @@ class Throttled(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class Limit:
-    key: str
-    limit: int
-    window: int
-
-
-def address_key(ip: str) -> str:
-    """What a per-address limit counts: an IPv4 address, or the /64 an IPv6 address is in.
-
-    One IPv6 subscriber is routinely handed a whole /64 (and privacy extensions rotate
-    addresses within it), so keying on the exact address would never limit anyone.
-    """
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip  # not an address (a unix socket, a test): counted as it is
-    if address.version == 6 and address.ipv4_mapped:
-        return str(address.ipv4_mapped)
-    if address.version == 6:
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
-
-
-# NIST SP 800-63B 5.2.2: at most 100 consecutive failed attempts on one account. The short
-# window alone would allow ~960 a day; this second tier stops them at 100 until a success.
-ACCOUNT_FAILURE_CAP = 100
-ACCOUNT_CAP_WINDOW = 30 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class Throttles:
-    """The configured limits, each within one window: password attempts per account (or per
-    known browser at it) and per client address, with NIST's cap per account; unknown session
-    values per address; registrations per address."""
-
-    per_account: int
-    per_ip: int
-    window: int
-    unknown_sessions_per_ip: int
-    register_per_ip: int = 10
-
-    def for_sign_in(self, email: str, ip: str, device: str | None = None) -> list[Limit]:
-        """The account's limits first (a success resets them), the address's last.
-
-        ``device`` names a browser that has signed in to this account before: it is judged by
-        its own attempts, not by the account's, so failures from elsewhere cannot lock it out.
-        """
-        subject = f"device:{device}" if device else f"account:{email}"
-        return [Limit(subject, self.per_account, self.window),
-                Limit(f"total-{subject}", ACCOUNT_FAILURE_CAP, ACCOUNT_CAP_WINDOW),
-                Limit(f"ip:{address_key(ip)}", self.per_ip, self.window)]
-
-    def for_unknown_sessions(self, ip: str) -> list[Limit]:
-        return [Limit(f"session-ip:{address_key(ip)}", self.unknown_sessions_per_ip,
-                      self.window)]
-
-    def for_registration(self, ip: str) -> list[Limit]:
-        return [Limit(f"register-ip:{address_key(ip)}", self.register_per_ip, self.window)]
 
 
 @contextmanager

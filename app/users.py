@@ -9,9 +9,9 @@ import peewee
 from app import audit, devices, throttle, tokens
 from app.addresses import InvalidEmail, normalise_email
 from app.db import write_transaction
+from app.limits import Throttles
 from app.models import User
 from app.passwords import Hasher, check_policy
-from app.throttle import Throttles
 
 SITE_NAME = "Gatehouse"
 def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "",
@@ -35,7 +35,7 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
         with write_transaction():
             user = User.create(public_id=tokens.new_public_id(), email=email,
                                password_hash=digest, created_at=now, password_changed_at=now)
-            audit.record("registered", user=user.id, ip=ip, now=now)
+            audit.record(audit.REGISTERED, user=user.id, ip=ip, now=now)
             then(user)
     except peewee.IntegrityError:
         with write_transaction():
@@ -45,13 +45,9 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
     return True
 
 
-SIGN_IN_FAILED = "sign_in_failed"
-REAUTH_FAILED = "reauth_failed"  # a wrong password where an action asked for it again
-CURRENT_PASSWORD_FAILED = "current_password_failed"  # on the password or email form
-
-
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
-                 ip: str = "", device_id: str = "", failure: str = SIGN_IN_FAILED) -> User | None:
+                 ip: str = "", device_id: str = "",
+                 failure: str = audit.SIGN_IN_FAILED) -> User | None:
     """Return the user whose password this is, or None; raise Throttled when over the limits.
 
     The attempt is counted before the password is checked, so no more than the limit are ever
@@ -84,7 +80,7 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
 
 def verify_current(user_id: int, password: str, *, hasher: Hasher, limits: Throttles,
                    now: float, ip: str = "", device_id: str = "",
-                   failure: str = CURRENT_PASSWORD_FAILED) -> User | None:
+                   failure: str = audit.CURRENT_PASSWORD_FAILED) -> User | None:
     """Re-check the signed-in person's password; attempts count against the same limits, and
     a wrong one is recorded as ``failure`` (not as a failed sign-in)."""
     user = User.get_by_id(user_id)
@@ -105,5 +101,5 @@ def change_password(user: User, new_password: str, *, hasher: Hasher, now: float
     with write_transaction():
         User.update(password_hash=digest, password_changed_at=now).where(
             User.id == user.id).execute()
-        audit.record("password_changed", user=user.id, ip=ip, now=now)
+        audit.record(audit.PASSWORD_CHANGED, user=user.id, ip=ip, now=now)
         then()

@@ -32,8 +32,8 @@ from pathlib import Path
 from werkzeug.test import EnvironBuilder
 
 from app import settings, tokens
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.db import database
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, User
 from app.settings import ISSUER
 from bench import seed

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,14 +24,18 @@ from urllib.parse import urlencode
 import psutil
 
 from app import create_app, settings, tokens
-from app.db import database, is_postgres
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
+from app.db import database
 from app.models import LoginSession, RefreshToken, SecurityEvent, User
 from app.settings import ISSUER
 from bench import jwt_reference, seed
-from tests.servers import Server
+from bench.seed import is_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests' server helper, with the sibling modules it imports.
+sys.path.insert(0, str(ROOT / "tests"))
+from servers import Server  # noqa: E402
+
 LUA = ROOT / "bench" / "drive.lua"
 PASSWORD = "correct horse battery staple"
 BROWSERS = 1000  # distinct signed-in browsers cycled by the authenticated phases

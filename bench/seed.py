@@ -12,12 +12,14 @@ import hashlib
 import hmac
 import secrets
 
-from app import migrations, tokens
-from app.db import database, is_postgres
-from app.models import ALL, LoginSession, RefreshToken, User
-from app.session_rules import LAST_ACTIVE_RESOLUTION
+import peewee
 
-EMAIL_DOMAIN = "bench.invalid"  # reserved TLD: a seeded address can never be a real person's
+from app import migrations, tokens
+from app.config import LAST_ACTIVE_RESOLUTION
+from app.db import database
+from app.models import ALL, LoginSession, RefreshToken, User
+
+EMAIL_DOMAIN = "bench.test"  # reserved TLD (RFC 2606): a seeded address is never a person's
 ENDED_EVERY = 10  # one session in ten has ended (signed out), as in a lived-in database
 BATCH = 5_000
 AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -29,6 +31,11 @@ LAST_ADDRESS = "127.0.0.1"
 class NotABenchDatabase(RuntimeError):
     """The target database holds accounts the benchmark did not create; it is left alone."""
 
+
+
+def is_postgres() -> bool:
+    """Whether the app's database is PostgreSQL (the benchmark reports per engine)."""
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
 
 def handle(i: int) -> str:
     """The session handle of seeded session ``i`` (the first handle of its family)."""

@@ -21,11 +21,12 @@ import tempfile
 import time
 
 from app import settings, tokens
-from app.db import database, is_postgres
+from app.db import database
 from app.models import KnownDevice, LoginSession, SecurityEvent, User
 from app.settings import ISSUER
 from bench import seed
 from bench.inprocess import SECRET, call, environ
+from bench.seed import is_postgres
 
 LIVE, DEVICES, NAMED, ENDED, EVENTS, REFUSED = 100, 25, 10, 20, 1_000, 1_000
 KINDS = ("sign_in", "sign_in_failed", "reauth_failed", "current_password_failed",

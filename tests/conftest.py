@@ -23,7 +23,7 @@ from support import (
     unreachable,
 )
 
-from app import create_app, session_changes
+from app import create_app, liveness
 from app.db import database
 
 
@@ -63,7 +63,7 @@ def make_app(database_url, clock):
     made: list = []
     yield make
     for each in made:
-        session_changes.close(each)  # its PostgreSQL listening connection
+        liveness.close(each)  # its PostgreSQL listening connection
     reset_database()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from support import deaf_to_revocations
 
-from app import session_changes
+from app.liveness.listener import PostgresFollower
 from wsgi import app  # noqa: F401  (gunicorn serves it)
 
-session_changes.PostgresFollower.receive = deaf_to_revocations  # type: ignore[method-assign]
+PostgresFollower.receive = deaf_to_revocations  # type: ignore[method-assign]

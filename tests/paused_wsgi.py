@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import time
 
-from app import session_store
+from app.db import engine
+from app.sessions import use
 from wsgi import app  # noqa: F401  (gunicorn serves it)
 
 PAUSE_FILE = os.environ["GATEHOUSE_TEST_PAUSE_FILE"]
 PAUSE_LIMIT = 60  # seconds; the test kills the worker long before
 
-_advance = session_store._advance
+_advance = use.advance
 
 
 def _advance_then_pause(*args, **kwargs) -> None:
@@ -35,5 +36,5 @@ def _advance_then_pause(*args, **kwargs) -> None:
     time.sleep(PAUSE_LIMIT)
 
 
-session_store._advance = _advance_then_pause
-session_store._swap = lambda *args: False
+use.advance = _advance_then_pause
+engine().swap = lambda *args: False  # type: ignore[method-assign]

@@ -11,10 +11,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
+
+from polling import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30
@@ -101,18 +102,21 @@ class Server:
         return self
 
     def wait_ready(self) -> Server:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.output()}")
             try:
-                if request(self.port, "GET", self.health, timeout=2).status == 200:
-                    return self
+                return request(self.port, "GET", self.health, timeout=2).status == 200
             except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"gunicorn did not answer {self.health} in time")
+                return False
+
+        try:
+            eventually(answers, within=START_TIMEOUT, every=0.1,
+                       what=f"gunicorn answering {self.health}")
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(f"gunicorn did not answer {self.health} in time") from None
+        return self
 
     def stop(self) -> None:
         if self.process is None:

@@ -13,8 +13,8 @@ import pytest
 from bs4 import BeautifulSoup
 
 from app import tokens
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.db import database
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import ALL, LoginSession
 from app.settings import ISSUER
 
@@ -48,6 +48,11 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 def is_postgres(url: str) -> bool:
     return urlsplit(url).scheme in ("postgres", "postgresql")
+
+
+def on_postgres() -> bool:
+    """Whether this run of the suite is on PostgreSQL (TEST_DATABASE_URL)."""
+    return is_postgres(os.environ.get("TEST_DATABASE_URL", ""))
 
 
 @functools.cache
@@ -170,10 +175,11 @@ def deaf_to_revocations(follower, payload: str) -> tuple[int, int]:
     """``PostgresFollower.receive`` for a worker broken in one place: it takes in each change a
     revocation waits for without applying or confirming it (counted as received, so nothing
     it checks on its own shows a change missing)."""
-    from app import session_changes
+    from app.liveness import listener
+    from app.liveness.listener import PostgresFollower
 
-    change_id, _, _, waiting = session_changes._parse(payload)
+    change_id, _, _, waiting = listener.parse(payload)
     if not waiting:
-        return session_changes.PostgresFollower.receive(follower, payload)
+        return PostgresFollower.receive(follower, payload)
     follower.last = max(follower.last, change_id)
     return change_id, 0

@@ -3,8 +3,8 @@
 import pytest
 from support import PASSWORD, login, page, register, submit
 
-from app.errors import in_words
 from app.models import User
+from app.words import in_words
 
 
 @pytest.mark.parametrize("password, accepted, reason", [

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from support import PASSWORD, browser, login, signed_up, submit
 
-from app import session_rules, session_store
 from app.models import LoginSession, RefreshToken, User
+from app.sessions import rules, store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +69,7 @@ def test_prune_deletes_long_ended_sessions_and_their_tokens(app, clock):
 def test_prune_keeps_live_and_recently_ended_sessions(app, clock):
     client = browser(app)
     signed_up(client)
-    session_store.revoke_all(User.get().id, reason=session_rules.REVOKED, now=clock())
+    store.revoke_all(User.get().id, reason=rules.REVOKED, now=clock())
     browser_two = browser(app)
     login(browser_two)
     result = app.test_cli_runner().invoke(args=["prune"])

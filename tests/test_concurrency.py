@@ -14,7 +14,7 @@ import pytest
 from servers import Server, _form, request, server_env, sign_in, sign_up
 from support import PASSWORD, SECRET, expired_access_token
 
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 
 pytestmark = pytest.mark.slow
 

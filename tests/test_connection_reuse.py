@@ -8,9 +8,9 @@ import threading
 
 import psycopg2
 import pytest
-from support import browser, signed_up
+from support import browser, on_postgres, signed_up
 
-from app.db import database, is_postgres
+from app.db import database, engine
 
 
 def test_every_request_gives_its_connection_back(app, ada):
@@ -34,7 +34,7 @@ def test_threads_that_end_after_one_request_never_exhaust_the_pool(make_app, cli
 
 
 def test_recovers_after_the_database_drops_every_connection(app, ada, database_url):
-    if not is_postgres():
+    if not on_postgres():
         pytest.skip("needs PostgreSQL (TEST_DATABASE_URL): SQLite has no server to restart")
     assert ada.get("/api/me").status_code == 200
     with psycopg2.connect(database_url) as admin:
@@ -48,7 +48,6 @@ def test_prepared_statements_survive_being_dropped_or_forgotten(make_app, postgr
     """The liveness lookup is a statement prepared once per connection. When the server has
     dropped it (``DISCARD ALL``), or the app has lost count of it while the server still holds
     it, the next request prepares or uses it all the same."""
-    from app import db
 
     app = make_app(GATEHOUSE_REMEMBERED_SESSIONS=0, GATEHOUSE_DB_POOL_SIZE=1)
     laptop = browser(app)
@@ -58,5 +57,5 @@ def test_prepared_statements_survive_being_dropped_or_forgotten(make_app, postgr
         database.execute_sql("DISCARD ALL")
     assert laptop.get("/api/me").status_code == 200
     with app.app_context(), database.connection_context():
-        db._prepared_on[database.connection()].clear()
+        engine().forget_prepared()
     assert laptop.get("/api/me").status_code == 200

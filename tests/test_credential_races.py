@@ -11,7 +11,7 @@ import pytest
 from servers import Server, post_form, server_env, sign_in, sign_up
 from support import PASSWORD, SECRET
 
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 
 pytestmark = pytest.mark.slow
 

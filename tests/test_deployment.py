@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from polling import eventually
 from servers import ROOT, Server, free_port, request, server_env, sign_up
 from support import PASSWORD, SECRET, skip_or_fail
 
@@ -80,16 +81,16 @@ def behind_nginx(database_url, make_app, tmp_path):
 
 
 def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"nginx exited: {log.read_text()}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("nginx did not listen in time")
+            return False
+        return True
+
+    eventually(listening, within=10, every=0.1, what="nginx listening")
 
 
 def hold_slow_clients(port: int, started: threading.Event, stop: threading.Event,

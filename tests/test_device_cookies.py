@@ -5,7 +5,7 @@ elsewhere cannot lock the owner out; untrusted browsers share the account's limi
 import pytest
 from support import browser, cookie, login, signed_up, submit
 
-from app.middleware import DEVICE_COOKIE
+from app.carriers import DEVICE_COOKIE
 from app.models import KnownDevice
 
 EMAIL = "ada@example.com"

@@ -7,7 +7,7 @@ import pytest
 from support import browser, login, signed_up
 
 from app import audit
-from app.middleware import SESSION_COOKIE
+from app.carriers import SESSION_COOKIE
 from app.models import AnonymousFailure, SecurityEvent, User
 
 DAY = 24 * 3600

@@ -8,17 +8,17 @@ import json
 import os
 import signal
 import threading
-import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from polling import eventually
 from servers import Reply, Server, post_form, server_env, sign_up
 from support import PASSWORD, SECRET, signed_up
 from tcpproxy import HANG, REFUSE, TcpProxy
 
 from app import tokens
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.db import database, open_database
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, RefreshToken, SecurityEvent
 
 KEYS = tokens.Keys.derive(SECRET)
@@ -30,12 +30,8 @@ def reuse_events() -> int:
 
 
 def wait_for_file(path, timeout: float = WAIT) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            return path.read_text()
-        time.sleep(0.05)
-    raise AssertionError(f"{path} did not appear within {timeout} s")
+    eventually(path.exists, within=timeout, what=f"{path} appearing")
+    return path.read_text()
 
 
 @pytest.mark.slow

@@ -14,8 +14,8 @@ from servers import ROOT, Server, post_form, server_env, sign_in, sign_up
 from support import PASSWORD, SECRET, expired_access_token, is_postgres, reset_database
 
 from app import tokens
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.db import database
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import ALL, LoginSession, RefreshToken, SecurityEvent
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,9 @@ import re
 import pytest
 from support import PASSWORD, browser, signed_up
 
-from app import session_rules
-from app.errors import in_words
+from app import words
+from app.sessions import rules
+from app.words import in_words
 
 API = {"X-Gatehouse-Request": "1"}
 
@@ -50,8 +51,8 @@ def test_401_with_the_reason_when_the_session_was_ended_elsewhere(app, ada):
     target = session_id(phone)
     assert ada.delete(f"/api/sessions/{target}", headers=API).status_code == 204
     body = error_of(phone.get("/api/me"), 401, "not_authenticated",
-                    reason=session_rules.REVOKED)
-    assert body["message"] == session_rules.end_reason(session_rules.REVOKED).message
+                    reason=rules.REVOKED)
+    assert body["message"] == words.end_reason(rules.REVOKED).message
 
 
 def test_403_for_a_call_without_the_sites_header(ada):

@@ -11,9 +11,10 @@ import pytest
 from servers import free_port
 from support import PUBLIC_URL, SECRET
 
-from app import config, mail
+from app import config, mail, settings
+from app.config import SmtpTarget, parse_smtp_url
 from app.mail import outbox
-from app.mail.transport import MailError, SmtpTarget, SmtpTransport, parse_smtp_url
+from app.mail.transport import MailError, SmtpTransport
 from app.models import OutboxMessage
 
 
@@ -152,6 +153,7 @@ def test_cli_sends_what_is_pending(mail_app, smtp, clock):
 def test_development_without_smtp_writes_eml_files_and_logs(make_app, tmp_path, caplog, clock):
     app = make_app(GATEHOUSE_ENV="development", GATEHOUSE_EMAIL_VERIFICATION="required")
     app.instance_path = str(tmp_path / "instance")  # FileTransport was built from it: rebuild
+    settings.init_app(app)
     mail.init_app(app)
     queue_one(app, clock=clock)
     with caplog.at_level(logging.INFO, "gatehouse.mail"):

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
+from polling import eventually
 from servers import ROOT
 from support import (
     PASSWORD,
@@ -27,10 +28,12 @@ from support import (
     submit,
 )
 
-from app import recovery, session_rules
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
+from app.config import RESET_COMPARISONS
 from app.mail import outbox
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, OutboxMessage, SecurityEvent, User
+from app.recovery import reset
+from app.sessions import rules
 
 NEW_PASSWORD = "a brand new and rather long passphrase"
 
@@ -165,7 +168,7 @@ def test_password_reset_ends_every_session_and_signs_this_browser_in(ada, mail_a
         assert other.get("/account").status_code == 302
     reasons = [s.end_reason for s in LoginSession.select().where(LoginSession.ended_at.is_null(
         False))]
-    assert reasons.count(session_rules.PASSWORD_RESET) == 2
+    assert reasons.count(rules.PASSWORD_RESET) == 2
     assert login(browser(mail_app)).status_code == 401
     assert login(browser(mail_app), password=NEW_PASSWORD).status_code == 302
     smtp_notice = smtp.mailbox.about("ada@example.com", "Your password was reset")
@@ -193,7 +196,7 @@ def test_a_reset_refuses_the_current_password_a_few_times_per_link(ada, mail_app
     client = browser(mail_app)
     link = reset_link(client, smtp)
     before = User.get().password_hash
-    for _ in range(recovery.RESET_COMPARISONS):
+    for _ in range(RESET_COMPARISONS):
         refused = submit(client, path(link), {"new_password": PASSWORD})
         assert refused.status_code == 200
         assert "Choose a password different from your current one." in refused.text
@@ -281,10 +284,8 @@ def test_the_smtp_server_down_during_registration(mail_app, smtp, clock):
 
 def wait_until(condition, timeout: float = 20) -> None:
     """Poll the database for what a background sender has done (bounded)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the background sender did not get there"
-        time.sleep(0.02)
+    eventually(condition, within=timeout, every=0.02,
+               what="the background sender did not get there")
 
 
 def test_a_host_header_naming_another_site_changes_no_link(mail_app, smtp):
@@ -311,7 +312,7 @@ def test_a_new_browser_gets_an_alert_whose_link_ends_that_session(ada, mail_app,
     assert done.status_code == 200 and "Mail me a reset link" in done.get_data(as_text=True)
     assert 'value="ada@example.com"' in done.get_data(as_text=True)
     assert intruder.get("/account").status_code == 302
-    assert LoginSession.get(LoginSession.user_agent == UA_PHONE).end_reason == session_rules.NOT_ME
+    assert LoginSession.get(LoginSession.user_agent == UA_PHONE).end_reason == rules.NOT_ME
     assert ada.get("/account").status_code == 200  # only that session
     # That browser is a stranger again: signing in once more is announced once more.
     assert login(intruder).status_code == 302
@@ -333,7 +334,7 @@ def test_this_wasnt_me_ends_every_session_of_that_browser(ada, mail_app, smtp):
 
     assert [s.ended_at for s in strangers()] == [None, None]
     press(browser(mail_app), link)
-    assert [s.end_reason for s in strangers()] == [session_rules.NOT_ME] * 2
+    assert [s.end_reason for s in strangers()] == [rules.NOT_ME] * 2
     assert intruder.get("/api/me").status_code == 401
     assert ada.get("/api/me").status_code == 200
 
@@ -409,7 +410,7 @@ def test_the_mail_budget_holds_for_requests_at_the_same_instant(ada, mail_app, s
     def ask(number: int) -> None:
         with mail_app.test_request_context():
             barrier.wait()
-            recovery.request_reset("ada@example.com", now=clock(), ip=f"198.51.100.{number}",
+            reset.request_reset("ada@example.com", now=clock(), ip=f"198.51.100.{number}",
                                    user_agent="")
 
     with ThreadPoolExecutor(12) as pool:

@@ -15,7 +15,8 @@ from flask import Request
 from support import PASSWORD, Cookies, browser, csrf_token, login, signed_up, submit
 from werkzeug.test import EnvironBuilder
 
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE, CookieRequest
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
+from app.middleware import CookieRequest
 from app.models import LoginSession, SecurityEvent, User
 
 PAYLOADS = {

@@ -12,8 +12,8 @@ import pytest
 from support import auth_cookies_set, browser, is_postgres
 
 from app import migrations
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.db import SchemaUpgradeFailed, database
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import ALL, SchemaVersion
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 
 import jwt
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -29,8 +30,8 @@ from hypothesis.stateful import (
 )
 from support import PASSWORD, UA_FIREFOX, UA_PHONE, cookie, csrf_token
 
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.db import database
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import ALL
 
 ACCESS_TTL, GRACE, LOST_WINDOW = 60, 30, 240
@@ -441,6 +442,7 @@ class ProtocolModel(RuleBasedStateMachine):
         self.step += 1
 
 
+@pytest.mark.slow
 def test_the_rotation_protocol_keeps_its_promises(make_app, clock):
     app = make_app(**SETTINGS)
     machine = type("BoundProtocolModel", (ProtocolModel,), {"app": app, "clock": clock})

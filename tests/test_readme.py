@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from mail_server import LINK, SmtpServer
+from polling import eventually
 from servers import ROOT, Server, free_port, request, server_env
 from support import PASSWORD, is_postgres
 from visitors import Visitor, drive_sequentially, flow_figures, sign_up_and_out
@@ -116,16 +117,17 @@ class Shell:
         self.log_path = log
 
     def wait_for(self, port: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             assert self.process.poll() is None, f"it exited: {self.output()}"
             try:
-                if request(port, "GET", "/healthz", timeout=2).status == 200:
-                    return
+                return request(port, "GET", "/healthz", timeout=2).status == 200
             except OSError:
-                pass
-            time.sleep(0.25)
-        pytest.fail(f"no answer on port {port} in {timeout} s: {self.output()}")
+                return False
+
+        try:
+            eventually(answers, within=timeout, every=0.25, what=f"an answer on port {port}")
+        except AssertionError as failure:
+            pytest.fail(f"{failure}: {self.output()}")
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

@@ -13,8 +13,8 @@ from support import (
     submit,
 )
 
-from app import session_rules, session_store
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
+from app.sessions import rules, store
 
 GRACE = 30
 
@@ -61,7 +61,7 @@ def test_a_replaced_value_after_the_grace_window_is_reuse(ada, app, clock):
     tab = in_flight(app, Cookies(None, before.session))
     landed = tab.get("/account", follow_redirects=True)
     assert "sign-in cookie was used twice" in landed.get_data(as_text=True)
-    assert only_session().end_reason == session_rules.REUSE_DETECTED
+    assert only_session().end_reason == rules.REUSE_DETECTED
 
 
 def test_a_thief_who_rekeys_is_caught_when_the_owner_comes_back(ada, app, clock):
@@ -70,7 +70,7 @@ def test_a_thief_who_rekeys_is_caught_when_the_owner_comes_back(ada, app, clock)
     clock.advance(GRACE + 1)
     ada.delete_cookie(ACCESS_COOKIE)  # the owner's access token has expired meanwhile
     assert ada.get("/api/me").status_code == 401
-    assert only_session().end_reason == session_rules.REUSE_DETECTED
+    assert only_session().end_reason == rules.REUSE_DETECTED
     assert thief.get("/api/me").status_code == 401
 
 
@@ -108,7 +108,7 @@ def test_a_password_change_commits_whole_or_not_at_all(ada, app, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("database lost while re-keying")
 
-    monkeypatch.setattr(session_store, "rekey", fail)
+    monkeypatch.setattr(store, "rekey", fail)
     response = submit(ada, "/account/password", {"current_password": PASSWORD,
                                                  "new_password": "an entirely new passphrase"})
     assert response.status_code == 500

@@ -26,16 +26,20 @@ from support import (
     signed_up,
 )
 
-from app import session_changes, session_store, settings
-from app.db import database, write_transaction
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app import liveness, settings
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
+from app.config import LAST_ACTIVE_RESOLUTION
+from app.db import database, engine, write_transaction
+from app.liveness import confirm, listener
+from app.liveness.follower import SqliteFollower
 from app.models import LoginSession, SecurityEvent, SessionChange, User
-from app.session_rules import LAST_ACTIVE_RESOLUTION, LiveRow, Principal
+from app.sessions import store
+from app.sessions.state import SessionState
 
 pytestmark = pytest.mark.slow
 
 NEW_PASSWORD = "another correct horse battery"
-LISTENING = f"{session_changes.LISTENER_NAME} %"  # a worker's listening connection, once ready
+LISTENING = f"{listener.LISTENER_NAME} %"  # a worker's listening connection, once ready
 
 
 @pytest.fixture
@@ -57,7 +61,7 @@ def start_session(app, email: str) -> dict[str, str]:
     """A new session of ``email``'s account, as a browser's cookies (no HTTP, no argon2)."""
     with app.app_context(), database.connection_context():
         config = settings.current()
-        issued = session_store.start(User.get(User.email == email), keys=config.keys,
+        issued = store.start(User.get(User.email == email), keys=config.keys,
                                      policy=config.policy, now=config.clock(),
                                      user_agent="victim", ip_address="127.0.0.1")
     return {ACCESS_COOKIE: issued.access_token, SESSION_COOKIE: issued.handle}
@@ -256,7 +260,7 @@ def test_a_change_logged_without_notifying_is_caught_by_the_listeners_own_look(p
             LoginSession.update(ended_at=time.time(), end_reason="revoked").where(
                 LoginSession.id == session.id).execute()
             SessionChange.create(session_id=session.id, created_at=time.time())
-    time.sleep(2 * session_changes.CHECK_EVERY + 0.5)
+    time.sleep(2 * listener.CHECK_EVERY + 0.5)
     for server in servers:
         assert me(server, victim) == 401
 
@@ -283,7 +287,7 @@ def test_a_worker_that_began_listening_while_a_revocation_was_open_must_confirm_
             with write_transaction():
                 LoginSession.update(ended_at=time.time(), end_reason="revoked").where(
                     LoginSession.id == session.id).execute()
-                session_changes.announce(session_id=session.id, now=time.time())
+                liveness.announce(session_id=session.id, now=time.time())
                 opened.set()
                 proceed.wait(timeout=30)
             # committed: waits for every worker listening before, then returns
@@ -292,13 +296,13 @@ def test_a_worker_that_began_listening_while_a_revocation_was_open_must_confirm_
     revoking.start()
     assert opened.wait(timeout=30)
     with revoker.app_context(), database.connection_context(), write_transaction():
-        session_changes.announce(user_id=session.user_id, now=time.time())  # later, first
+        liveness.announce(user_id=session.user_id, now=time.time())  # later, first
     phone = browser(late)
     Cookies.of(laptop).put(phone)
     with late.app_context():
-        follower = session_changes._follower()
+        follower = engine().follower()
         follower.receive = functools.partial(deaf_to_revocations, follower)
-        late.extensions["gatehouse_session_memory"].follower = follower
+        liveness.worker(late).follower = follower
     assert phone.get("/api/me").status_code == 200  # listening now; remembered live
     proceed.set()
     revoking.join(timeout=30)
@@ -322,8 +326,8 @@ def test_a_revocation_no_worker_can_be_shown_to_hold_answers_503(make_app, postg
     def lost(*args):
         raise psycopg2.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(session_changes, "_confirmations", lost)
-    monkeypatch.setattr(session_changes, "_connect_params",
+    monkeypatch.setattr(confirm, "confirmations", lost)
+    monkeypatch.setattr(engine(), "listen_params",
                         lambda: {"host": "127.0.0.1", "port": free_port(), "connect_timeout": 1})
     response = phone.delete(f"/api/sessions/{mine}", headers={"X-Gatehouse-Request": "1"},
                             json={"password": PASSWORD})
@@ -342,7 +346,7 @@ def test_a_request_never_waits_for_the_listening_thread(make_app, postgres_url):
     laptop = browser(app)
     signed_up(laptop)
     assert laptop.get("/api/me").status_code == 200
-    follower = app.extensions["gatehouse_session_memory"].follower
+    follower = liveness.worker(app).follower
     held, done = threading.Event(), threading.Event()
 
     def round_trip() -> None:  # as the thread does, for at most 5 s
@@ -351,17 +355,17 @@ def test_a_request_never_waits_for_the_listening_thread(make_app, postgres_url):
             done.wait(timeout=5)
 
     with app.app_context():
-        assert session_changes.trusted_memory() is not None
+        assert liveness.trusted_memory() is not None
         holder = threading.Thread(target=round_trip)
         holder.start()
         assert held.wait(timeout=5)
-        assert session_changes.trusted_memory() is None
+        assert liveness.trusted_memory() is None
         done.set()
         holder.join()
         checked_at, follower.checked_at = follower.checked_at, 0.0
-        assert session_changes.trusted_memory() is None
+        assert liveness.trusted_memory() is None
         follower.checked_at = checked_at
-        assert session_changes.trusted_memory() is not None
+        assert liveness.trusted_memory() is not None
 
 
 def test_a_revoking_connection_stops_listening_for_confirmations(make_app, postgres_url):
@@ -373,7 +377,7 @@ def test_a_revoking_connection_stops_listening_for_confirmations(make_app, postg
     assert laptop.get("/api/me").status_code == 200
     with app.app_context(), database.connection_context():
         session = only_session()
-        session_store.revoke(session.public_id, user_id=session.user_id, reason="revoked",
+        store.revoke(session.public_id, user_id=session.user_id, reason="revoked",
                              now=time.time())
         assert database.execute_sql("SELECT pg_listening_channels()").fetchall() == []
         assert database.connection().notifies == []
@@ -411,13 +415,13 @@ def test_a_session_forgotten_while_a_request_used_it_is_not_remembered_again(mak
     laptop = browser(app)
     signed_up(laptop)
     assert laptop.get("/api/me").status_code == 200
-    memory = app.extensions["gatehouse_session_memory"].memory
+    memory = liveness.worker(app).memory
     public_id = laptop.get("/api/me").get_json()["session_id"]
     assert memory.get(public_id) is not None
     clock.advance(LAST_ACTIVE_RESOLUTION + 1)  # the next request writes "last active"
     read = memory.get
 
-    def read_then_forgotten(session_public_id: str) -> LiveRow | None:
+    def read_then_forgotten(session_public_id: str) -> SessionState | None:
         row = read(session_public_id)
         if row is not None:
             memory.forget(row.principal.session_id, None)  # the thread, meanwhile
@@ -437,11 +441,11 @@ def test_uses_of_a_remembered_session_after_it_ended_are_each_recorded(make_app,
     signed_up(laptop)
     assert laptop.get("/api/me").status_code == 200
     session = only_session()
-    memory = app.extensions["gatehouse_session_memory"].memory
+    memory = liveness.worker(app).memory
     assert memory.get(session.public_id) is not None
     copy = Cookies.of(laptop)
     with app.app_context():
-        session_store.revoke(session.public_id, user_id=session.user_id, reason="revoked",
+        store.revoke(session.public_id, user_id=session.user_id, reason="revoked",
                              now=clock.now)
     for client in (laptop, browser(app)):
         copy.put(client)
@@ -452,10 +456,10 @@ def test_uses_of_a_remembered_session_after_it_ended_are_each_recorded(make_app,
 
 
 def test_a_gap_in_the_change_ids_forgets_everything():
-    memory = session_changes.Memory(10)
+    memory = liveness.Memory(10)
     row = live_row(session_id=1, user_id=7)
     memory.put(row, memory.version)
-    follower = session_changes.SqliteFollower("unused")
+    follower = SqliteFollower("unused")
     follower.apply(memory, 1, 99, None)  # another session: this one stays remembered
     assert memory.get(row.principal.session_public_id) == row
     follower.apply(memory, 3, 98, None)  # 2 never arrived
@@ -463,7 +467,7 @@ def test_a_gap_in_the_change_ids_forgets_everything():
 
 
 def test_the_memory_is_bounded_and_forgets_by_session_and_by_person():
-    memory = session_changes.Memory(2)
+    memory = liveness.Memory(2)
     rows = [live_row(session_id=n, user_id=n % 2) for n in range(1, 4)]
     for row in rows:
         memory.put(row, memory.version)
@@ -471,13 +475,17 @@ def test_the_memory_is_bounded_and_forgets_by_session_and_by_person():
     memory.forget(None, 1)  # the person of session 3
     assert memory.get(rows[2].principal.session_public_id) is None
     memory.forget(2, None)
-    assert memory.rows == {} and memory.by_user == {} and memory.public_ids == {}
+    assert memory.states == {} and memory.by_user == {} and memory.public_ids == {}
     stale = memory.version - 1
     memory.put(rows[0], stale)  # read before a forget: not remembered
-    assert memory.rows == {}
+    assert memory.states == {}
 
 
-def live_row(*, session_id: int, user_id: int) -> LiveRow:
-    principal = Principal(user_id, f"user{user_id}", "a@example.com", session_id,
-                          f"session{session_id}", 0.0)
-    return LiveRow(principal, None, None, 1e12, 0.0, 0, 0.0, False, None, 0, 0, "", "", "")
+def live_row(*, session_id: int, user_id: int) -> SessionState:
+    return SessionState(
+        id=session_id, public_id=f"session{session_id}", user_id=user_id,
+        user_public_id=f"user{user_id}", email="a@example.com", generation=0, current_hash="",
+        rotated_at=0.0, successor_seen=False, rekeyed_at=None, rekey_generation=None,
+        proven_at=0.0, last_active_at=0.0, absolute_expires_at=1e12, ended_at=None,
+        end_reason=None, credential_epoch=0, user_epoch=0, user_epoch_reason="",
+        last_ip_address="", last_user_agent="", key_thumbprint="")

@@ -11,7 +11,7 @@ from servers import Server, post_form, server_env, sign_up
 from support import PASSWORD, SECRET, UA_PHONE, Cookies, browser, login
 
 from app import tokens
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 
 API = {"X-Gatehouse-Request": "1"}
 

@@ -3,11 +3,23 @@ detection and atomicity, driven through the real middleware with a controllable 
 
 import jwt
 import pytest
-from support import SECRET, Cookies, browser, cookie, csrf_token, only_session, page, submit
+from support import (
+    SECRET,
+    Cookies,
+    browser,
+    cookie,
+    csrf_token,
+    on_postgres,
+    only_session,
+    page,
+    submit,
+)
 
-from app import db, session_rules, session_store, settings, tokens
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app import settings, tokens, words
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
+from app.db import engine
 from app.models import LoginSession, RefreshToken, SecurityEvent
+from app.sessions import rules, store, use
 
 KEYS = tokens.Keys.derive(SECRET)
 
@@ -39,9 +51,7 @@ def _as_run(sql: str) -> str:
     """A prepared statement's EXECUTE (on PostgreSQL) as the SQL it runs."""
     if not sql.startswith("EXECUTE "):
         return sql
-    prepared = {name: text for name, text, _ in map(db._numbered, (
-        session_store._PRESENTED_SQL, session_store._SWAP_PG_SQL, session_store._LIVENESS_SQL))}
-    return prepared[sql.split()[1]]
+    return engine().prepared_text(sql.split()[1])
 
 
 def test_a_rotating_request_reads_its_session_once(ada, clock, monkeypatch):
@@ -50,15 +60,13 @@ def test_a_rotating_request_reads_its_session_once(ada, clock, monkeypatch):
     its session, then writes the swap guarded by what it read: on PostgreSQL one statement
     (the swap, the successor, the change logged and notified); on SQLite the same writes in
     one transaction."""
-    from app.db import is_postgres
-
     ada.get("/api/me")  # "last active" was just written
     assert statements_of(ada, "/api/me", monkeypatch) == []
     expire_access(clock)
     rotating = statements_of(ada, "/api/me", monkeypatch)
     assert rotating[0].startswith("SELECT t.generation")
     writes = rotating[1:]
-    if is_postgres():
+    if on_postgres():
         assert len(writes) == 1 and writes[0].startswith("WITH s AS (UPDATE login_session")
         assert "INSERT INTO refresh_token" in writes[0] and "pg_notify" in writes[0]
     else:
@@ -75,21 +83,21 @@ def test_a_rotation_that_loses_the_race_is_decided_again_under_the_lock(ada, clo
     tab), not a second one and not an alarm."""
     expire_access(clock)
     handle = Cookies.of(ada).session
-    swap, results = session_store._swap, []
+    swap, results = engine().swap, []
 
     def overtaken(*args, **kwargs):
-        monkeypatch.setattr(session_store, "_swap", swap)  # the overtaking request's own
-        results.append(session_store.rotate(handle, keys=KEYS,
+        monkeypatch.setattr(engine(), "swap", swap)  # the overtaking request's own
+        results.append(use.rotate(handle, keys=KEYS,
                                             policy=settings.current().policy, now=clock()))
         return swap(*args, **kwargs)
 
-    monkeypatch.setattr(session_store, "_swap", overtaken)
+    monkeypatch.setattr(engine(), "swap", overtaken)
     response = ada.get("/api/me")
     assert response.status_code == 200 and len(results) == 1
     assert Cookies.of(ada).session == tokens.successor_handle(KEYS, handle)
     assert only_session().generation == 1 and RefreshToken.select().count() == 2
     assert not SecurityEvent.select().where(
-        SecurityEvent.kind == session_rules.REUSE_DETECTED).exists()
+        SecurityEvent.kind == rules.REUSE_DETECTED).exists()
 
 
 def test_expired_access_token_on_a_get_is_rotated_transparently(ada, clock):
@@ -116,7 +124,7 @@ def test_form_post_after_expiry_is_processed_not_lost(ada, clock):
     response = ada.post(f"/sessions/{other_id}/revoke", data={"csrf_token": token})
     assert response.status_code == 302 and response.headers["Location"] == "/sessions"
     assert Cookies.of(ada).session != before.session
-    assert LoginSession.get(LoginSession.public_id == other_id).end_reason == session_rules.REVOKED
+    assert LoginSession.get(LoginSession.public_id == other_id).end_reason == rules.REVOKED
     assert other.get("/api/me").status_code == 401
 
 
@@ -158,7 +166,7 @@ def test_replay_after_successor_was_carried_and_grace_passed_revokes(ada, clock)
     response = thief.get("/account")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert cookie(thief, SESSION_COOKIE) is None and cookie(thief, ACCESS_COOKIE) is None
-    assert only_session().end_reason == session_rules.REUSE_DETECTED
+    assert only_session().end_reason == rules.REUSE_DETECTED
     assert SecurityEvent.select().where(SecurityEvent.kind == "reuse_detected").count() == 1
     # The legitimate holder is signed out on the very next request, access token unexpired.
     legit = ada.get("/account", follow_redirects=True)
@@ -182,7 +190,7 @@ def test_the_sessions_page_shows_the_reuse_reason_after_signing_in_again(ada, cl
     login(ada)
     ended = page(ada.get("/sessions")).select('[data-end-reason="reuse_detected"]')
     assert len(ended) == 1
-    assert session_rules.USED_TWICE in ended[0].text and "token" not in ended[0].text
+    assert words.USED_TWICE in ended[0].text and "token" not in ended[0].text
     # What to do about it, and the session's own timeline.
     timeline = f"/sessions/{ended[0]['data-ended-session-id']}"
     assert {a["href"] for a in ended[0].select("a")} == {"/account/password", "/password/forgot",
@@ -198,7 +206,7 @@ def test_any_older_value_revokes_even_within_the_grace_window(ada, clock):
     replay = browser(ada.application)
     Cookies(None, first.session).put(replay)
     assert replay.get("/api/me").status_code == 401
-    assert only_session().end_reason == session_rules.REUSE_DETECTED
+    assert only_session().end_reason == rules.REUSE_DETECTED
 
 
 @pytest.mark.parametrize("path", ["common", "locked"])
@@ -208,7 +216,7 @@ def test_a_failure_in_the_middle_of_a_rotation_leaves_the_old_value_working(ada,
     planted by the test): the database undoes the whole rotation, on the common path (one
     statement on PostgreSQL) and under the row lock alike."""
     if path == "locked":
-        monkeypatch.setattr(session_store, "_swap", lambda *args: False)
+        monkeypatch.setattr(engine(), "swap", lambda *args: False)
     stale = Cookies.of(ada)
     expire_access(clock)
     successor = tokens.successor_handle(KEYS, stale.session)
@@ -238,7 +246,7 @@ def test_idle_timeout_ends_the_session(make_app, clock):
     signed_up(client)
     clock.advance(600 + 60)  # the idle limit, plus "last active" written once a minute
     assert client.get("/api/me").status_code == 401
-    assert only_session().end_reason == session_rules.IDLE_TIMEOUT
+    assert only_session().end_reason == rules.IDLE_TIMEOUT
 
 
 def test_activity_keeps_a_session_alive_but_the_absolute_lifetime_ends_it(make_app, clock):
@@ -254,7 +262,7 @@ def test_activity_keeps_a_session_alive_but_the_absolute_lifetime_ends_it(make_a
     assert only_session().absolute_expires_at == only_session().created_at + 1800
     clock.advance(300)
     assert client.get("/api/me").status_code == 401
-    assert only_session().end_reason == session_rules.EXPIRED
+    assert only_session().end_reason == rules.EXPIRED
 
 
 def test_session_cookie_never_outlives_the_absolute_lifetime(make_app, clock):
@@ -280,4 +288,31 @@ def test_logout_after_expiry_sets_no_fresh_cookies(ada, clock):
             if h.startswith((ACCESS_COOKIE, SESSION_COOKIE))}
     assert set(auth) == {ACCESS_COOKIE, SESSION_COOKIE}
     assert all("Max-Age=0" in header for header in auth.values())
-    assert only_session().end_reason == session_rules.SIGNED_OUT
+    assert only_session().end_reason == rules.SIGNED_OUT
+
+
+def test_a_bound_session_rotates_only_with_its_key_and_a_copy_ends_nothing(ada, clock):
+    """A session bound to a key (DBSC, DPoP): its value without a proof from that key is
+    refused and recorded with the address, on either path, and the session stays live for the
+    key's holder."""
+    session = only_session()
+    with ada.application.app_context():
+        config = settings.current()
+        store.bind_key(session.id, "thumbprint-of-the-key", now=clock())
+    expire_access(clock)
+    handle = Cookies.of(ada).session
+    thief = browser(ada.application)
+    thief.environ_base["REMOTE_ADDR"] = "198.51.100.23"
+    Cookies(None, handle).put(thief)
+    assert thief.get("/api/me").status_code == 401
+    with ada.application.app_context():
+        with pytest.raises(rules.KeyProofMissing):
+            use.rotate(handle, keys=KEYS, policy=config.policy, now=clock(),
+                       ip_address="198.51.100.24", proven_key="another-key")
+        issued, principal = use.rotate(handle, keys=KEYS, policy=config.policy, now=clock(),
+                                       proven_key="thumbprint-of-the-key")
+    assert principal.session_id == session.id and only_session().ended_at is None
+    assert issued.handle == tokens.successor_handle(KEYS, handle)
+    refused = SecurityEvent.select().where(SecurityEvent.kind == "key_missing")
+    assert sorted(e.ip_address for e in refused) == ["198.51.100.23", "198.51.100.24"]
+    assert SecurityEvent.select().where(SecurityEvent.kind == "key_bound").count() == 1

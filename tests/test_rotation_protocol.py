@@ -8,7 +8,7 @@ configured; the sessions page shows where and on what a session was last used.""
 import pytest
 from support import UA_PHONE, Cookies, browser, cookie, login, page, signed_up
 
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 
 ACCESS_TTL = 60
 GRACE = 30

@@ -19,7 +19,7 @@ from support import (
 )
 
 from app import audit, config, create_app, tokens
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, RefreshToken, SecurityEvent, User
 
 NEW_PASSWORD = "an entirely different passphrase"

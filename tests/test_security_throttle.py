@@ -7,7 +7,7 @@ import pytest
 from support import PASSWORD, browser, login, register, signed_up, submit
 
 from app import audit
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import Throttle, User
 
 EMAIL = "ada@example.com"

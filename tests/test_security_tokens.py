@@ -13,7 +13,7 @@ import pytest
 from support import SECRET, browser, signed_up
 
 from app import tokens
-from app.middleware import ACCESS_COOKIE
+from app.carriers import ACCESS_COOKIE
 from app.settings import ISSUER
 
 KEY = tokens.Keys.derive(SECRET).access
@@ -203,10 +203,10 @@ def test_revoked_session_refuses_a_re_encoded_token(app, genuine):
     client = browser(app)
     client.set_cookie(ACCESS_COOKIE, token)
     assert client.get("/api/me").status_code == 200
-    from app import session_rules, session_store
     from app.models import LoginSession
+    from app.sessions import rules, store
     session = LoginSession.get(LoginSession.public_id == claims["sid"])
-    session_store.revoke(claims["sid"], user_id=session.user_id, reason=session_rules.REVOKED,
+    store.revoke(claims["sid"], user_id=session.user_id, reason=rules.REVOKED,
                     now=claims["iat"])
     for variant in (token, token + "=", forge(HEADER, {**claims, "jti": "1" * 32})):
         assert present(app, variant, "/api/me").status_code == 401

@@ -8,25 +8,27 @@ from pathlib import Path
 
 import pytest
 
-from app import session_rules as rules
-from app import tokens
+from app import tokens, words
+from app.config import LAST_ACTIVE_RESOLUTION
+from app.sessions import rules
+from app.sessions.state import COLUMNS, FIELDS, SessionState
 
 KEYS = tokens.Keys.derive("rules-test-secret-0123456789abcdefghij")
 POLICY = rules.Policy(issuer="gatehouse", access_ttl=300, grace=30, lost_response_window=600,
                       idle_ttl=3600, max_age=86400)
 NOW = 1_700_000_000.0
-PRINCIPAL = rules.Principal(1, "user-public-id", "ada@example.com", 7, "session-public-id",
-                            NOW - 100)
-IDENTITY = {"credential_epoch": 2, "user_epoch": 2, "user_epoch_reason": "",
-            "last_ip_address": "203.0.113.7", "last_user_agent": "Firefox"}
+STATE = SessionState(
+    id=7, public_id="session-public-id", user_id=1, user_public_id="user-public-id",
+    email="ada@example.com", generation=3, current_hash="h3", rotated_at=NOW - 100,
+    successor_seen=True, rekeyed_at=None, rekey_generation=None, proven_at=NOW - 100,
+    last_active_at=NOW - 10, absolute_expires_at=NOW + 1000, ended_at=None, end_reason=None,
+    credential_epoch=2, user_epoch=2, user_epoch_reason="", last_ip_address="203.0.113.7",
+    last_user_agent="Firefox", key_thumbprint="")
 
 
-def live_row(**changes) -> rules.LiveRow:
-    row = rules.LiveRow(PRINCIPAL, ended_at=None, end_reason=None,
-                        absolute_expires_at=NOW + 1000, last_active_at=NOW - 10, generation=3,
-                        rotated_at=NOW - 100, successor_seen=True, rekey_generation=None,
-                        **IDENTITY)
-    return dataclasses.replace(row, **changes)
+def live_row(**changes) -> SessionState:
+    """A session as a request with an access token finds it."""
+    return dataclasses.replace(STATE, **changes)
 
 
 def claims(**changes) -> tokens.AccessClaims:
@@ -35,32 +37,44 @@ def claims(**changes) -> tokens.AccessClaims:
     return dataclasses.replace(token, **changes)
 
 
-def family(**changes) -> rules.Family:
-    session = rules.Family(
-        id=7, public_id="session-public-id", user_id=1, generation=3, current_hash="h3",
-        rotated_at=NOW - 100, successor_seen=True, rekeyed_at=None, rekey_generation=None,
-        last_active_at=NOW - 100, absolute_expires_at=NOW + 1000, ended_at=None,
-        end_reason=None, **IDENTITY, authenticated_at=NOW - 500,
-        user_public_id="user-public-id", email="ada@example.com")
-    return dataclasses.replace(session, **changes)
+def family(**changes) -> SessionState:
+    """A session as a rotation reads it."""
+    return dataclasses.replace(STATE, last_active_at=NOW - 100, proven_at=NOW - 500,
+                               **changes)
 
 
-def test_the_rules_import_nothing_but_the_token_core():
-    tree = ast.parse(Path(rules.__file__).read_text())
+def imports_of(module) -> set[str]:
+    tree = ast.parse(Path(module.__file__).read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
     imported |= {f"{node.module}.{alias.name}" if node.module == "app" else node.module
                  for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                  for alias in node.names}
-    assert {name for name in imported if name.startswith("app")} == {"app.tokens"}
-    assert not {"flask", "peewee", "werkzeug"} & {name.split(".")[0] for name in imported}
+    return imported
+
+
+def test_the_rules_import_nothing_but_the_pure_core():
+    from app import config
+    from app.sessions import state
+
+    imported = imports_of(rules)
+    assert {name for name in imported if name.startswith("app")} == {
+        "app.tokens", "app.config", "app.sessions.state"}
+    for module in (rules, tokens, config, state):
+        outside = {name.split(".")[0] for name in imports_of(module)}
+        assert not {"flask", "peewee", "werkzeug"} & outside, module
+
+
+def test_a_state_is_read_by_one_column_list_in_field_order():
+    assert len(COLUMNS.split(", ")) == len(FIELDS)
+    assert COLUMNS.startswith("s.id, s.public_id, s.user_id, u.public_id")
 
 
 @pytest.mark.parametrize(("changes", "at", "reason"), [
     ({}, NOW, None),
     # "Last active" may lag the last request by a write interval: never cut short.
     ({"last_active_at": NOW - 3600}, NOW, None),
-    ({"last_active_at": NOW - 3600 - rules.LAST_ACTIVE_RESOLUTION}, NOW, rules.IDLE_TIMEOUT),
+    ({"last_active_at": NOW - 3600 - LAST_ACTIVE_RESOLUTION}, NOW, rules.IDLE_TIMEOUT),
     ({"absolute_expires_at": NOW}, NOW, rules.EXPIRED),
     # Both have run out: the absolute lifetime is the reason given.
     ({"absolute_expires_at": NOW - 1, "last_active_at": NOW - 7200}, NOW, rules.EXPIRED),
@@ -167,14 +181,16 @@ def test_an_expired_session_does_not_rotate():
 
 
 def test_the_rotated_principal_is_the_sessions_person():
-    principal = rules.rotated_principal(family())
+    principal = family().principal
     assert (principal.user_public_id, principal.email) == ("user-public-id", "ada@example.com")
     assert (principal.session_id, principal.session_public_id) == (7, "session-public-id")
 
 
 def test_nothing_issued_outlives_the_session():
     session = family(absolute_expires_at=NOW + 100)
-    issued = rules.issue(KEYS, POLICY, session, "user-public-id", "handle", 4, NOW)
+    issued = rules.issue(KEYS, POLICY, public_id=session.public_id,
+                         absolute_expires_at=session.absolute_expires_at,
+                         user_public_id="user-public-id", handle="handle", generation=4, now=NOW)
     assert issued.access_max_age == issued.handle_max_age == 100
     decoded = tokens.decode_access(KEYS, issued.access_token, issuer="gatehouse", now=NOW)
     assert decoded.expires_at <= session.absolute_expires_at
@@ -183,27 +199,52 @@ def test_nothing_issued_outlives_the_session():
 
 def test_the_session_cookie_outlives_the_idle_limit_by_an_access_token():
     """A browser using its access token is active without presenting the session value."""
-    issued = rules.issue(KEYS, POLICY, family(absolute_expires_at=NOW + 86400), "user-public-id",
-                         "handle", 3, NOW)
+    issued = rules.issue(KEYS, POLICY, public_id="session-public-id",
+                         absolute_expires_at=NOW + 86400, user_public_id="user-public-id",
+                         handle="handle", generation=3, now=NOW)
     assert issued.handle_max_age == (POLICY.idle_ttl + POLICY.access_ttl
-                                     + rules.LAST_ACTIVE_RESOLUTION)
+                                     + LAST_ACTIVE_RESOLUTION)
 
 
 def test_every_end_reason_has_its_words():
     for reason in (rules.SIGNED_OUT, rules.REVOKED, rules.REVOKED_OTHERS,
                    rules.PASSWORD_CHANGED, rules.REUSE_DETECTED, rules.IDLE_TIMEOUT,
                    rules.EXPIRED, rules.PASSWORD_RESET, rules.NOT_ME):
-        words = rules.end_reason(reason)
-        assert words is not rules.UNKNOWN_END and words.label and words.message
+        said = words.end_reason(reason)
+        assert said is not words.UNKNOWN_END and said.label and said.message and said.ended_by
     # Someone else had the session: a copy of its cookie, or a sign-in its owner disowned.
-    assert [r for r, w in rules.END_REASONS.items() if w.alert] == [rules.REUSE_DETECTED,
+    assert [r for r, w in words.END_REASONS.items() if w.alert] == [rules.REUSE_DETECTED,
                                                                      rules.NOT_ME]
-    assert rules.end_reason("from a later version") is rules.UNKNOWN_END
+    assert words.end_reason("from a later version") is words.UNKNOWN_END
 
 
 def test_reuse_is_told_in_one_plain_wording_without_jargon():
-    words = rules.end_reason(rules.REUSE_DETECTED)
-    assert words.label == rules.USED_TWICE
-    for text in (words.label, words.message, words.explanation):
+    said = words.end_reason(rules.REUSE_DETECTED)
+    assert said.label == words.USED_TWICE
+    for text in (said.label, said.message, said.explanation):
         assert "token" not in text.lower() and "sign-in cookie was used" in text
-    assert "change your password" in words.message and "{address}" in words.explanation
+    assert "change your password" in said.message and "{address}" in said.explanation
+
+
+def test_a_bound_session_rotates_only_with_its_key():
+    bound = family(key_thumbprint="thumb")
+    assert rules.rotation_failure(bound, 3, "h4", POLICY, NOW, proven_key="thumb") is None
+    for key in ("", "another-key"):
+        failure = rules.rotation_failure(bound, 3, "h4", POLICY, NOW, proven_key=key)
+        assert isinstance(failure, rules.KeyProofMissing)
+        assert not isinstance(failure, rules.SessionEnded)  # refused; nothing is ended
+
+
+def test_without_the_key_not_even_an_old_value_ends_a_bound_session():
+    """Reuse detection would end the owner's session; a copy without the key must not."""
+    bound = family(key_thumbprint="thumb", rotated_at=NOW - 1000)
+    assert isinstance(rules.rotation_failure(bound, 1, "h2", POLICY, NOW),
+                      rules.KeyProofMissing)
+    with_key = rules.rotation_failure(bound, 1, "h2", POLICY, NOW, proven_key="thumb")
+    assert isinstance(with_key, rules.ReuseDetected)  # the key holder's own old value: reuse
+
+
+def test_an_ended_bound_session_says_it_ended():
+    ended = family(key_thumbprint="thumb", ended_at=NOW - 1, end_reason=rules.REVOKED)
+    failure = rules.rotation_failure(ended, 3, "h4", POLICY, NOW)
+    assert isinstance(failure, rules.SessionEnded) and failure.reason == rules.REVOKED

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from support import PASSWORD, UA_PHONE, Cookies, browser, login, page, signed_up, submit
 
-from app import session_store
-from app.middleware import ACCESS_COOKIE
+from app import config
+from app.carriers import ACCESS_COOKIE
 from app.models import LoginSession, SecurityEvent, User
 
 
@@ -65,7 +65,7 @@ def test_refused_uses_after_a_revocation_are_each_recorded_with_their_address(ad
 
 
 def test_refused_uses_beyond_the_cap_are_counted_not_stored(ada, phone, monkeypatch):
-    monkeypatch.setattr(session_store, "REFUSED_DETAIL", 3)
+    monkeypatch.setattr(config, "REFUSED_DETAIL", 3)
     target = session_id(phone)
     stolen = Cookies.of(phone)
     revoke(ada, target)
@@ -84,7 +84,7 @@ def test_refused_uses_beyond_the_cap_are_counted_not_stored(ada, phone, monkeypa
 
 def test_changes_of_address_and_browser_are_on_the_timeline_up_to_a_cap(ada, phone,
                                                                        monkeypatch):
-    monkeypatch.setattr(session_store, "CHANGES_NOTED", 2)
+    monkeypatch.setattr(config, "CHANGES_NOTED", 2)
     target = session_id(phone)
     for n in range(4):
         phone.environ_base["REMOTE_ADDR"] = f"192.168.1.{n + 10}"
@@ -127,7 +127,7 @@ def test_someone_elses_timeline_is_not_found(ada, app):
 
 
 def test_the_timeline_is_paged(ada, phone, monkeypatch):
-    monkeypatch.setattr(session_store, "REFUSED_DETAIL", 100)
+    monkeypatch.setattr(config, "REFUSED_DETAIL", 100)
     target = session_id(phone)
     stolen = Cookies.of(phone)
     revoke(ada, target)

@@ -7,8 +7,10 @@ import secrets
 import pytest
 from support import UA_FIREFOX, browser, login, page, signed_up
 
-from app import devices, session_rules, session_store
+from app import devices
+from app.config import PAGE_SIZE
 from app.models import LoginSession, User
+from app.sessions import rules
 
 
 def sign_in_browsers(app, clock, count: int) -> list:
@@ -32,7 +34,7 @@ def test_signing_in_beyond_the_cap_ends_the_least_recently_used_session(make_app
     assert login(fourth).status_code == 302
     live = LoginSession.select().where(LoginSession.ended_at.is_null()).count()
     assert live == 3
-    assert second.get("/api/me").get_json()["reason"] == session_rules.SESSION_LIMIT
+    assert second.get("/api/me").get_json()["reason"] == rules.SESSION_LIMIT
     landed = second.get("/account", follow_redirects=True).get_data(as_text=True)
     assert "more devices than it may keep at once" in landed
     for client in (first, third, fourth):
@@ -71,7 +73,7 @@ def test_the_live_list_is_paged_with_this_device_first(ada, clock):
     here = ada.get("/api/me").get_json()["session_id"]
     first = page(ada.get("/sessions"))
     rows = first.select("[data-session-id]")
-    assert len(rows) == session_store.PAGE_SIZE and rows[0]["data-session-id"] == here
+    assert len(rows) == PAGE_SIZE and rows[0]["data-session-id"] == here
     assert first.select_one('[data-test="live-older"]')["href"] == "/sessions?live=2"
     last = page(ada.get("/sessions?live=3"))
     assert len(last.select("[data-session-id]")) == 6

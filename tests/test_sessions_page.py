@@ -3,8 +3,8 @@
 import pytest
 from support import UA_PHONE, browser, login, page, signed_up, submit
 
-from app import session_rules
 from app.models import LoginSession
+from app.sessions import rules
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_revoking_another_session_stops_its_unexpired_access_token_at_once(ada, 
     landed = phone.get("/account", follow_redirects=True)
     assert "signed out from another device" in landed.get_data(as_text=True)
     ended = page(ada.get("/sessions")).select(f'[data-ended-session-id="{target}"]')
-    assert ended and ended[0]["data-end-reason"] == session_rules.REVOKED
+    assert ended and ended[0]["data-end-reason"] == rules.REVOKED
     assert ada.get("/api/me").status_code == 200
 
 
@@ -52,7 +52,7 @@ def test_password_change_ends_every_other_session(ada, phone):
     assert ada.get("/api/me").status_code == 200
     ended = LoginSession.select().where(LoginSession.ended_at.is_null(False))
     reasons = {s.end_reason for s in ended}
-    assert reasons == {session_rules.PASSWORD_CHANGED}
+    assert reasons == {rules.PASSWORD_CHANGED}
     assert login(phone, password="a brand new passphrase for ada").status_code == 302
 
 

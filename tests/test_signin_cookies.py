@@ -4,7 +4,7 @@ import jwt
 from support import PASSWORD, Cookies, browser, cookie, login, page, register, submit
 
 from app import tokens
-from app.middleware import ACCESS_COOKIE, DEVICE_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, DEVICE_COOKIE, SESSION_COOKIE
 from app.settings import ISSUER
 
 COOKIE_NAMES = {ACCESS_COOKIE, SESSION_COOKIE, DEVICE_COOKIE, "__Host-flask"}

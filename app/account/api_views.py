@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request
 
-from app import middleware, session_rules, session_store, settings
+from app import settings, signing_in
 from app.account import api
 from app.account.views import this_device
-from app.auth.reauth import recent_password_required
 from app.devices import describe
 from app.middleware import current_principal, login_required
+from app.reauth import confirmation_required
+from app.sessions import queries, rules
 
 
 @api.get("/me")
@@ -25,7 +26,7 @@ def me() -> Response:
 @login_required
 def list_sessions() -> Response:
     principal, config = current_principal(), settings.current()
-    live = session_store.list_active(principal.user_id, policy=config.policy,
+    live = queries.list_active(principal.user_id, policy=config.policy,
                                      now=config.clock(), current=principal.session_id,
                                      page=request.args.get("page", 1, int))
     return jsonify(sessions=[{
@@ -33,7 +34,7 @@ def list_sessions() -> Response:
         "ip_address": s.ip_address, "last_device": s.last_device_name or s.device_name,
         "last_ip_address": s.last_ip_address, "signed_in_at": s.created_at,
         "last_active_at": s.last_active_at,
-        "expires_at": session_rules.expires_at(s, config.policy),
+        "expires_at": rules.expires_at(s.last_active_at, s.absolute_expires_at, config.policy),
         "current": s.public_id == principal.session_public_id,
     } for s in live.items], page=live.number,
         next_page=live.number + 1 if live.has_next else None)
@@ -41,7 +42,7 @@ def list_sessions() -> Response:
 
 @api.delete("/sessions/<session_id>")
 @login_required
-@recent_password_required("sign out that session", unless=this_device)
+@confirmation_required("sign out that session", unless=this_device)
 def delete_session(session_id: str) -> tuple[str, int]:
-    middleware.end_session(session_id)  # this very session is signed out, cookies cleared
+    signing_in.end_session(session_id)  # this very session is signed out, cookies cleared
     return "", 204

@@ -5,16 +5,16 @@ from dataclasses import dataclass, field
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app import audit, devices, middleware, session_rules, session_store, settings
+from app import audit, devices, middleware, settings, signing_in
 from app.account import bp
 from app.account.forms import DeviceNameForm
-from app.auth.reauth import recent_password_required
+from app.config import ENDED_SHOWN, RECENTLY_ENDED
 from app.devices import describe
 from app.middleware import current_principal, login_required
 from app.models import LoginSession
-
-RECENTLY_ENDED = 7 * 24 * 3600
-ENDED_SHOWN = 3  # the rest of a page of ended sessions waits behind "Show … more"
+from app.paging import paged
+from app.reauth import confirmation_required
+from app.sessions import queries
 
 
 @dataclass
@@ -51,16 +51,15 @@ def sessions_context(**extra) -> dict:
     principal, config = current_principal(), settings.current()
     at, page = config.clock(), request.args.get
     this_hash = middleware.device_hash()
-    live = session_store.list_active(principal.user_id, policy=config.policy, now=at,
+    live = queries.list_active(principal.user_id, policy=config.policy, now=at,
                                      current=principal.session_id, page=page("live", 1, int),
                                      device_hash=this_hash)
     return {**dict(
         live=live, devices=by_device(live.items, this_hash, principal.session_id),
-        ended=session_store.list_ended(principal.user_id, since=at - RECENTLY_ENDED,
+        ended=queries.list_ended(principal.user_id, since=at - RECENTLY_ENDED,
                                        page=page("ended", 1, int)),
-        events=session_store.paged(audit.recent(principal.user_id), page("events", 1, int)),
-        device_name=device_name, ended_shown=ENDED_SHOWN, policy=config.policy,
-        expires_at=session_rules.expires_at, renaming=None,
+        events=paged(audit.recent(principal.user_id), page("events", 1, int)),
+        device_name=device_name, ended_shown=ENDED_SHOWN, policy=config.policy, renaming=None,
         name_form=DeviceNameForm(formdata=None)), **extra}
 
 
@@ -83,12 +82,9 @@ def this_device(session_id: str) -> bool:
 
 @bp.route("/sessions/<session_id>/revoke", methods=["POST"])
 @login_required
-@recent_password_required("sign out that session", unless=this_device)
+@confirmation_required("sign out that session", unless=this_device)
 def revoke(session_id: str) -> Response:
-    if middleware.end_session(session_id):
+    if signing_in.end_session(session_id):
         return redirect(url_for("auth.login"))
     flash("That session was signed out. It can no longer be used.", "success")
     return redirect(url_for("account.sessions_page"))
-
-
-from app.account import device_views  # noqa: E402,F401  (routes register themselves)

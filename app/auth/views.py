@@ -7,10 +7,13 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 
-from app import links, middleware, recovery, session_rules, session_store, settings, users
-from app.auth import bp, verify_current_password
-from app.auth.forms import LoginForm, PasswordForm, RegisterForm
-from app.middleware import client_ip, current_principal, login_required, origin
+from app import middleware, settings, signing_in, users, words
+from app.auth import bp
+from app.auth.forms import LoginForm, RegisterForm
+from app.middleware import client_ip
+from app.recovery import can_sign_in, registration
+from app.sessions import rules
+from app.signing_in import origin
 
 SIGN_IN_FAILED = "That email and password don't match an account."
 SIGN_IN_FAILED_UNCONFIRMED = ("That email and password don't match an account whose address is "
@@ -48,7 +51,7 @@ def offer_switch(view: Callable[..., Any]) -> Callable[..., Any]:
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
-        recovery.register(form.email.data, form.password.data, **origin())
+        registration.register(form.email.data, form.password.data, **origin())
         if settings.current().email_verification:  # the same page whether it was taken
             return render_template("auth/check_email.html", email=form.email.data)
         flash("Your account is ready. Sign in with your email and password.", "success")
@@ -65,11 +68,11 @@ def login():
         user = users.authenticate(form.email.data, form.password.data, hasher=config.hasher,
                                   limits=config.throttles, now=config.clock(), ip=client_ip(),
                                   device_id=middleware.device_id())
-        if user is not None and recovery.can_sign_in(user):
-            middleware.sign_in(user)
+        if user is not None and can_sign_in(user):
+            signing_in.sign_in(user)
             return redirect(safe_next(form.next.data))
         if user is not None:  # the right password, an unconfirmed address: a new link
-            recovery.resend_verification(user, **origin())
+            registration.resend_verification(user, **origin())
         # With verification, a wrong password and an unconfirmed address answer alike: else
         # signing in would tell whether an address someone just registered was taken.
         form.password.errors.append(SIGN_IN_FAILED_UNCONFIRMED if config.email_verification
@@ -79,44 +82,11 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    middleware.sign_out()
-    flash(session_rules.end_reason(session_rules.SIGNED_OUT).message, "success")
+    signing_in.sign_out()
+    flash(words.end_reason(rules.SIGNED_OUT).message, "success")
     # Switching account from the registration page leads back to it; anything else to sign-in.
     register = url_for("auth.register")
     response = redirect(register if request.form.get("next") == register
                         else url_for("auth.login"))
     response.headers["Clear-Site-Data"] = '"cache"'
     return response
-
-
-@bp.route("/account/password", methods=["GET", "POST"])
-@login_required
-def password():
-    config = settings.current()
-    form = PasswordForm(current_principal().email)
-    if form.validate_on_submit():
-        user = verify_current_password(form.current_password.data,
-                                       failure=users.CURRENT_PASSWORD_FAILED)
-        if user is not None:
-            users.change_password(
-                user, form.new_password.data, hasher=config.hasher, now=config.clock(),
-                ip=client_ip(), then=_end_other_sessions_for_new_password)
-            flash("Your password was changed and every other session was signed out.",
-                  "success")
-            return redirect(url_for("account.sessions_page"))
-        form.current_password.errors.append("That is not your current password.")
-    return render_template("auth/password.html", form=form)
-
-
-def _end_other_sessions_for_new_password() -> None:
-    principal = current_principal()
-    session_store.reauthenticated(principal.session_id, now=settings.now(),
-                                  ip_address=client_ip())
-    middleware.end_other_sessions(session_rules.PASSWORD_CHANGED)
-    links.retire_after_credential_change(principal.user_id, now=settings.now())
-    recovery.notice(principal.email, "Your password was changed",
-                    "The password of your Gatehouse account was changed, and every other "
-                    "session was signed out.",
-                    "If this was you, you need do nothing. If it wasn't, reset your password "
-                    "now: that signs out whoever changed it.", device_name=middleware.device_name(),
-                    **origin())

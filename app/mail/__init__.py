@@ -11,17 +11,16 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from flask import Flask, Response, current_app, g, has_request_context, render_template
 from flask.cli import with_appcontext
 
+from app import settings
 from app.db import database
 from app.mail import outbox
-from app.mail.transport import FileTransport, SmtpTransport, Transport, parse_smtp_url
+from app.mail.transport import FileTransport, SmtpTransport, Transport
 
 log = logging.getLogger("gatehouse.mail")
 
@@ -31,30 +30,17 @@ IDLE_WAKE = 60  # seconds: the longest a sender sleeps while messages wait for a
 @dataclass
 class Mailer:
     transport: Transport | None  # None: production without a mail server, nothing is queued
-    sender: str
-    domain: str
-    public_url: str
     dispatcher: Dispatcher
 
 
 def init_app(app: Flask) -> None:
-    config = app.config
-    public_url = config["GATEHOUSE_PUBLIC_URL"]
-    domain = urlsplit(public_url).hostname or "localhost"
+    configured = settings.of(app).mail
     transport: Transport | None = None
-    if config["GATEHOUSE_SMTP_URL"]:
-        try:
-            transport = SmtpTransport(parse_smtp_url(config["GATEHOUSE_SMTP_URL"]))
-        except ValueError as exc:
-            from app.config import ConfigError
-
-            raise ConfigError(str(exc)) from None
-    elif config["GATEHOUSE_ENV"] == "development":
-        transport = FileTransport(Path(app.instance_path) / "outbox")
-    app.extensions["gatehouse_mail"] = Mailer(
-        transport=transport, domain=domain, public_url=public_url,
-        sender=config["GATEHOUSE_MAIL_FROM"] or f"Gatehouse <no-reply@{domain}>",
-        dispatcher=Dispatcher(app))
+    if configured.smtp is not None:
+        transport = SmtpTransport(configured.smtp)
+    elif configured.outbox_dir is not None:
+        transport = FileTransport(configured.outbox_dir)
+    app.extensions["gatehouse_mail"] = Mailer(transport=transport, dispatcher=Dispatcher(app))
     app.cli.add_command(send_mail)
     if transport is not None:
         app.before_request(_first_request)
@@ -75,7 +61,7 @@ def mailer() -> Mailer:
 
 def link(path: str) -> str:
     """An absolute link for a mail: always from GATEHOUSE_PUBLIC_URL, never the Host header."""
-    return mailer().public_url + path
+    return settings.current().public_url + path
 
 
 def queue(recipient: str, template: str, subject: str, *, now: float, **context: Any) -> None:
@@ -93,18 +79,18 @@ def queue(recipient: str, template: str, subject: str, *, now: float, **context:
 
 def render(template: str, subject: str, **context: Any) -> tuple[str, str]:
     """The plain-text and HTML parts (the HTML escaped by Jinja, the text left as written)."""
-    context.update(subject=subject, public_url=mailer().public_url)
+    context.update(subject=subject, public_url=settings.current().public_url)
     return (render_template(f"mail/{template}.txt", **context),
             render_template(f"mail/{template}.html", **context))
 
 
 def send_pending(app: Flask) -> tuple[int, int]:
     """Send every due message now, in this thread; returns (sent, failed)."""
-    m = app.extensions["gatehouse_mail"]
-    if m.transport is None:
+    transport, configured = app.extensions["gatehouse_mail"].transport, settings.of(app)
+    if transport is None:
         return 0, 0
-    return outbox.send_due(m.transport, sender=m.sender, domain=m.domain,
-                           now=app.extensions["gatehouse"].clock)
+    return outbox.send_due(transport, sender=configured.mail.sender,
+                           domain=configured.mail.domain, now=configured.clock)
 
 
 class Dispatcher:
@@ -141,7 +127,7 @@ class Dispatcher:
                 self.thread.start()
 
     def _run(self) -> None:
-        clock = self.app.extensions["gatehouse"].clock
+        clock = settings.of(self.app).clock
         while not self.stopped:
             self.wake.clear()
             with self.app.app_context():

@@ -10,16 +10,15 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
+
+from app.config import SmtpTarget
 
 log = logging.getLogger("gatehouse.mail")
 
 SMTP_TIMEOUT = 15  # seconds for connecting and for each command: a stuck server is a failure
-DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
 
 class MailError(Exception):
@@ -28,36 +27,6 @@ class MailError(Exception):
 
 class Transport(Protocol):
     def send(self, message: EmailMessage) -> None: ...
-
-
-@dataclass(frozen=True)
-class SmtpTarget:
-    scheme: str  # smtp (plain), smtp+starttls, smtps (TLS from the first byte)
-    host: str
-    port: int
-    username: str = ""
-    password: str = ""
-
-    def __repr__(self) -> str:  # never the password, wherever this object is printed
-        user = f"{self.username}@" if self.username else ""
-        return f"SmtpTarget({self.scheme}://{user}{self.host}:{self.port})"
-
-
-def parse_smtp_url(url: str) -> SmtpTarget:
-    """``smtp://[user:password@]host[:port]``, ``smtp+starttls://...`` or ``smtps://...``;
-    user and password are percent-decoded (a password may contain ``@`` as ``%40``)."""
-    parts = urlsplit(url)
-    if parts.scheme not in DEFAULT_PORTS:
-        raise ValueError("GATEHOUSE_SMTP_URL must start with smtp://, smtp+starttls:// or "
-                         "smtps://")
-    try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
-    except ValueError:
-        raise ValueError("GATEHOUSE_SMTP_URL has an invalid port") from None
-    if not parts.hostname or parts.path.strip("/") or parts.query:
-        raise ValueError("GATEHOUSE_SMTP_URL must be scheme://[user:password@]host:port")
-    return SmtpTarget(parts.scheme, parts.hostname, port, unquote(parts.username or ""),
-                      unquote(parts.password or ""))
 
 
 class SmtpTransport:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from support import UA_PHONE
 
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from e2e.support import TIMEOUT_MS, VIEWPORTS, Person, check_page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -8,7 +8,7 @@ import re
 import pytest
 from support import PASSWORD, UA_FIREFOX, UA_PHONE
 
-from app.middleware import ACCESS_COOKIE, SESSION_COOKIE
+from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from e2e.support import AUTH_COOKIES, SIGN_IN_HEADING, check_page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -10,10 +10,10 @@ import time
 import pytest
 from support import CHEAP_ARGON2, PASSWORD, SECRET, UA_PHONE
 
-from app import create_app, session_changes
+from app import create_app, liveness
 from app.db import database, write_transaction
-from app.errors import in_words
 from app.models import LoginSession, User
+from app.words import in_words
 from e2e.support import VIEWPORTS, Person, check_page, expect, new_email
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -33,9 +33,9 @@ def age_password_entry(site, email: str) -> None:
             user_id = User.get(User.email == email).id
             LoginSession.update(authenticated_at=LoginSession.authenticated_at - 3600).where(
                 LoginSession.user == user_id).execute()
-            session_changes.announce(user_id=user_id, now=time.time())
+            liveness.announce(user_id=user_id, now=time.time())
     finally:
-        session_changes.close(app)
+        liveness.close(app)
 
 
 def expect_field_error(person: Person, label: str, message: str) -> None:

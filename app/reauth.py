@@ -1,5 +1,5 @@
-"""Asking for the password again before a sensitive action: once, on a page of its own, and
-only when the action needs it and the password was last entered longer ago than
+"""Asking the signed-in person to prove who they are again before a sensitive action: once, on
+a page of its own, and only when the action needs it and their last proof is older than
 ``GATEHOUSE_REAUTH_WINDOW``.
 
 The page's form posts back to the action's own address with the action's fields carried along
@@ -15,22 +15,30 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import PasswordField
 
-from app import middleware, session_store, settings, users
-from app.auth import reauth_due, verify_current_password
-from app.auth.forms import ReauthForm
+from app import audit, settings, signing_in
 from app.errors import ReauthenticationRequired
+from app.forms import PASSWORD, well_formed
 from app.security import is_api_request
+from app.sessions.state import Method
 
 WRONG_PASSWORD = "That password is not right."
 NOT_CARRIED = frozenset({"csrf_token", "password"})  # a fresh token; the password is typed
 
 
-def recent_password_required(
+class ReauthForm(FlaskForm):
+    """The "Confirm it's you" page: the password, before a sensitive action goes ahead."""
+
+    password = PasswordField("Your password", validators=[*PASSWORD, well_formed])
+
+
+def confirmation_required(
         doing: str, *, unless: Callable[..., bool] = lambda **view_args: False,
         back: str = "account.sessions_page") -> Callable[[Callable[..., Any]], Any]:
-    """Run the view only once the signed-in person has entered their password recently, or
-    when ``unless(**view_args)`` holds (signing out this very device never asks).
+    """Run the view only once the signed-in person has proved who they are recently, or when
+    ``unless(**view_args)`` holds (signing out this very device never asks).
 
     ``doing`` completes "To ..., enter your password" on the page; ``back`` is the endpoint its
     Cancel link leads to. Goes under ``login_required``.
@@ -39,7 +47,7 @@ def recent_password_required(
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if unless(**kwargs) or not reauth_due():
+            if unless(**kwargs) or signing_in.recently_proven():
                 return view(*args, **kwargs)
             if is_api_request():
                 return _confirm_json(view, *args, **kwargs)
@@ -60,10 +68,9 @@ def recent_password_required(
 def confirm(password: str) -> bool:
     """Whether ``password`` is the signed-in person's; if so, the re-authentication window
     starts again for this session. Throttled and recorded like any password check."""
-    if verify_current_password(password, failure=users.REAUTH_FAILED) is None:
+    if signing_in.confirm_password(password, failure=audit.REAUTH_FAILED) is None:
         return False
-    session_store.reauthenticated(middleware.current_principal().session_id,
-                                  now=settings.now(), ip_address=middleware.client_ip())
+    signing_in.proven_again(Method.PASSWORD)
     return True
 
 

@@ -1,0 +1,114 @@
+"""What views ask of the signed-in state: sign in, sign out, end sessions, prove it again.
+
+Each changes this request's ``AuthState``, which the middleware turns into credentials on the
+response; the session operations themselves are the store's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import session as cookie_session  # Flask's signed cookie: CSRF secret and flashes
+
+from app import devices, settings, tokens, users
+from app.middleware import (
+    auth_state,
+    client_ip,
+    current_principal,
+    device_hash,
+    device_id,
+    user_agent,
+)
+from app.models import User
+from app.sessions import rules, store
+from app.sessions.state import Method, Principal
+
+
+def sign_in(user: User, method: Method = Method.PASSWORD) -> None:
+    """Start a new session for ``user``, who proved who they are by ``method``; whatever
+    this browser held before is discarded."""
+    state, config = auth_state(), settings.current()
+    at = config.clock()
+    if state.principal is not None:
+        try:
+            store.revoke(state.principal.session_public_id, user_id=state.principal.user_id,
+                         reason=rules.SIGNED_OUT, now=at, ip_address=client_ip())
+        except rules.SessionNotFound:
+            pass  # ended by this very request (a password reset ends every session)
+    cookie_session.clear()  # a planted CSRF secret or flash does not survive sign-in
+    device = device_id()
+    if not device:
+        device = state.new_device = tokens.new_handle()
+    known = devices.is_known(user.id, device)
+    state.issued = store.start(user, keys=config.keys, policy=config.policy, now=at,
+                               user_agent=user_agent(), ip_address=client_ip(),
+                               new_device=not known, device_hash=device_hash(), method=method)
+    devices.remember(user.id, device, at, user_agent())
+    state.clear, state.principal = False, None
+
+
+def origin() -> dict[str, Any]:
+    """When, from which address and with which browser this request came: what a mail it
+    causes says about it."""
+    return {"now": settings.now(), "ip": client_ip(), "user_agent": user_agent()}
+
+
+def sign_out() -> None:
+    """End this browser's session and clear its credentials; nothing is re-set on this
+    response."""
+    state = auth_state()
+    if state.principal is not None:
+        store.revoke(state.principal.session_public_id, user_id=state.principal.user_id,
+                     reason=rules.SIGNED_OUT, now=settings.now(), ip_address=client_ip())
+    cookie_session.clear()
+    state.principal, state.issued, state.clear = None, None, True
+
+
+def end_session(session_public_id: str) -> bool:
+    """End one of the signed-in person's sessions, from this one; True when it was this very
+    session, which is then signed out like ``sign_out``. SessionNotFound for someone else's
+    session or one already ended."""
+    principal = current_principal()
+    if session_public_id == principal.session_public_id:
+        sign_out()
+        return True
+    store.revoke(session_public_id, user_id=principal.user_id, reason=rules.REVOKED,
+                 now=settings.now(), ip_address=client_ip(), actor=principal.session_public_id)
+    return False
+
+
+def end_other_sessions(reason: str) -> store.Counted:
+    """End every other session of the signed-in person and re-key this one, so that a copy of
+    this browser's credentials is cut off too; how many ended, on how many devices."""
+    state, principal, config = auth_state(), current_principal(), settings.current()
+    at = config.clock()
+    ended = store.revoke_all(principal.user_id, reason=reason, now=at,
+                             keep=principal.session_id, ip_address=client_ip(),
+                             actor=principal.session_public_id)
+    state.issued = store.rekey(principal, keys=config.keys, policy=config.policy, now=at)
+    return ended
+
+
+def recently_proven(principal: Principal | None = None) -> bool:
+    """Whether the signed-in person proved who they are (by any method) within the
+    re-authentication window: sensitive actions ask again once it has passed."""
+    config = settings.current()
+    principal = principal or current_principal()
+    return config.clock() - principal.proven_at <= config.reauth_window
+
+
+def proven_again(method: Method) -> None:
+    """The signed-in person has just proved who they are again, by ``method``."""
+    store.proven_again(current_principal().session_id, method=method, now=settings.now(),
+                       ip_address=client_ip())
+
+
+def confirm_password(password: str, *, failure: str) -> User | None:
+    """The signed-in person, if ``password`` is theirs. Attempts count against the sign-in
+    throttles, and this browser is judged by its own attempts when the account knows it; a
+    wrong one is recorded as ``failure`` (where it was typed: the history tells it from a
+    failed sign-in)."""
+    config = settings.current()
+    return users.verify_current(current_principal().user_id, password, hasher=config.hasher,
+                                limits=config.throttles, now=config.clock(), ip=client_ip(),
+                                device_id=device_id(), failure=failure)

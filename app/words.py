@@ -1,0 +1,204 @@
+"""Every word people read about their sessions, in one place: why a session ended, what each
+security event was, how a session started, what ended it, and how long things take.
+
+Pure: codes in, sentences out. Templates reach these through ``app.templating``; mails and
+flashes through the functions below.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from app.sessions import rules
+from app.sessions.state import Method
+
+
+@dataclass(frozen=True)
+class EndReason:
+    """The words for one end reason: ``label`` and ``explanation`` on the sessions page,
+    ``message`` to the person whose session it was (a flash on the next page, and the JSON
+    ``message``), ``ended_by`` completing "refused 2 minutes after …" on a timeline.
+    ``alert`` marks the reasons that may mean someone else has the cookies."""
+
+    label: str
+    message: str
+    ended_by: str
+    alert: bool = False
+    explanation: str = ""
+
+
+_ELSEWHERE = "This session was signed out from another device."
+_BY_YOU = "you signed it out"
+# Reuse detection in people's words, wherever it is shown: the sessions page, the message at
+# sign-in, the JSON ``message`` and the mail.
+USED_TWICE = "Signed out: its sign-in cookie was used twice"
+END_REASONS: dict[str, EndReason] = {
+    rules.SIGNED_OUT: EndReason("Signed out", "You have signed out.", _BY_YOU),
+    rules.REVOKED: EndReason("Signed out by you", _ELSEWHERE, _BY_YOU),
+    rules.REVOKED_OTHERS: EndReason("Signed out by you (all other sessions)", _ELSEWHERE,
+                                    _BY_YOU),
+    rules.PASSWORD_CHANGED: EndReason(
+        "Password changed", "Your password was changed, so this session was ended.",
+        "your password change ended it"),
+    rules.REUSE_DETECTED: EndReason(
+        USED_TWICE,
+        "You were signed out because this session's sign-in cookie was used twice, so someone "
+        "may have a copy of it. Sign in again; if you don't know why, change your password.",
+        "it was ended because a copy of it was used", alert=True,
+        explanation="Its sign-in cookie was used again from {address} after it had already "
+        "been replaced, so two browsers had it. Gatehouse signed the session out so that "
+        "neither can use it. If you don't recognise this, change your password."),
+    rules.PASSWORD_RESET: EndReason(
+        "Password reset", "Your password was reset, so this session was ended.",
+        "a password reset ended it"),
+    rules.NOT_ME: EndReason(
+        "Ended from a \"This wasn't me\" mail",
+        "This session was ended from the \"This wasn't me\" link in a mail.",
+        "you ended it from a mail", alert=True,
+        explanation="The account's owner said this sign-in was not theirs, from the link in "
+        "the mail that announced it."),
+    rules.IDLE_TIMEOUT: EndReason(
+        "Inactive too long", "Your session ended after a period of inactivity.",
+        "it timed out"),
+    rules.EXPIRED: EndReason("Reached its maximum age", "Your session reached its maximum age.",
+                             "it expired"),
+    rules.SESSION_LIMIT: EndReason(
+        "Too many sessions: the one unused longest was signed out",
+        "This session was signed out because your account signed in on more devices than it "
+        "may keep at once; the session unused for longest ends first.",
+        "it was signed out to make room for a newer one"),
+}
+UNKNOWN_END = EndReason("Ended", "Your session has ended.", "it ended")
+
+
+def end_reason(reason: str | None) -> EndReason:
+    return END_REASONS.get(reason or "", UNKNOWN_END)
+
+
+# How a session started, first on its timeline.
+STARTS: dict[str, str] = {Method.PASSWORD: "Signed in with the password",
+          Method.RESET: "Signed in with a new password, from a password reset link"}
+
+# The security activity's words: an ended session's event is named by its end reason's label.
+EVENT_NAMES = {
+    **{reason: words.label for reason, words in END_REASONS.items()},
+    "sign_in": "Signed in",
+    "sign_in_failed": "Failed sign-in attempt",
+    "registered": "Account created",
+    "email_verified": "Email address confirmed",
+    "email_changed": "Email address changed",
+    "password_reset_requested": "Password reset requested",
+    "password_changed": "Password changed",
+    "csrf_failed": "Refused a form from another site",
+    "throttled": "Too many attempts",
+    "reauth_failed": "Wrong password when confirming an action",
+    "current_password_failed": "Wrong current password on the password or email form",
+    "reauthenticated": "Password confirmed for an action",
+    "address_changed": "Used from a new address",
+    "device_changed": "Used from a different browser",
+    "refused_use": "Refused a request with an ended session's cookie",
+    "key_bound": "Bound to this device's key",
+    "key_missing": "Refused a copy without this device's key",
+    "device_named": "Device renamed",
+}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A security mail: what happened and what to do (``str.format`` fields in braces)."""
+
+    subject: str
+    what: str
+    todo: str
+
+
+NOTICES = {
+    "password_reset": Notice(
+        "Your password was reset",
+        "The password of your Gatehouse account was reset with a link we mailed you, and every "
+        "session was signed out.",
+        "If this was you, you need do nothing. If it wasn't, someone can read your mail: "
+        "secure your email account, then reset your password again."),
+    "password_changed": Notice(
+        "Your password was changed",
+        "The password of your Gatehouse account was changed, and every other session was "
+        "signed out.",
+        "If this was you, you need do nothing. If it wasn't, reset your password now: that "
+        "signs out whoever changed it."),
+    "email_changed": Notice(
+        "Your email address was changed",
+        "The address of your Gatehouse account was changed from {old} to {new}. Mail about "
+        "your account now goes to the new address.",
+        "If this wasn't you, reset your password now and then contact us."),
+    rules.REUSE_DETECTED: Notice(
+        f"A session was {USED_TWICE.lower()}",
+        "Gatehouse signed out one of your sessions because its sign-in cookie was used twice, "
+        "so someone may have a copy of it. The address shown is the one that used it after it "
+        "had been replaced; the device is the session's.",
+        "If you don't know why, change your password; if you can't sign in, reset it. Either "
+        "signs out every other session."),
+}
+
+
+# --- numbers and times ------------------------------------------------------------------------
+
+_UNITS = (("year", 365 * 86400), ("month", 30 * 86400), ("day", 86400), ("hour", 3600),
+          ("minute", 60), ("second", 1))
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 session", "1,204 sessions"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def span(seconds: float) -> str:
+    """A length of time in its largest whole unit, rounded down: "2 minutes", "1 day"."""
+    for unit, size in _UNITS[2:]:
+        if seconds >= size:
+            return plural(int(seconds // size), unit)
+    return "less than a second"
+
+
+def in_words(seconds: int) -> str:
+    """A wait, rounded up so that it is never too early: "45 seconds", "4 minutes",
+    "2 hours", "30 days"."""
+    for unit, size, below in (("second", 1, 60), ("minute", 60, 3600),
+                              ("hour", 3600, 2 * 86400), ("day", 86400, math.inf)):
+        if seconds < below:
+            return plural(math.ceil(seconds / size), unit)
+    raise AssertionError("unreachable: the last unit has no bound")
+
+
+def duration(seconds: int) -> str:
+    """A configured length of time, in the unit it was most likely set in: "14 days",
+    "10 minutes", "90 seconds"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0 or seconds >= 10 * size:
+            return plural(round(seconds / size), unit)
+    return f"{seconds} seconds"
+
+
+def ago(timestamp: float, now: float) -> str:
+    """``timestamp`` in people's terms: "3 minutes ago", "in 29 days", "just now".
+    static/moments.js words it the same way when it refreshes the text."""
+    seconds = now - timestamp
+    for unit, size in _UNITS[:-1]:
+        count = int(abs(seconds) // size)
+        if count:
+            words = plural(count, unit)
+            return f"{words} ago" if seconds > 0 else f"in {words}"
+    return "just now"
+
+
+def when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%d %b %Y, %H:%M UTC")
+
+
+def iso(timestamp: float) -> str:
+    """ISO 8601 in UTC, to the second: "2026-12-07T09:30:00Z"."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
