@@ -1,4 +1,4 @@
-"""peewee models only. Times are UNIX seconds (floats): one representation on both engines."""
+"""Sessions, their refresh tokens, what happened to them, and the changes liveness follows."""
 
 from __future__ import annotations
 
@@ -6,29 +6,8 @@ import time
 
 import peewee
 
-from app.db import database
-
-
-class BaseModel(peewee.Model):
-    class Meta:
-        database = database
-        legacy_table_names = False
-
-
-class User(BaseModel):
-    id = peewee.AutoField()
-    public_id = peewee.CharField(max_length=32, unique=True)  # the JWT `sub`; never the email
-    email = peewee.CharField(max_length=254, unique=True)
-    password_hash = peewee.CharField(max_length=255)
-    created_at = peewee.DoubleField(default=time.time)
-    password_changed_at = peewee.DoubleField(default=time.time)
-    # When the address was proven by a link; None until then (and for every account created
-    # while GATEHOUSE_EMAIL_VERIFICATION was off, which never asks).
-    email_verified_at = peewee.DoubleField(null=True)
-    # Moved on by every credential change (a new password, "sign out all other sessions"),
-    # with why: a session that recorded an older epoch is not live.
-    credential_epoch = peewee.IntegerField(default=0)
-    credential_reason = peewee.CharField(max_length=32, default="")
+from app.models.accounts import User
+from app.models.base import BaseModel
 
 
 class LoginSession(BaseModel):
@@ -110,93 +89,6 @@ class SecurityEvent(BaseModel):
         indexes = ((("user", "created_at"), False), (("session", "created_at"), False))
 
 
-class Throttle(BaseModel):
-    """Failure counts per key ("account:<email>", "ip:<addr>") in a fixed window."""
-
-    key = peewee.CharField(max_length=300, primary_key=True)
-    window_start = peewee.DoubleField()
-    failures = peewee.IntegerField(default=0)
-
-
-class KnownDevice(BaseModel):
-    """A browser (its ``__Host-device`` cookie, by hash) that has signed in to an account:
-    judged by its own failures there, not by the account's lockout. ``name`` is the one the
-    person gave it (at most ``devices.NAME_MAX`` characters), ``label`` the browser and system
-    parsed at its latest sign-in."""
-
-    id = peewee.AutoField()
-    user = peewee.ForeignKeyField(User, backref="devices", on_delete="CASCADE")
-    device_hash = peewee.CharField(max_length=64)
-    name = peewee.CharField(max_length=40, default="")
-    label = peewee.CharField(max_length=128, default="")
-    first_seen_at = peewee.DoubleField()
-    last_seen_at = peewee.DoubleField()
-
-    class Meta:
-        indexes = ((("user", "device_hash"), True),)
-
-
-class AnonymousFailure(BaseModel):
-    """Refused requests nobody signed in made (a form without its token, a guessed session
-    value, a throttled attempt), counted per address, kind and hour instead of a row each."""
-
-    id = peewee.AutoField()
-    window_start = peewee.DoubleField()
-    ip_address = peewee.CharField(max_length=64)
-    kind = peewee.CharField(max_length=32)
-    count = peewee.IntegerField(default=1)
-    last_detail = peewee.CharField(max_length=255, default="")
-
-    class Meta:
-        indexes = ((("window_start", "ip_address", "kind"), True),)
-
-
-class SchemaVersion(BaseModel):
-    """One row per migration applied (``app.migrations``): the highest is the schema's version."""
-
-    version = peewee.IntegerField(primary_key=True)
-    applied_at = peewee.DoubleField()
-
-
-class OutboxMessage(BaseModel):
-    """A mail written in the transaction of the change that caused it, sent after the commit.
-
-    A sender claims a row by setting ``claimed_until`` (a lease) and ``claim`` in one
-    conditional UPDATE, so two senders never both have it; a sender that dies mid-way loses the
-    lease and the row is sent by another. ``sent_at`` is set once, by the claim's holder.
-    """
-
-    id = peewee.AutoField()
-    recipient = peewee.CharField(max_length=254)
-    subject = peewee.CharField(max_length=255)
-    text_body = peewee.TextField()
-    html_body = peewee.TextField()
-    created_at = peewee.DoubleField()
-    next_attempt_at = peewee.DoubleField(index=True)
-    attempts = peewee.IntegerField(default=0)
-    claim = peewee.CharField(max_length=32, null=True)
-    claimed_until = peewee.DoubleField(null=True)
-    sent_at = peewee.DoubleField(null=True, index=True)
-    failed_at = peewee.DoubleField(null=True)  # gave up after the last retry
-    last_error = peewee.CharField(max_length=255, default="")
-
-
-class LinkToken(BaseModel):
-    """A single-use token carried by a link in a mail; only its hash is stored."""
-
-    id = peewee.AutoField()
-    token_hash = peewee.CharField(max_length=64, unique=True)
-    purpose = peewee.CharField(max_length=16)  # verify, reset, not_me, new_email
-    user = peewee.ForeignKeyField(User, backref="links", on_delete="CASCADE", index=True)
-    email = peewee.CharField(max_length=254, default="")  # the address being verified
-    session = peewee.ForeignKeyField(LoginSession, null=True, on_delete="CASCADE")
-    created_at = peewee.DoubleField()
-    expires_at = peewee.DoubleField()
-    used_at = peewee.DoubleField(null=True)
-    user_id: int  # the foreign keys' raw values, which peewee adds (annotated for mypy)
-    session_id: int | None
-
-
 class SessionChange(BaseModel):
     """One change to what a session's liveness is decided on (it ended, rotated, was re-keyed,
     or its person's credentials or address changed), written in the transaction that made it:
@@ -208,7 +100,3 @@ class SessionChange(BaseModel):
     session_id = peewee.IntegerField(null=True)
     user_id = peewee.IntegerField(null=True)
     created_at = peewee.DoubleField()
-
-
-ALL = [User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
-       AnonymousFailure, OutboxMessage, LinkToken, SessionChange]

@@ -1,28 +1,14 @@
-"""Schema versions: numbered migrations, applied at start, recorded in ``schema_version``.
-
-Every change to ``models.py`` ships as the next function in ``MIGRATIONS`` (with
-``playhouse.migrate`` for columns, or plain ``create_tables`` for new tables); a version, once
-released, never changes, so that every database reaches the same schema by the same steps.
-``tests/test_migrations.py`` fails when the models and the migrated schema disagree.
-
-All of it runs in one transaction under the schema lock (``db.schema_lock``): several workers
-and instances may start at once, and only one of them upgrades; the others then find the
-newest version recorded and do nothing.
-"""
+"""Versions 1-7: the browser product's schema, as it grew (sessions, devices, mail, liveness)."""
 
 from __future__ import annotations
-
-import time
-from collections.abc import Callable
 
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
-from app.db import database, engine
-from app.models import SchemaVersion
+from app.db import database
 
 
-def _initial() -> None:
+def initial() -> None:
     """Version 1: the schema as it was before versions were recorded.
 
     The tables are frozen here as they were then, not taken from ``models.py``: the models
@@ -84,7 +70,7 @@ def _initial() -> None:
                            safe=True)
 
 
-def _bounded_costs() -> None:
+def bounded_costs() -> None:
     """Version 2: what bounds the cost of hostile clients. Browsers known to each account
     (device cookies), anonymous refusals counted per address, kind and hour, each session's
     device name stored at sign-in, and the indexes a person's paged lists read in order."""
@@ -129,7 +115,7 @@ def _bounded_costs() -> None:
     )
 
 
-def _mail() -> None:
+def mail() -> None:
     """Version 3: mail. Adds ``user.email_verified_at``, the outbox and the link tokens.
 
     Accounts made before addresses were verified count as confirmed (since they were
@@ -180,7 +166,7 @@ def _mail() -> None:
     database.create_tables([OutboxMessage, LinkToken], safe=True)
 
 
-def _rotation_protocol() -> None:
+def rotation_protocol() -> None:
     """Version 4: credential epochs, the last address and device of each session, the address
     that ended it; access tokens are refused by generation, not by issue time.
 
@@ -204,7 +190,7 @@ def _rotation_protocol() -> None:
                          "last_ip_address = ip_address")
 
 
-def _devices() -> None:
+def devices() -> None:
     """Version 5: devices people can name, and each session's story. A session records the
     browser it started in (its device cookie, by hash), how it started, which session signed
     it out, and the requests refused after it ended; a known device gets a name and the
@@ -229,7 +215,7 @@ def _devices() -> None:
     migrate(migrator.add_index("security_event", ("session_id", "created_at")))
 
 
-def _session_changes() -> None:
+def session_changes() -> None:
     """Version 6: the log of session changes that workers remembering liveness follow."""
 
     class SessionChange(peewee.Model):
@@ -245,29 +231,8 @@ def _session_changes() -> None:
     database.create_tables([SessionChange], safe=True)
 
 
-def _bound_keys() -> None:
+def bound_keys() -> None:
     """Version 7: a session may be bound to a key (a browser's DBSC key, an app's DPoP key),
     by thumbprint; existing sessions are bound to none."""
     database.execute_sql("ALTER TABLE login_session ADD COLUMN key_thumbprint VARCHAR(64) "
                          "NOT NULL DEFAULT ''")
-
-
-# Version n is MIGRATIONS[n - 1]. Append; never edit or reorder a released one.
-MIGRATIONS: list[Callable[[], None]] = [_initial, _bounded_costs, _mail, _rotation_protocol,
-                                        _devices, _session_changes, _bound_keys]
-LATEST = len(MIGRATIONS)
-
-
-def upgrade(now: float | None = None) -> int:
-    """Apply every migration the database has not had, in order; return its version now.
-
-    Each is recorded with its number and when it was applied, in the same transaction as the
-    change itself, so a failed upgrade leaves the database at the version it had.
-    """
-    with engine().schema_lock():
-        database.create_tables([SchemaVersion], safe=True)
-        current = SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar() or 0
-        for version in range(current + 1, LATEST + 1):
-            MIGRATIONS[version - 1]()
-            SchemaVersion.create(version=version, applied_at=now or time.time())
-    return max(current, LATEST)
