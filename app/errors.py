@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import BadHost, Forbidden, HTTPException
+from werkzeug.exceptions import BadHost, BadRequest, Forbidden, HTTPException
 
 from app import audit, links, middleware, settings, words
 from app.db import UNAVAILABLE
@@ -29,6 +29,11 @@ class ReauthenticationRequired(Forbidden):
     """A sensitive JSON call without the signed-in person's right password."""
 
     description = "Enter your password to confirm it's you."
+
+
+class MalformedRequest(BadRequest):
+    """A request whose query or body cannot be understood; ``description`` says what is wrong
+    (400 ``bad_request``)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,10 @@ def render_error(status: int, message: str | None = None, *, code: str | None = 
 
 
 def http_error(error: HTTPException) -> tuple[Any, int]:
-    return render_error(error.code or 500, error.description if error.code in (403,) else None)
+    # Werkzeug's own descriptions are long and generic; ours (403s, MalformedRequest) are
+    # sentences for people.
+    said = error.code == 403 or isinstance(error, MalformedRequest)
+    return render_error(error.code or 500, error.description if said else None)
 
 
 def not_signed_in(error: middleware.NotSignedIn) -> tuple[Any, int]:

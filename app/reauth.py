@@ -5,7 +5,9 @@ a page of its own, and only when the action needs it and their last proof is old
 The page's form posts back to the action's own address with the action's fields carried along
 (under a fresh CSRF token) plus ``password``, so that the right password performs the action at
 once. A JSON call sends ``{"password": ...}`` in its body instead and is answered 403
-``reauthentication_required`` until it does.
+``reauthentication_required`` until it does. A password that is sent is always checked, even
+when none was needed (inside the window, or signing out this very device): a wrong one is
+refused, never ignored.
 """
 
 from __future__ import annotations
@@ -13,18 +15,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
 
 from app import audit, settings, signing_in
-from app.errors import ReauthenticationRequired
+from app.errors import MalformedRequest, ReauthenticationRequired
 from app.forms import PASSWORD, well_formed
 from app.security import is_api_request
 from app.sessions.state import Method
 
 WRONG_PASSWORD = "That password is not right."
+NOT_AN_OBJECT = ("Send the body as a JSON object, such as {\"password\": \"...\"}, with "
+                 "Content-Type: application/json.")
+NOT_A_STRING = "The password must be a string."
 NOT_CARRIED = frozenset({"csrf_token", "password"})  # a fresh token; the password is typed
 
 
@@ -47,13 +53,15 @@ def confirmation_required(
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if unless(**kwargs) or signing_in.recently_proven():
-                return view(*args, **kwargs)
+            needed = not unless(**kwargs) and not signing_in.recently_proven()
             if is_api_request():
-                return _confirm_json(view, *args, **kwargs)
-            form = ReauthForm()
+                return _confirm_json(needed, view, *args, **kwargs)
             if "password" not in request.form:
-                return _ask(form, doing, back), 200
+                if not needed:
+                    return view(*args, **kwargs)
+                return _ask(ReauthForm(), doing, back), 200
+            # A password that is sent is checked, even when none was needed.
+            form = ReauthForm()
             if form.validate() and confirm(form.password.data):
                 return view(*args, **kwargs)
             if not form.password.errors:
@@ -74,14 +82,28 @@ def confirm(password: str) -> bool:
     return True
 
 
-def _confirm_json(view: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    body = request.get_json(silent=True)
-    password = body.get("password") if isinstance(body, dict) else None
-    if not isinstance(password, str) or not password:
-        raise ReauthenticationRequired()
-    if not confirm(password):
+def _confirm_json(needed: bool, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    password = _sent_password()
+    if password is None:
+        if needed:
+            raise ReauthenticationRequired()
+    elif not confirm(password):  # a password that is sent is checked, even when not needed
         raise ReauthenticationRequired(WRONG_PASSWORD)
     return view(*args, **kwargs)
+
+
+def _sent_password() -> str | None:
+    """The password in a JSON call's body; None when the body is empty or carries none.
+    A body that is not a JSON object, or a password that is not a string, is malformed."""
+    if not request.get_data(cache=True):
+        return None
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise MalformedRequest(NOT_AN_OBJECT)
+    password = body.get("password")
+    if password is not None and not isinstance(password, str):
+        raise MalformedRequest(NOT_A_STRING)
+    return password or None
 
 
 def _ask(form: ReauthForm, doing: str, back: str) -> str:
@@ -94,7 +116,10 @@ def _ask(form: ReauthForm, doing: str, back: str) -> str:
 
 def _this_url() -> str:
     """Where this request was sent, rebuilt by the router (not the decoded path, in which an
-    escaped ``?`` or ``#`` would become a real one), with its query string."""
-    arguments: dict[str, Any] = {**(request.view_args or {}),
-                                 **request.args.to_dict(flat=False)}
-    return url_for(request.endpoint or "", **arguments)
+    escaped ``?`` or ``#`` would become a real one), with its query string encoded again. The
+    query never goes through ``url_for``, which would take ``_external``, ``_scheme``,
+    ``_anchor`` or ``_method`` from it as its own arguments: the action stays a path on this
+    site, whatever the query or the Host header."""
+    path = url_for(request.endpoint or "", **(request.view_args or {}))
+    query = urlencode(list(request.args.items(multi=True)))
+    return f"{path}?{query}" if query else path

@@ -139,6 +139,8 @@ def with_security_headers(wsgi_app: WSGIApplication) -> WSGIApplication:
     """Wrap the WSGI app so that every response it sends carries the security headers: pages,
     JSON, errors, static files, and anything else that reaches ``start_response``.
 
+    A 204 loses the ``Content-Type`` Flask gives every response: it has no content.
+
     Done at the WSGI edge rather than in an ``after_request`` hook because there the headers are
     a plain list, one pass over which costs a fraction of what werkzeug's ``Headers`` take to
     set and validate them one by one, on every response (figures in bench/RESULTS.md). The
@@ -150,6 +152,8 @@ def with_security_headers(wsgi_app: WSGIApplication) -> WSGIApplication:
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             private = environ.get(PRIVATE, False)
+            if status.startswith("204"):  # no content: nothing for a Content-Type to describe
+                headers = [(n, v) for n, v in headers if n.lower() != "content-type"]
             return start_response(status, secure_headers(headers, https, private), exc_info)
 
         return wsgi_app(environ, start)

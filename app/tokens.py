@@ -139,6 +139,10 @@ def _checked_claims(header: dict[str, Any], payload: dict[str, Any], now: float)
     values = [payload[name] for name in ("sub", "sid", "iat", "exp", "jti", "gen")]
     if not all(isinstance(v, str) for v in (values[0], values[1], values[4])):
         raise InvalidAccessToken("malformed claims")
+    # Validly signed is not well formed: ids are checked before any lookup, so that a NUL
+    # (which PostgreSQL text cannot hold) or other garbage never reaches the database.
+    if not (is_public_id(values[0]) and is_public_id(values[1])):
+        raise InvalidAccessToken("malformed ids")
     if not all(type(v) is int for v in (values[2], values[3])):
         raise InvalidAccessToken("malformed times")
     if type(values[5]) is not int or values[5] < 0:

@@ -196,11 +196,11 @@ def test_a_refused_request_with_nul_in_its_path_is_recorded_not_a_500(
 
 
 def test_json_nested_too_deeply_is_malformed_input_not_a_500(ada, caplog):
-    """60,000 ``[`` make the JSON parser recurse past Python's limit."""
+    """60,000 ``[`` make the JSON parser recurse past Python's limit: a malformed body."""
     response = ada.delete("/api/sessions/" + "A" * 22, data="[" * 60_000,
                           headers={"X-Gatehouse-Request": "1",
                                    "Content-Type": "application/json"})
-    assert response.status_code == 404 and response.is_json
+    assert response.status_code == 400 and response.get_json()["error"] == "bad_request"
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
 
 

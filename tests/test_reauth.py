@@ -152,3 +152,20 @@ def test_a_wrong_current_password_on_the_password_form_has_its_own_event(ada):
                                                  "new_password": "a brand new passphrase"})
     assert response.status_code == 200
     assert events("current_password_failed") == 1 and events("sign_in_failed") == 0
+
+
+@pytest.mark.parametrize("query", ["_scheme=", "_anchor=top", "_method=GET", "_external=1",
+                                   "_scheme=https&_external=1", "a=1&a=2&b=%3F%23"])
+def test_the_confirmation_form_posts_back_to_a_path_whatever_the_query(ada, phone, late, query):
+    """The query is carried, never handed to ``url_for`` as its own arguments: ``_scheme``,
+    ``_anchor`` and ``_method`` once made the page a 500, and ``_external=1`` built the form's
+    action from the Host header."""
+    path = f"/sessions/{session_id(phone)}/revoke"
+    token = csrf_token(ada.get("/sessions"))
+    response = ada.post(f"{path}?{query}", data={"csrf_token": token},
+                        headers={"Host": "localhost:8443"})  # a jar keeps cookies by host
+    assert response.status_code == 200
+    form = page(response).select_one('[data-test="reauth"] form')
+    assert form["action"] == f"{path}?{query}"
+    done = confirm(ada, page(response), PASSWORD)
+    assert done.status_code == 302 and phone.get("/api/me").status_code == 401

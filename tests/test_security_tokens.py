@@ -220,3 +220,17 @@ def test_pyjwt_is_called_with_one_algorithm_only():
                              forge({"alg": "HS512", "typ": "at+jwt"}, {"sub": "x"},
                                    digest=hashlib.sha512),
                              issuer=ISSUER, now=0)
+
+
+@pytest.mark.parametrize("claim, value", [
+    ("sid", "\x00"), ("sid", "ab\x00cd"), ("sub", "\x00"), ("sid", "é" * 22), ("sid", ""),
+])
+def test_a_validly_signed_token_with_a_malformed_id_is_signed_out_not_an_error(
+        app, genuine, claim, value):
+    """Signed with the real key, yet holding an id no session has: a NUL once reached
+    PostgreSQL's text and answered 500. Ids are checked before any lookup, on both engines."""
+    claims, _ = genuine
+    token = forge(HEADER, {**claims, claim: claims[claim][:3] + value})
+    api = present(app, token, "/api/me")
+    assert api.status_code == 401 and api.get_json()["error"] == "not_authenticated"
+    assert present(app, token, "/account").status_code == 302

@@ -7,10 +7,11 @@ from app import tokens
 
 KEYS = tokens.Keys.derive("x" * 48)
 NOW = 1_800_000_000
+U1, S1 = "u" * 21 + "1", "s" * 21 + "1"  # the shape of public ids (22 URL-safe characters)
 
 
 def issue(**overrides):
-    values = dict(issuer="gatehouse", user_id="u1", session_id="s1", generation=0, now=NOW,
+    values = dict(issuer="gatehouse", user_id=U1, session_id=S1, generation=0, now=NOW,
                   expires_at=NOW + 300)
     values.update(overrides)
     return tokens.encode_access(KEYS, **values)
@@ -18,7 +19,7 @@ def issue(**overrides):
 
 def test_round_trip():
     claims = tokens.decode_access(KEYS, issue(), issuer="gatehouse", now=NOW + 10)
-    assert (claims.user_id, claims.session_id, claims.expires_at) == ("u1", "s1", NOW + 300)
+    assert (claims.user_id, claims.session_id, claims.expires_at) == (U1, S1, NOW + 300)
 
 
 @pytest.mark.parametrize("now, valid", [
@@ -71,7 +72,7 @@ def test_handles_and_ids_are_long_and_random():
 def test_cache_rechecks_expiry_on_every_hit():
     cache = tokens.VerifiedTokenCache(size=2)
     token = issue()
-    assert cache.decode(KEYS, token, issuer="gatehouse", now=NOW).session_id == "s1"
+    assert cache.decode(KEYS, token, issuer="gatehouse", now=NOW).session_id == S1
     with pytest.raises(tokens.InvalidAccessToken):
         cache.decode(KEYS, token, issuer="gatehouse", now=NOW + 400)
 
@@ -79,7 +80,7 @@ def test_cache_rechecks_expiry_on_every_hit():
 def test_cache_is_bounded(monkeypatch):
     """It remembers the newest tokens only: the oldest is verified again."""
     cache = tokens.VerifiedTokenCache(size=2)
-    issued = [issue(session_id=f"s{n}") for n in range(5)]
+    issued = [issue(session_id=f"{S1[:-1]}{n}") for n in range(5)]
     verified, decode = [], tokens.decode_access
     monkeypatch.setattr(tokens, "decode_access",
                         lambda keys, token, **kw: verified.append(token) or decode(keys, token,
@@ -100,3 +101,14 @@ def test_a_signed_token_with_a_malformed_nbf_is_refused_not_an_error(nbf):
                        headers={"typ": tokens.TOKEN_TYPE})
     with pytest.raises(tokens.InvalidAccessToken):
         tokens.decode_access(KEYS, token, issuer="gatehouse", now=NOW)
+
+
+@pytest.mark.parametrize("claim, value", [
+    ("session_id", S1[:-1] + "\x00"), ("session_id", "s1"), ("user_id", "\x00" * 22),
+    ("user_id", "ü" * 22), ("session_id", S1 + "A"),
+])
+def test_a_signed_token_whose_ids_are_not_public_ids_is_refused(claim, value):
+    """Validly signed, yet its ``sid`` or ``sub`` is no id this server makes: refused before
+    any lookup (a NUL in ``sid`` once reached PostgreSQL and answered 500)."""
+    with pytest.raises(tokens.InvalidAccessToken):
+        tokens.decode_access(KEYS, issue(**{claim: value}), issuer="gatehouse", now=NOW)
