@@ -6,7 +6,11 @@ CPU microseconds per request (process time: other load on the machine barely
 shifts it), median of five rounds.
 
 ``--callgrind`` counts instead the instructions one request executes, under ``valgrind
---tool=callgrind``: a figure other work on the machine does not move. The script runs itself
+--tool=callgrind``: a figure other work on the machine does not move, because the app's clock
+is stopped at the instant the sessions were seeded (no "last active" write falls due, no token
+expires, however slowly valgrind runs). It depends on the hash seed (the child runs with
+``PYTHONHASHSEED=0`` unless another is set), on the build of Python and on the engine, which it
+prints first: compare figures printed under the same line. The script runs itself
 under valgrind, which writes its counters out each time ``os.sched_yield()`` is called, just
 before and just after ``CALLGRIND_CALLS`` requests of each case. With ``DATABASE_URL`` set
 (PostgreSQL), it runs on that database, which it empties, like ``python -m bench``; the
@@ -17,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
 import gc
 import itertools
 import os
+import platform
 import re
 import shutil
 import statistics
@@ -78,15 +84,15 @@ def environ(path: str, cookie: str) -> dict:
                           environ_overrides={"REMOTE_ADDR": seed.LAST_ADDRESS}).get_environ()
 
 
-def seed_browsers(app, sessions: int) -> tuple[list[str], list[str]]:
-    """Seed a fresh database with ``sessions`` sessions; return, for each live one, the Cookie
-    header of a signed-in browser (a fresh access token) and of one holding only the session
-    cookie (its next request rotates)."""
+def seed_browsers(app, sessions: int, now: float) -> tuple[list[str], list[str]]:
+    """Seed a fresh database with ``sessions`` sessions as of ``now``; return, for each live
+    one, the Cookie header of a signed-in browser (an access token issued at ``now``) and of
+    one holding only the session cookie (its next request rotates)."""
     with app.app_context(), database.connection_context():
         seed.reset()
         seed.seed(settings.current().keys, users=100, sessions=sessions, password_hash="x",
-                  now=time.time())
-        config, now = settings.current(), int(time.time())
+                  now=now)
+        config, now = settings.current(), int(now)
         users = dict(User.select(User.id, User.public_id).tuples())
         rows = list(LoginSession.select().where(LoginSession.ended_at.is_null())
                     .order_by(LoginSession.id))
@@ -126,8 +132,17 @@ def main() -> None:
         browsers, calls = CALLGRIND_BROWSERS, CALLGRIND_WARMUP + CALLGRIND_CALLS
     else:
         browsers, calls = 1000, WARMUP + ROUNDS * CALLS
-    signed_in, rotating = seed_browsers(app, 2 * (calls + browsers))
+    seeded_at = time.time()
+    signed_in, rotating = seed_browsers(app, 2 * (calls + browsers), seeded_at)
     signed_in, rotating = signed_in[:browsers], rotating[browsers:]
+    if args.under_callgrind:
+        # The app's clock stops at the seeding instant: under valgrind, wall-clock time runs
+        # 50 times slower than the code, so how many seeded sessions had their once-a-minute
+        # "last active" write fall due inside a count depended on the machine's load (one
+        # build, one seed: 628,533 and 734,432 instructions for the page). Stopped, no write
+        # falls due (each was last active within the minute before) and no token expires.
+        app.extensions["gatehouse"] = dataclasses.replace(settings.of(app),
+                                                          clock=lambda: seeded_at)
     cases = {
         "bare Flask route": (bare, [environ("/", "")]),
         "hardened bare route": (bare, [environ("/hardened", c) for c in signed_in]),
@@ -176,14 +191,21 @@ def callgrind() -> None:
     """Run this script under callgrind; print the instructions per request of each case."""
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    # Run as a file: the project (or PYTHONPATH's) must be importable. String hashing is
+    # randomised per process, and with it the order of sets and the collisions in dicts of
+    # strings: a fixed seed (0, unless the caller chose one) takes that out of the figure.
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent), "PYTHONHASHSEED": "0",
+           **os.environ}
+    engine = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else (
+        "SQLite")
+    print(f"PYTHONHASHSEED={env['PYTHONHASHSEED']}, {platform.python_implementation()} "
+          f"{platform.python_version()} ({' '.join(platform.python_build())}, "
+          f"{platform.python_compiler()}), {engine}")
     with tempfile.TemporaryDirectory(prefix="gatehouse-callgrind-") as out:
         subprocess.run(["valgrind", "--tool=callgrind", "--dump-before=sched_yield",
                         f"--callgrind-out-file={out}/cg.out", sys.executable, __file__,
                         "--under-callgrind"], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=1800,
-                       # Run as a file: the project (or PYTHONPATH's) must be importable.
-                       env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-                            **os.environ})
+                       stderr=subprocess.DEVNULL, timeout=1800, env=env)
         dumps = sorted(Path(out).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
         # Dumps 1, 3, 5... end with a warm-up; 2, 4, 6... hold the counted requests.
         for name, dump in zip(CALLGRIND_CASES, dumps[1::2], strict=True):

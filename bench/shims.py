@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 CALLS = 300
 VARIANTS = ("all shims", "no CookieRequest", "no LazySession")
@@ -39,7 +40,7 @@ def measure(variant: str, path: str) -> None:
         app.request_class = flask.Request
     elif variant == "no LazySession":
         app.session_interface = SecureCookieSessionInterface()
-    signed_in, _ = seed_browsers(app, CALLS + 100)
+    signed_in, _ = seed_browsers(app, CALLS + 100, time.time())
     requests = [environ(path, cookie) for cookie in signed_in[:CALLS]]
     for _ in range(2):  # every session's "last active" is written now, not while measured
         for prepared in requests:

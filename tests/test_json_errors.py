@@ -41,6 +41,17 @@ def session_id(client) -> str:
     return client.get("/api/me").get_json()["session_id"]
 
 
+def test_400_for_each_malformed_request_the_table_names(app, ada):
+    """The README's 400 row, case by case: a page that is no whole number from 1, a body
+    that is not a JSON object or whose password is not a string, a Host that is no host."""
+    error_of(ada.get("/api/sessions?page=abc"), 400, "bad_request")
+    target = f"/api/sessions/{session_id(ada)}"
+    error_of(ada.delete(target, data="{", content_type="application/json", headers=API), 400,
+             "bad_request")
+    error_of(ada.delete(target, json={"password": 1}, headers=API), 400, "bad_request")
+    error_of(ada.get("/api/me", headers={"Host": "a..b"}), 400, "bad_request")
+
+
 def test_401_when_nobody_is_signed_in(client):
     error_of(client.get("/api/me"), 401, "not_authenticated")
 

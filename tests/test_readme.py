@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -45,6 +46,8 @@ def readme_commands() -> list[str]:
 
 def command_kind(block: str) -> str | None:
     """Which test runs this block; None for a block no test knows (a failure below)."""
+    if block.lstrip().startswith("site=") and "curl " in block:
+        return "curl"
     if "flask --app wsgi run" in block:
         return "serve"
     if "-m pytest" in block:
@@ -52,7 +55,7 @@ def command_kind(block: str) -> str | None:
     if "gunicorn" in block:
         return "gunicorn"
     if "flask --app wsgi" in block:
-        return "cli"
+        return "cli-production" if "SECRET_KEY=" in block else "cli"
     if "-m bench" in block:
         return "bench"
     return None
@@ -66,7 +69,8 @@ def the_block(kind: str) -> str:
 def test_every_readme_command_is_run_by_a_test():
     kinds = [command_kind(block) for block in readme_commands()]
     assert None not in kinds, f"a README command no test runs: {readme_commands()}"
-    assert sorted(kinds) == ["bench", "cli", "gunicorn", "serve", "test"]
+    assert sorted(kinds) == ["bench", "cli", "cli-production", "curl", "gunicorn", "serve",
+                             "test"]
 
 
 def test_ci_runs_the_readme_test_command():
@@ -265,7 +269,9 @@ def test_gunicorn_sync_workers_keep_serving(database_url):
 
 
 def test_readme_cli_commands(project):
-    """Each operator line, copied alone into a fresh shell after the quick start."""
+    """Each operator line, copied alone into a fresh shell after the quick start: the
+    development ones, then the production ones beside the gunicorn command (its key, and a
+    mail server in this test in place of the one they name), on the same database."""
     lines = [line for line in the_block("cli").splitlines() if line.strip()]
     create = next(line for line in lines if " create-user " in line)
     created = project.run(create, stdin=f"{PASSWORD}\n{PASSWORD}\n")
@@ -279,7 +285,84 @@ def test_readme_cli_commands(project):
             assert done.returncode == 0, done.stdout + done.stderr
             assert "Traceback" not in done.stderr
 
+    key = the_block("gunicorn").splitlines()[0]
+    assert "instance/secret-key" in key and project.run(key).returncode == 0
+    smtp = SmtpServer(free_port()).start()
+    try:
+        production = [line.replace("127.0.0.1:1025", f"127.0.0.1:{smtp.port}")
+                      for line in the_block("cli-production").splitlines() if line.strip()]
+        assert [line.split()[-1] if "create-user" not in line else "create-user"
+                for line in production] == ["create-user", "prune", "send-mail"]
+        # The account the development line made is there: production refuses a second one.
+        taken = project.run(production[0], stdin=f"{PASSWORD}\n{PASSWORD}\n")
+        assert taken.returncode == 1 and "already has an account" in taken.stderr, taken
+        pruned, sent = project.run(production[1]), project.run(production[2])
+        for done in (pruned, sent):
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "Traceback" not in done.stderr
+        assert pruned.stdout.startswith("Pruned ") and sent.stdout.startswith("Sent ")
+    finally:
+        smtp.stop()
 
+
+def test_the_readme_secret_key_is_readable_by_its_owner_only(tmp_path):
+    """The production command's first line, under the usual umask 022: it was made 0644."""
+    key, made, kept = the_block("gunicorn").splitlines()[0], tmp_path / "instance/secret-key", []
+    for _ in range(2):  # the second run keeps the key it finds
+        done = subprocess.run(["bash", "-c", key], cwd=tmp_path, env=fresh_environment(),
+                              umask=0o022, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert stat.S_IMODE(made.stat().st_mode) == 0o600
+        kept.append(made.read_text())
+    assert len(kept[0].strip()) >= 64 and kept[0] == kept[1]
+
+
+def test_the_readme_curl_recipe_signs_in_and_out(project):
+    """The JSON API from a shell over plain http, as written: the cookies read out of
+    ``Set-Cookie`` and sent back by hand, which works whatever curl's cookie jar does."""
+    if shutil.which("curl") is None:
+        pytest.fail("curl is not installed")
+    create = next(line for line in the_block("cli").splitlines() if " create-user " in line)
+    made = project.run(create, stdin=f"{PASSWORD}\n{PASSWORD}\n")  # or ada is there already
+    assert made.returncode == 0 or "already has an account" in made.stderr, made
+    done = project.run(with_port(the_block("curl"), project.port), stdin=f"{PASSWORD}\n")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    me = json.loads(lines[0])
+    assert me["email"] == "ada@example.com"
+    sessions = json.loads(lines[1])["sessions"]
+    assert [s["id"] for s in sessions if s["current"]] == [me["session_id"]]
+    assert lines[2] == "204"
+    assert json.loads(lines[3])["error"] == "not_authenticated"
+
+
+def test_every_python_command_the_readme_names_runs_the_projects_python():
+    """A newcomer copies ``python -m bench...`` as shown: it must be the virtual
+    environment's interpreter, which has the project and its extras installed."""
+    text = README.read_text()
+    bare = [m.group(0) for m in re.finditer(r"(?<!/)\bpython3?\s+-m\s+(?!venv\b)[\w.]+", text)]
+    assert bare == [], bare
+
+
+def test_every_operator_command_and_option_is_documented(app):
+    """Each ``flask --app wsgi`` command of the app is shown in both operator blocks, named in
+    the module table's row of the module that defines it (and no other row), and each of its
+    options is documented."""
+    text = README.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `app/")]
+    for name, command in app.cli.commands.items():
+        if name in ("run", "shell", "routes"):
+            continue
+        for kind in ("cli", "cli-production"):
+            assert f"flask --app wsgi {name}" in the_block(kind), (name, kind)
+        module = command.callback.__module__.split(".")
+        path = "/".join(module) + ("/" if (ROOT.joinpath(*module)).is_dir() else ".py")
+        naming = [row for row in rows if f"`flask --app wsgi {name}`" in row
+                  or f"`{name}`" in row]
+        assert len(naming) == 1 and f"`{path}`" in naming[0], (name, path, naming)
+        for option in (p for p in command.params if p.param_type_name == "option"):
+            for flag in option.opts:
+                assert f"`{flag} " in text or f"`{flag}`" in text, (name, flag)
 def test_cli_error_is_one_line_without_a_traceback(project):
     """A CLI line missing what production needs says so in one line and exits 1."""
     create = next(line for line in the_block("cli").splitlines() if "prune" in line)
