@@ -65,15 +65,22 @@ def take_challenge(session_id: int, challenge: str, *, now: float) -> bool:
 
 def bind(session_id: int, proof: keyproofs.Proof, *, now: float, ip_address: str) -> bool:
     """Keep the proof's public key and bind the session to it; whether the session is now
-    bound to this key (False: it already was to another one, which stays)."""
+    bound to this key (False: it already was to another one, which stays, and the new key is
+    not kept)."""
+    if _bound_to(session_id) not in ("", proof.thumbprint):
+        return False
     with write_transaction():
         (SessionKey.insert(session=session_id, thumbprint=proof.thumbprint,
                            jwk=json.dumps(proof.jwk, sort_keys=True), created_at=now)
          .on_conflict_ignore().execute())
     store.bind_key(session_id, proof.thumbprint, now=now, ip_address=ip_address)
-    bound = LoginSession.select(LoginSession.key_thumbprint).where(
+    return tokens.hashes_equal(_bound_to(session_id), proof.thumbprint)
+
+
+def _bound_to(session_id: int) -> str:
+    thumbprint = LoginSession.select(LoginSession.key_thumbprint).where(
         LoginSession.id == session_id).scalar()
-    return bool(tokens.hashes_equal(bound or "", proof.thumbprint))
+    return str(thumbprint or "")
 
 
 def stored_key(session_id: int, thumbprint: str) -> dict[str, str] | None:
@@ -84,3 +91,9 @@ def stored_key(session_id: int, thumbprint: str) -> dict[str, str] | None:
         return None
     found: dict[str, str] = json.loads(jwk)
     return found
+
+
+def prune(*, now: float) -> int:
+    """Delete every expired challenge (those of sign-ins whose browser never registered)."""
+    removed: int = KeyChallenge.delete().where(KeyChallenge.expires_at <= now).execute()
+    return removed

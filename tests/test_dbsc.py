@@ -24,7 +24,7 @@ from support import (
 from app import keyproofs
 from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.keyproofs import InvalidProof, read_proof
-from app.models import KeyChallenge, LoginSession, SecurityEvent
+from app.models import KeyChallenge, LoginSession, SecurityEvent, SessionKey
 
 HTTPS = "https://localhost"
 EXPIRED = 306  # past the default 300-second access token and its 5-second leeway
@@ -411,3 +411,27 @@ def test_a_session_never_bound_keeps_renewing_on_its_cookie(client, clock):
     public_id = only_session().public_id
     assert refresh(client, session_id=public_id).get_json() == {
         "session_identifier": public_id, "continue": False}
+
+
+def test_a_bound_session_keeps_its_key_and_a_second_one_is_not_kept(client):
+    """Registering again, with a challenge from a refresh, cannot swap the key for another."""
+    key = ec_key()
+    registered(client, key)
+    session = only_session()
+    challenge = challenge_of(refresh(client, session_id=session.public_id), session.public_id)
+    other = ec_key()
+    answer = client.post(keyproofs.REGISTER_PATH, base_url=HTTPS,
+                         headers={keyproofs.PROOF_HEADER: proof(other, challenge)})
+    assert answer.status_code == 409
+    assert only_session().key_thumbprint == read_proof(proof(key, "x")).thumbprint
+    assert SessionKey.select().count() == 1
+
+
+def test_prune_deletes_expired_challenges(app, clock):
+    client = browser(app)
+    sign_up_over_https(client)  # offered, never answered
+    sign_up_over_https(browser(app), "bob@example.com")
+    assert KeyChallenge.select().count() == 2
+    clock.advance(301)
+    assert "2 expired key challenges" in app.test_cli_runner().invoke(args=["prune"]).output
+    assert not KeyChallenge.select().exists()
