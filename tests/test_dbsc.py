@@ -397,9 +397,12 @@ def test_an_older_access_token_of_a_bound_session_is_refused_not_reuse(client, c
                        challenge=challenge).status_code == 200
     thief = browser(client.application)
     copy.put(thief)
+    thief.environ_base["REMOTE_ADDR"] = "198.51.100.23"
     answer = thief.get("/api/me", base_url=HTTPS)
     assert answer.status_code == 401 and answer.get_json()["reason"] == "key_missing"
     assert only_session().ended_at is None
+    (event,) = SecurityEvent.select().where(SecurityEvent.kind == "key_missing")
+    assert event.ip_address == "198.51.100.23"
     assert client.get("/api/me", base_url=HTTPS).status_code == 200
 
 
