@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 from polling import eventually
 from servers import ROOT, Server, server_env
-from support import CHEAP_ARGON2, PASSWORD, SECRET
+from support import CHEAP_ARGON2, PASSWORD, SECRET, reset_database
 
-from app import create_app
+from app import create_app, liveness
 from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, SecurityEvent
 from e2e.support import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, new_email, require_browser
@@ -167,13 +167,19 @@ def https_site(tmp_path_factory):
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{folder / 'dbsc.sqlite3'}"
     settings = {"TESTING": True, "SECRET_KEY": SECRET, "DATABASE_URL": url,
                 "GATEHOUSE_EMAIL_VERIFICATION": "off", **CHEAP_ARGON2}
+    create_app(settings)
+    reset_database()  # a shared PostgreSQL database starts empty, and is left so (as ``site``)
     app = create_app(settings)  # the schema, before the workers start
     env = server_env(url, SECRET, GATEHOUSE_ACCESS_TOKEN_TTL=ACCESS_TTL,
                      GATEHOUSE_REGISTER_LIMIT_IP=1000)
     server = HttpsServer(env, workers=2, threads=4)
     server.certificate = (cert, key)
-    with server:
-        yield server, app, spki
+    try:
+        with server:
+            yield server, app, spki
+    finally:
+        liveness.close(app)
+        reset_database()
 
 
 @pytest.fixture(scope="module")
