@@ -46,9 +46,13 @@ def _configuration(session_public_id: str) -> Response:
         attributes=attributes))
 
 
+_CODES = {400: "bad_request", 401: "not_authenticated", 409: "conflict"}
+
+
 def _refused(status: int, why: str) -> tuple[Response, int]:
+    """A registration refused; why goes to the log, the browser learns only that it was."""
     log.info("DBSC %s refused: %s", request.path, why)
-    return jsonify(error="bad_request", message="The key proof was not accepted."), status
+    return jsonify(error=_CODES[status], message="The key proof was not accepted."), status
 
 
 def register() -> Response | tuple[Response, int]:
