@@ -438,3 +438,35 @@ def test_prune_deletes_expired_challenges(app, clock):
     clock.advance(301)
     assert "2 expired key challenges" in app.test_cli_runner().invoke(args=["prune"]).output
     assert not KeyChallenge.select().exists()
+
+
+def test_refreshes_racing_in_threads_all_get_the_same_successor(client, clock):
+    """Eight tabs' refreshes at once, each over its own challenge: one rotation, one successor
+    for all, nobody signed out. A session keeps its newest 5 challenges, so the 3 oldest are
+    answered 403 with a fresh one, which a browser signs again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = ec_key()
+    registered(client, key)
+    public_id = only_session().public_id
+    clock.advance(EXPIRED)
+    cookies = Cookies.of(client)
+    tabs = [browser(client.application) for _ in range(8)]
+    challenges = []
+    for tab in tabs:
+        cookies.put(tab)
+        challenges.append(challenge_of(refresh(tab, session_id=public_id), public_id))
+
+    def renew(pair):
+        tab, challenge = pair
+        answer = refresh(tab, session_id=public_id, key=key, challenge=challenge)
+        if answer.status_code == 403:  # asked again, as the browser would be
+            answer = refresh(tab, session_id=public_id, key=key,
+                             challenge=challenge_of(answer, public_id))
+        return answer.status_code, Cookies.of(tab).session
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(renew, zip(tabs, challenges, strict=True)))
+    assert {status for status, _ in results} == {200}
+    assert len({handle for _, handle in results}) == 1
+    assert only_session().ended_at is None and only_session().generation == 1
