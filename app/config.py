@@ -58,6 +58,7 @@ SETTINGS: dict[str, Setting] = {
     "GATEHOUSE_MAIL_FROM": Setting("", str),
     "GATEHOUSE_EMAIL_VERIFICATION": Setting("required", str),
     "GATEHOUSE_PASSWORD_RESET_TTL": Setting(1800, minimum=60),
+    "GATEHOUSE_DEVICE_BOUND_SESSIONS": Setting("on", str),
 }
 
 # Fixed limits: not settings, but every number that bounds what a request or a person can do
@@ -79,6 +80,8 @@ RESET_LIMIT_IP = 10  # reset requests per client address per login window (429 b
 RESET_COMPARISONS = 5  # new passwords one reset link may compare with the current one
 MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour; none beyond
 MAIL_WINDOW = 3600
+KEY_CHALLENGE_TTL = 300  # a DBSC challenge is answered within this, or not at all
+KEY_CHALLENGES_KEPT = 5  # unanswered challenges kept per session (parallel refreshes)
 
 # Where links point in development when GATEHOUSE_PUBLIC_URL is not set: the quick start's.
 DEV_PUBLIC_URL = "http://127.0.0.1:5000"
@@ -115,6 +118,8 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str, *, debug: bool
     for name, setting in SETTINGS.items():
         if setting.minimum is not None and config[name] < setting.minimum:
             raise ConfigError(f"{name} must be at least {setting.minimum}, got {config[name]}")
+    if config["GATEHOUSE_DEVICE_BOUND_SESSIONS"] not in ("on", "off"):
+        raise ConfigError("GATEHOUSE_DEVICE_BOUND_SESSIONS must be 'on' or 'off'")
     if config["GATEHOUSE_ENV"] not in ("production", "development"):
         raise ConfigError("GATEHOUSE_ENV must be 'production' or 'development'")
     if config["GATEHOUSE_ENV"] == "production" and (debug or config.get("DEBUG")):

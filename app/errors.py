@@ -93,8 +93,7 @@ def http_error(error: HTTPException) -> tuple[Any, int]:
 
 def not_signed_in(error: middleware.NotSignedIn) -> tuple[Any, int]:
     if error.reason:
-        return render_error(401, words.end_reason(error.reason).message,
-                            reason=error.reason)
+        return render_error(401, words.not_signed_in(error.reason), reason=error.reason)
     return render_error(401)
 
 

@@ -57,6 +57,7 @@ class Settings:
     db_pool_size: int  # connections per worker process
     trusted_proxies: int  # reverse proxies in front whose X-Forwarded-* is believed
     remembered_sessions: int  # sessions whose liveness each worker remembers
+    device_bound_sessions: bool  # sign-ins over HTTPS offer DBSC registration
 
 
 def build(values: Mapping[str, Any], instance_path: str) -> Settings:
@@ -89,6 +90,7 @@ def build(values: Mapping[str, Any], instance_path: str) -> Settings:
         db_pool_size=values["GATEHOUSE_DB_POOL_SIZE"],
         trusted_proxies=values["GATEHOUSE_TRUSTED_PROXIES"],
         remembered_sessions=values["GATEHOUSE_REMEMBERED_SESSIONS"],
+        device_bound_sessions=values["GATEHOUSE_DEVICE_BOUND_SESSIONS"] == "on",
     )
 
 

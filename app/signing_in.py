@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import session as cookie_session  # Flask's signed cookie: CSRF secret and flashes
 
-from app import devices, settings, tokens, users
+from app import binding, devices, settings, tokens, users
 from app.middleware import (
     auth_state,
     client_ip,
@@ -45,6 +45,7 @@ def sign_in(user: User, method: Method = Method.PASSWORD) -> None:
                                new_device=not known, device_hash=device_hash(), method=method)
     devices.remember(user.id, device, at, user_agent())
     state.clear, state.principal = False, None
+    binding.offer(state.issued.session_public_id)
 
 
 def origin() -> dict[str, Any]:

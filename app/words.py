@@ -77,6 +77,16 @@ def end_reason(reason: str | None) -> EndReason:
     return END_REASONS.get(reason or "", UNKNOWN_END)
 
 
+# Why a request was not signed in although its session goes on (the JSON ``reason``).
+KEY_MISSING_MESSAGE = ("This browser could not prove it holds the key this session is bound "
+                       "to, so the session was not renewed here. Sign in again.")
+
+
+def not_signed_in(reason: str) -> str:
+    """The message for a request refused with ``reason``: an end reason's, or a refusal's."""
+    return KEY_MISSING_MESSAGE if reason == rules.KEY_MISSING else end_reason(reason).message
+
+
 # How a session started, first on its timeline.
 STARTS: dict[str, str] = {Method.PASSWORD: "Signed in with the password",
           Method.RESET: "Signed in with a new password, from a password reset link"}
