@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 from support import PASSWORD, PUBLIC_URL, browser, login, register, signed_up, submit
 
-from app.models import OutboxMessage
+from app.config import IN_FLIGHT_STALE
+from app.db import database
+from app.models import OutboxMessage, Throttle
 
 EMAIL = "ada@example.com"
 WRONG = "not the password at all"
@@ -140,3 +142,28 @@ def test_a_change_of_address_mails_an_address_three_times_an_hour_at_most(make_a
         assert sorted(m.recipient for m in queued) == ["victim@example.org"] * 3
     finally:
         app.extensions["gatehouse_mail"].dispatcher.stop()
+
+
+def test_refused_attempts_do_not_count_against_the_address(make_app):
+    """A guesser refused on one account goes on trying: the address's allowance is used up by
+    failed checks only, so the next person behind it still signs in."""
+    app = make_app(GATEHOUSE_LOGIN_LIMIT_ACCOUNT=3, GATEHOUSE_LOGIN_LIMIT_IP=6)
+    signed_up(browser(app), EMAIL)
+    signed_up(browser(app), "bob@example.com")
+    office = "192.0.2.80"
+    statuses = [login(from_ip(app, office), EMAIL, WRONG).status_code for _ in range(12)]
+    assert statuses == [401] * 3 + [429] * 9
+    assert login(from_ip(app, office), "bob@example.com").status_code == 302
+
+
+def test_a_check_left_in_flight_by_a_dead_worker_is_forgotten(make_app, clock):
+    """A worker killed between admitting a check and landing it leaves it in flight; once it
+    is older than any check takes, it holds nobody up."""
+    app = make_app(GATEHOUSE_LOGIN_LIMIT_ACCOUNT=3)
+    signed_up(browser(app), EMAIL)
+    with database.connection_context():
+        assert Throttle.update(window_start=clock(), failures=2, in_flight=1,
+                               in_flight_at=clock() - IN_FLIGHT_STALE - 1).where(
+            Throttle.key == f"account:{EMAIL}").execute() == 1
+    assert login(from_ip(app, "198.51.100.1"), EMAIL).status_code == 302
+    assert Throttle.get(Throttle.key == f"account:{EMAIL}").in_flight == 0
