@@ -75,7 +75,7 @@ ACCOUNT_FAILURE_CAP = 100  # NIST SP 800-63B 5.2.2: consecutive failures an acco
 ACCOUNT_CAP_WINDOW = 30 * 24 * 3600
 # A password check over the limit only because of checks still in flight waits this long (real
 # seconds) for them to land; one admitted this long ago (app clock) belonged to a dead worker.
-IN_FLIGHT_WAIT = 5
+IN_FLIGHT_WAIT = 10
 IN_FLIGHT_STALE = 60
 ANONYMOUS_WINDOW = 3600  # refusals of nobody's account are counted per address and hour
 VERIFY_TTL = 3 * 24 * 3600  # a verification link: long enough to find it after a weekend
