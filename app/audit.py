@@ -45,6 +45,8 @@ KEY_MISSING = "key_missing"  # a bound session's value presented without its key
 DEVICE_NAMED = "device_named"
 CSRF_FAILED = "csrf_failed"
 THROTTLED = "throttled"
+ACCOUNT_LOCKED = "account_locked"  # failed sign-ins used up the account's allowance
+ACCOUNT_UNLOCKED = "account_unlocked"  # by the link mailed with the lock
 
 # kind -> functions called with the event, inside the transaction that records it (so a mail
 # they queue commits, or not, with the event). Registered once per process; idempotent.

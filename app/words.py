@@ -103,6 +103,8 @@ EVENT_NAMES = {
     "password_changed": "Password changed",
     "csrf_failed": "Refused a form from another site",
     "throttled": "Too many attempts",
+    "account_locked": "Locked after failed sign-ins",
+    "account_unlocked": "Unlocked with the mailed link",
     "reauth_failed": "Wrong password when confirming an action",
     "current_password_failed": "Wrong current password on the password or email form",
     "reauthenticated": "Password confirmed for an action",

@@ -13,6 +13,7 @@ from app.forms import SAME_PASSWORD, ButtonForm, NewPasswordForm
 from app.middleware import client_ip
 from app.models import User
 from app.recovery import registration, reset
+from app.recovery import unlock as unlocking
 from app.sessions.state import Method
 from app.signing_in import origin
 
@@ -70,3 +71,15 @@ def not_me(token: str):
         user = reset.end_unknown_session(token, now=settings.now(), ip=client_ip())
         return render_template("auth/not_me_done.html", form=ForgotForm(email=user.email))
     return render_template("auth/link_action.html", form=form, kind="not_me")
+
+
+@bp.route("/unlock/<token>", methods=["GET", "POST"])
+def unlock(token: str):
+    """The link mailed when failed sign-ins locked the account: its button lifts the lock."""
+    links.check(token, links.UNLOCK, now=settings.now())
+    form = ButtonForm()
+    if form.validate_on_submit():
+        unlocking.unlock(token, now=settings.now(), ip=client_ip())
+        flash("Your account is unlocked: sign in with your password.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/link_action.html", form=form, kind="unlock")

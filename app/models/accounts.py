@@ -44,11 +44,14 @@ class KnownDevice(BaseModel):
 
 
 class Throttle(BaseModel):
-    """Failure counts per key ("account:<email>", "ip:<addr>") in a fixed window."""
+    """Counts per key ("account:<email>", "ip:<addr>") in a fixed window: the failures (or
+    requests) counted, and the password checks admitted and still in flight (since when)."""
 
     key = peewee.CharField(max_length=300, primary_key=True)
     window_start = peewee.DoubleField()
     failures = peewee.IntegerField(default=0)
+    in_flight = peewee.IntegerField(default=0)
+    in_flight_at = peewee.DoubleField(default=0)
 
 
 class AnonymousFailure(BaseModel):

@@ -9,7 +9,7 @@ from app import audit, links, mail, words
 from app.config import VERIFY_TTL
 from app.db import write_transaction
 from app.models import User
-from app.recovery import described, notice
+from app.recovery import described, notice, within_budget
 from app.sessions import store
 
 
@@ -20,6 +20,8 @@ def request_email_change(user_id: int, new_email: str, *, now: float, ip: str,
         user = User.get_by_id(user_id)
         if User.select().where(User.email == new_email).exists():
             return  # answered like any other address; its owner is not told who asked
+        if not within_budget("new_email", user.id, now, recipient=new_email):
+            return  # the form answers the same: nobody floods an address through it
         token = links.issue(links.NEW_EMAIL, user.id, ttl=VERIFY_TTL, now=now, email=new_email)
         mail.queue(new_email, "verify", "Confirm your new email address", now=now,
                    url=mail.link(url_for("account.confirm_email", token=token)), change=True,

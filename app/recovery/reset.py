@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import url_for
 
 from app import audit, devices, links, mail, settings, throttle, tokens, users, words
-from app.config import RESET_COMPARISONS, RESET_LIMIT_IP
+from app.config import RESET_COMPARISONS
 from app.db import write_transaction
 from app.limits import Limit
 from app.models import LoginSession, User
@@ -22,16 +22,14 @@ def request_reset(email: str, *, now: float, ip: str, user_agent: str) -> None:
     the two rows that a known one adds (the token and the mail): the same queries, the same
     event, the same per-address budget, the mail rendered and dropped.
     """
-    guard = [Limit(f"reset-ip:{ip}", RESET_LIMIT_IP, settings.current().throttles.window)]
-    throttle.check(guard, now)
-    throttle.fail(guard, now)
+    throttle.take(settings.current().throttles.for_reset(ip), now)
     try:
         email = users.normalise_email(email)
     except users.InvalidEmail:
         email = "invalid:" + tokens.token_hash(email)  # never an account; same work below
     with write_transaction():
         user = User.get_or_none(User.email == email)
-        budget = within_budget("reset", email, now)
+        budget = within_budget("reset", user.id if user else email, now, recipient=email)
         audit.record(audit.PASSWORD_RESET_REQUESTED, user=user.id if user else None, ip=ip,
                      now=now)
         ttl = settings.current().password_reset_ttl
@@ -77,6 +75,8 @@ def reset_password(token: str, new_password: str, *, now: float, ip: str,
                     email_verified_at=user.email_verified_at or now).where(
             User.id == user.id).execute()
         links.retire_after_credential_change(user.id, now=now)
+        # The link proves the mailbox: failures that locked the account are forgotten.
+        throttle.clear(settings.current().throttles.account_keys(user.email))
         store.revoke_all(user.id, reason=rules.PASSWORD_RESET, now=now, ip_address=ip)
         audit.record(audit.PASSWORD_RESET, user=user.id, ip=ip, now=now)
         notice(user.email, "password_reset", now=now, ip=ip, user_agent=user_agent)
