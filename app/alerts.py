@@ -2,7 +2,8 @@
 
 "New sign-in" goes out when an account is signed in to from a browser whose ``__Host-device``
 cookie has not signed in to it before (the sign-in event says so). The first sign-in of a new
-account is never announced (the person has just confirmed their address).
+account is never announced (the person has just confirmed their address); a dormant one's is,
+because the browsers it remembers outlive its pruned sessions.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from flask import Flask, has_request_context, request, url_for
 
 from app import audit, devices, links, mail, recovery, settings
-from app.models import LoginSession, User
+from app.models import KnownDevice, LoginSession, User
 from app.sessions import rules
+from app.sessions.state import Method
 
 
 def init_app(app: Flask) -> None:
@@ -25,9 +27,13 @@ def _mailing() -> bool:
 
 
 def first_session(user_id: int, session_id: int) -> bool:
-    """Whether this is the account's first session ever (nothing to warn about)."""
-    return not LoginSession.select().where((LoginSession.user == user_id)
-                                           & (LoginSession.id != session_id)).exists()
+    """Whether this is the account's first sign-in ever (nothing to warn about): no browser
+    is remembered for it and no other session is left. Both are asked, because ``prune``
+    deletes old sessions (a dormant account keeps its devices) and a reset forgets devices
+    (its sessions stay, ended, for a while)."""
+    return not (KnownDevice.select().where(KnownDevice.user == user_id).exists()
+                or LoginSession.select().where((LoginSession.user == user_id)
+                                               & (LoginSession.id != session_id)).exists())
 
 
 def signed_in(*, user: int | None, session: int | None, ip: str, now: float,
@@ -36,6 +42,8 @@ def signed_in(*, user: int | None, session: int | None, ip: str, now: float,
             or first_session(user, session)):
         return
     row = LoginSession.get_by_id(session)
+    if row.start_method == Method.RESET:
+        return  # the mailbox was proven just now, and the reset itself is mailed
     email = User.get_by_id(user).email
     token = links.issue(links.NOT_ME, user, session_id=session, now=now,
                         ttl=settings.current().policy.max_age)

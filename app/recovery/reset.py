@@ -78,6 +78,7 @@ def reset_password(token: str, new_password: str, *, now: float, ip: str,
             User.id == user.id).execute()
         links.retire_after_credential_change(user.id, now=now)
         store.revoke_all(user.id, reason=rules.PASSWORD_RESET, now=now, ip_address=ip)
+        devices.forget_all(user.id)
         audit.record(audit.PASSWORD_RESET, user=user.id, ip=ip, now=now)
         notice(user.email, "password_reset", now=now, ip=ip, user_agent=user_agent)
     return User.get_by_id(user.id)

@@ -1,0 +1,41 @@
+"""What the mail-flow tests share: following a mailed link as a person would (open its page,
+press its button), and an account confirmed through its mail."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from support import PASSWORD, PUBLIC_URL, browser, login, register, submit
+
+
+def path(url: str) -> str:
+    assert url.startswith(PUBLIC_URL + "/"), url
+    return urlsplit(url).path
+
+
+def press(client, url: str, **fields):
+    """Open a mailed link's page, then press its button (the POST does the work)."""
+    return submit(client, path(url), fields)
+
+
+def confirm(client, url: str, password: str = PASSWORD):
+    """A verification link's page asks for the account's password."""
+    return press(client, url, password=password)
+
+
+def verified(client, smtp, email="ada@example.com"):
+    """Register ``email`` and confirm it through the mailed link, which signs the client in;
+    it is signed out again here."""
+    register(client, email)
+    mail = smtp.mailbox.wait_for(email)[-1]
+    assert mail.subject == "Confirm your email address"
+    assert confirm(client, mail.link("/email/verify/")).status_code == 302
+    submit(client, "/logout", {}, form_page="/account")
+    return client
+
+
+def signed_in(app, smtp, email="ada@example.com"):
+    """A browser whose account is confirmed, signed in."""
+    client = verified(browser(app), smtp, email)
+    assert login(client, email).status_code == 302
+    return client
