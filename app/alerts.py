@@ -50,7 +50,7 @@ def signed_in(*, user: int | None, session: int | None, ip: str, now: float,
     context = recovery.described(now, ip, row.user_agent)
     subject = f"New sign-in: {context['device']}, {ip}, {context['when']}"
     mail.queue(email, "new_sign_in", subject, now=now,
-               url=mail.link(url_for("auth.not_me", token=token)), **context)
+               url=mail.link(url_for("auth.not_me", _anchor=token)), **context)
 
 
 def reuse_detected(*, user: int | None, session: int | None, ip: str, now: float,

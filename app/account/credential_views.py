@@ -9,6 +9,7 @@ from app import audit, links, recovery, settings, signing_in, users
 from app.account import bp
 from app.account.forms import EmailForm, PasswordForm
 from app.forms import ButtonForm
+from app.linkpages import link_page
 from app.middleware import (
     auth_state,
     client_ip,
@@ -16,6 +17,7 @@ from app.middleware import (
     device_name,
     login_required,
 )
+from app.models import LinkToken
 from app.recovery import email_change
 from app.sessions import rules
 from app.sessions.state import Method
@@ -67,13 +69,13 @@ def change_email():
     return render_template("account/email.html", form=form)
 
 
-@bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
-def confirm_email(token: str):
-    links.check(token, links.NEW_EMAIL, now=settings.now())
+@bp.route("/account/email/confirm", methods=["GET", "POST"])
+@link_page(links.NEW_EMAIL)
+def confirm_email(token: str, row: LinkToken, acting: bool):
     form = ButtonForm()
-    if form.validate_on_submit():
+    if acting and form.validate_on_submit():
         user = email_change.confirm_email_change(token, **origin())
         flash(f"Your email address is now {user.email}.", "success")
         signed_in = auth_state().signed_in
         return redirect(url_for("account.account" if signed_in else "auth.login"))
-    return render_template("auth/link_action.html", form=form, kind="new_email")
+    return render_template("auth/link_action.html", form=form, kind="new_email", token=token)

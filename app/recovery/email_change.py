@@ -22,7 +22,7 @@ def request_email_change(user_id: int, new_email: str, *, now: float, ip: str,
             return  # answered like any other address; its owner is not told who asked
         token = links.issue(links.NEW_EMAIL, user.id, ttl=VERIFY_TTL, now=now, email=new_email)
         mail.queue(new_email, "verify", "Confirm your new email address", now=now,
-                   url=mail.link(url_for("account.confirm_email", token=token)), change=True,
+                   url=mail.link(url_for("account.confirm_email", _anchor=token)), change=True,
                    valid_for=words.duration(VERIFY_TTL), **described(now, ip, user_agent))
 
 

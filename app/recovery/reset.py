@@ -37,7 +37,7 @@ def request_reset(email: str, *, now: float, ip: str, user_agent: str) -> None:
         ttl = settings.current().password_reset_ttl
         token = links.issue(links.RESET, user.id, ttl=ttl, now=now) if user else "-" * 43
         message = ("reset", "Reset your password")
-        context = dict(url=mail.link(url_for("auth.reset_password", token=token)),
+        context = dict(url=mail.link(url_for("auth.reset_password", _anchor=token)),
                        valid_for=words.duration(ttl), **described(now, ip, user_agent))
         # An unconfirmed account gets a reset link too: it proves the mailbox and replaces
         # whatever password the account was registered with, perhaps by someone else.
