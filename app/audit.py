@@ -45,6 +45,7 @@ KEY_MISSING = "key_missing"  # a bound session's value presented without its key
 DEVICE_NAMED = "device_named"
 CSRF_FAILED = "csrf_failed"
 THROTTLED = "throttled"
+PASSWORD_BLOCKED = "password_blocked"  # its owner disowned a sign-in: reset it to sign in
 
 # kind -> functions called with the event, inside the transaction that records it (so a mail
 # they queue commits, or not, with the event). Registered once per process; idempotent.

@@ -14,6 +14,14 @@ from app.models import User
 from app.passwords import Hasher, check_policy
 
 SITE_NAME = "Gatehouse"
+BLOCKED = "the password must be reset"  # the detail of a sign-in with a disowned password
+
+
+class PasswordMustBeReset(Exception):
+    """The right password, but its owner said someone else used it: it works no more, and
+    whoever typed it is told that the password must be reset (nothing more)."""
+
+
 def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "",
              limits: Throttles | None = None,
              then: Callable[[User | None], object] = lambda user: None) -> bool:
@@ -67,6 +75,9 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     if not hasher.verify(user.password_hash if user else None, password) or user is None:
         audit.record(failure, user=user.id if user else None, ip=ip, now=now)
         return None
+    if user.password_blocked_at is not None:
+        audit.record(failure, user=user.id, ip=ip, now=now, detail=BLOCKED)
+        raise PasswordMustBeReset()
     for limit in keys[:-1]:
         throttle.reset(limit.key)
     throttle.give_back(keys[-1].key)
@@ -99,7 +110,7 @@ def change_password(user: User, new_password: str, *, hasher: Hasher, now: float
                                                    SITE_NAME))
     digest = hasher.hash(password)  # outside the transaction: it takes tens of milliseconds
     with write_transaction():
-        User.update(password_hash=digest, password_changed_at=now).where(
+        User.update(password_hash=digest, password_changed_at=now, password_blocked_at=None).where(
             User.id == user.id).execute()
         audit.record(audit.PASSWORD_CHANGED, user=user.id, ip=ip, now=now)
         then()

@@ -102,7 +102,13 @@ EVENT_NAMES = {
     "key_bound": "Bound to this device's key",
     "key_missing": "Refused a copy without this device's key",
     "device_named": "Device renamed",
+    "password_blocked": "Password stopped from a \"This wasn't me\" mail: it must be reset",
 }
+
+# What a sign-in with a disowned password is told: nothing about who disowned it, or why.
+PASSWORD_MUST_BE_RESET = ("The password of this account must be reset before anyone can sign "
+                          "in with it. Ask for a reset link: it is mailed to the account's "
+                          "address.")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from support import PASSWORD, PUBLIC_URL, browser, login, register, submit
+from support import PASSWORD, PUBLIC_URL, browser, login, page, register, submit
 
 
 def path(url: str) -> str:
@@ -28,6 +28,21 @@ def press(client, url: str, **fields):
     """Open a mailed link's page, then press its button (the POST with ``act`` does the
     work)."""
     return submit(client, path(url), {"token": token(url), "act": "1", **fields})
+
+
+def press_as_shown(client, url: str, **fields):
+    """Open a mailed link's page and send its form as a browser would: every hidden field
+    and every box ticked as the page ticked it (``fields`` added)."""
+    opened = open_link(client, url)
+    form = page(opened).main.find("form", method="post")
+    sent: dict[str, list[str]] = {}
+    for field in form.find_all("input"):
+        if field.get("type") == "checkbox" and not field.has_attr("checked"):
+            continue
+        sent.setdefault(field["name"], []).append(field.get("value", ""))
+    for name, value in fields.items():
+        sent[name] = [value]
+    return client.post(form.get("action") or path(url), data=sent)
 
 
 def confirm(client, url: str, password: str = PASSWORD):

@@ -28,7 +28,6 @@ from support import (
     submit,
 )
 
-from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.config import RESET_COMPARISONS
 from app.mail import outbox
 from app.models import LoginSession, OutboxMessage, SecurityEvent, User
@@ -271,46 +270,6 @@ def test_a_host_header_naming_another_site_changes_no_link(mail_app, smtp):
     (mail,) = smtp.mailbox.wait_for("ada@example.com")
     assert "evil.example" not in mail.text + mail.html
     assert mail.links() and all(url.startswith(PUBLIC_URL) for url in mail.links())
-
-
-def test_a_new_browser_gets_an_alert_whose_link_ends_that_session(ada, mail_app, smtp):
-    intruder = browser(mail_app, UA_PHONE)
-    assert login(intruder).status_code == 302
-    mail = smtp.mailbox.about("ada@example.com", "New sign-in")
-    assert mail.subject.startswith("New sign-in: Mobile Safari 17 on iOS, 203.0.113.7, ")
-    link = mail.link("/not-me#")
-    reader = browser(mail_app)  # not signed in: the mail may be read anywhere
-    assert "End that session" in open_link(reader, link).get_data(as_text=True)
-    assert intruder.get("/account").status_code == 200  # the GET ended nothing
-    done = press(reader, link)
-    assert done.status_code == 200 and "Mail me a reset link" in done.get_data(as_text=True)
-    assert 'value="ada@example.com"' in done.get_data(as_text=True)
-    assert intruder.get("/account").status_code == 302
-    assert LoginSession.get(LoginSession.user_agent == UA_PHONE).end_reason == rules.NOT_ME
-    assert ada.get("/account").status_code == 200  # only that session
-    # That browser is a stranger again: signing in once more is announced once more.
-    assert login(intruder).status_code == 302
-    alerts = OutboxMessage.select().where(OutboxMessage.subject.startswith("New sign-in"))
-    assert alerts.count() == 2
-
-
-def test_this_wasnt_me_ends_every_session_of_that_browser(ada, mail_app, smtp):
-    """Only the stranger's first sign-in from a browser is announced; the link ends the ones
-    that browser started after it too."""
-    intruder = browser(mail_app, UA_PHONE)
-    assert login(intruder).status_code == 302
-    link = smtp.mailbox.about("ada@example.com", "New sign-in").link("/not-me#")
-    intruder.delete_cookie(ACCESS_COOKIE)
-    intruder.delete_cookie(SESSION_COOKIE)  # the device cookie stays: the same browser
-    assert login(intruder).status_code == 302
-    def strangers():
-        return list(LoginSession.select().where(LoginSession.user_agent == UA_PHONE))
-
-    assert [s.ended_at for s in strangers()] == [None, None]
-    press(browser(mail_app), link)
-    assert [s.end_reason for s in strangers()] == [rules.NOT_ME] * 2
-    assert intruder.get("/api/me").status_code == 401
-    assert ada.get("/api/me").status_code == 200
 
 
 def test_a_known_browser_signing_in_again_is_not_announced(ada, mail_app, smtp):

@@ -4,7 +4,7 @@ scanners and link previewers fetch every link in a message."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from app import links, middleware, settings, signing_in
 from app.auth import bp
@@ -13,6 +13,7 @@ from app.forms import SAME_PASSWORD, ButtonForm, NewPasswordForm
 from app.linkpages import fresh, link_page
 from app.middleware import client_ip
 from app.models import LinkToken, User
+from app.recovery import not_me as disowning
 from app.recovery import registration, reset
 from app.sessions.state import Method
 from app.signing_in import origin
@@ -68,8 +69,13 @@ def verify_email(token: str, row: LinkToken, acting: bool):
 @bp.route("/not-me", methods=["GET", "POST"])
 @link_page(links.NOT_ME)
 def not_me(token: str, row: LinkToken, acting: bool):
-    form = ButtonForm()
-    if acting and form.validate_on_submit():
-        user = reset.end_unknown_session(token, now=settings.now(), ip=client_ip())
-        return render_template("auth/not_me_done.html", form=ForgotForm(email=user.email))
-    return render_template("auth/link_action.html", form=form, kind="not_me", token=token)
+    """The session a new-sign-in mail named, and the person's others; pressed, it ends them
+    and goes straight on to a new password (this page's answer is the reset form)."""
+    if acting and ButtonForm().validate_on_submit():
+        reset_token = disowning.disown(token, also=request.form.getlist("end"),
+                                       now=settings.now(), ip=client_ip())
+        user = User.get_by_id(row.user_id)
+        return render_template("auth/reset.html", form=NewPasswordForm(user.email, formdata=None),
+                               email=user.email, token=reset_token, after_not_me=True)
+    found = disowning.report(row, this_device=middleware.device_hash(), now=settings.now())
+    return render_template("auth/not_me.html", form=ButtonForm(), token=token, found=found)
