@@ -75,6 +75,7 @@ ACCOUNT_FAILURE_CAP = 100  # NIST SP 800-63B 5.2.2: consecutive failures an acco
 ACCOUNT_CAP_WINDOW = 30 * 24 * 3600
 ANONYMOUS_WINDOW = 3600  # refusals of nobody's account are counted per address and hour
 VERIFY_TTL = 3 * 24 * 3600  # a verification link: long enough to find it after a weekend
+UNDO_EMAIL_TTL = 7 * 24 * 3600  # the old address may undo a change of address for a week
 RESET_LIMIT_IP = 10  # reset requests per client address per login window (429 beyond)
 RESET_COMPARISONS = 5  # new passwords one reset link may compare with the current one
 MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour; none beyond

@@ -16,7 +16,8 @@ from typing import Any
 from flask import render_template, request
 
 from app import links, settings
-from app.models import LinkToken
+from app.forms import NewPasswordForm
+from app.models import LinkToken, User
 
 LinkView = Callable[[str, LinkToken, bool], Any]
 
@@ -38,6 +39,14 @@ def link_page(purpose: str) -> Callable[[LinkView], Callable[[], Any]]:
         return opened
 
     return decorate
+
+
+def new_password_page(user: User, reset_token: str, done: tuple[str, str]) -> str:
+    """What a link that stopped the password answers: the form for a new one, under a note of
+    what was just done (``done``: its test hook and its words). The reset token was issued
+    with that change: the mailed link has just proven the mailbox."""
+    return render_template("auth/reset.html", form=NewPasswordForm(user.email, formdata=None),
+                           email=user.email, token=reset_token, done=done)
 
 
 def fresh(acting: bool) -> dict[str, Any]:

@@ -59,6 +59,13 @@ END_REASONS: dict[str, EndReason] = {
         "you ended it from a mail", alert=True,
         explanation="The account's owner said this sign-in was not theirs, from the link in "
         "the mail that announced it."),
+    rules.EMAIL_RESTORED: EndReason(
+        "Change of address undone",
+        "A change of your account's address was undone from the old address, so every "
+        "session was signed out.",
+        "undoing a change of address ended it", alert=True,
+        explanation="The account's address was put back from a link mailed to the old one, "
+        "which signs out every session."),
     rules.IDLE_TIMEOUT: EndReason(
         "Inactive too long", "Your session ended after a period of inactivity.",
         "it timed out"),
@@ -89,6 +96,7 @@ EVENT_NAMES = {
     "registered": "Account created",
     "email_verified": "Email address confirmed",
     "email_changed": "Email address changed",
+    "email_restored": "Change of email address undone from the old address",
     "password_reset_requested": "Password reset requested",
     "password_changed": "Password changed",
     "csrf_failed": "Refused a form from another site",
@@ -136,8 +144,9 @@ NOTICES = {
     "email_changed": Notice(
         "Your email address was changed",
         "The address of your Gatehouse account was changed from {old} to {new}. Mail about "
-        "your account now goes to the new address.",
-        "If this wasn't you, reset your password now and then contact us."),
+        "your account now goes to the new address, password resets included.",
+        "If this wasn't you, undo it with the link below (it works for {valid_for}): your "
+        "address comes back, every session is signed out, and you choose a new password."),
     rules.REUSE_DETECTED: Notice(
         f"A session was {USED_TWICE.lower()}",
         "Gatehouse signed out one of your sessions because its sign-in cookie was used twice, "

@@ -10,7 +10,7 @@ from app import links, middleware, settings, signing_in
 from app.auth import bp
 from app.auth.forms import ForgotForm, VerifyForm
 from app.forms import SAME_PASSWORD, ButtonForm, NewPasswordForm
-from app.linkpages import fresh, link_page
+from app.linkpages import fresh, link_page, new_password_page
 from app.middleware import client_ip
 from app.models import LinkToken, User
 from app.recovery import not_me as disowning
@@ -74,8 +74,8 @@ def not_me(token: str, row: LinkToken, acting: bool):
     if acting and ButtonForm().validate_on_submit():
         reset_token = disowning.disown(token, also=request.form.getlist("end"),
                                        now=settings.now(), ip=client_ip())
-        user = User.get_by_id(row.user_id)
-        return render_template("auth/reset.html", form=NewPasswordForm(user.email, formdata=None),
-                               email=user.email, token=reset_token, after_not_me=True)
+        return new_password_page(User.get_by_id(row.user_id), reset_token, (
+            "not-me-done", "That session has ended, and the password it signed in with no "
+            "longer works: whoever knows it cannot sign in with it again."))
     found = disowning.report(row, this_device=middleware.device_hash(), now=settings.now())
     return render_template("auth/not_me.html", form=ButtonForm(), token=token, found=found)

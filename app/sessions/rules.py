@@ -27,6 +27,7 @@ EXPIRED = "expired"
 SESSION_LIMIT = "session_limit"
 PASSWORD_RESET = "password_reset"
 NOT_ME = "not_me"  # ended from the "This wasn't me" link of a new-sign-in mail
+EMAIL_RESTORED = "email_restored"  # a change of address undone from the old address
 
 
 class SessionError(Exception):
