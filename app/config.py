@@ -138,6 +138,9 @@ def _check_mail(config: dict[str, Any]) -> None:
         if missing:
             raise ConfigError(f"GATEHOUSE_EMAIL_VERIFICATION=required needs {' and '.join(missing)}"
                               " in production (or set GATEHOUSE_EMAIL_VERIFICATION=off)")
+    # Development without a public URL: a mail's links start with the origin of the request
+    # that caused it when that is this computer (any port), else with DEV_PUBLIC_URL.
+    config["GATEHOUSE_LINKS_FROM_REQUEST"] = not production and not config["GATEHOUSE_PUBLIC_URL"]
     url = config["GATEHOUSE_PUBLIC_URL"] or ("" if production else DEV_PUBLIC_URL)
     parts = urlsplit(url)
     if url and (parts.scheme not in ("http", "https") or not parts.hostname

@@ -15,7 +15,7 @@ from flask import Flask, Response, g, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadHost, Forbidden, HTTPException
 
-from app import audit, links, middleware, settings, users, words
+from app import audit, links, middleware, settings, templating, users, words
 from app.db import UNAVAILABLE
 from app.liveness import RevocationUnconfirmed
 from app.security import CrossSiteRequest, is_api_request
@@ -105,6 +105,8 @@ def reauthentication_required(error: ReauthenticationRequired) -> tuple[Any, int
 
 def csrf_error(error: CSRFError) -> tuple[Any, int]:
     _record(audit.CSRF_FAILED, detail=f"{request.method} {request.path}")
+    if templating.insecure_origin():  # the real reason: the browser kept no cookie at all
+        return render_error(400, templating.insecure_origin_words())
     return render_error(400, "The form had expired or did not come from this site. "
                              "Please try again.")
 

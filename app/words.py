@@ -113,6 +113,12 @@ EVENT_NAMES = {
     "password_blocked": "Password stopped from a \"This wasn't me\" mail: it must be reset",
 }
 
+# Development opened over plain http from another device: why no form works, and what to do.
+INSECURE_ORIGIN = ("This site is open over plain http at an address other than this computer's, "
+                   "where browsers refuse its sign-in cookies, so no form here can work. Open "
+                   "{local} on the computer that runs it, or serve it over HTTPS (the README "
+                   "shows how) to use it from another device.")
+
 # What a sign-in with a disowned password is told: nothing about who disowned it, or why.
 PASSWORD_MUST_BE_RESET = ("The password of this account must be reset before anyone can sign "
                           "in with it. Ask for a reset link: it is mailed to the account's "

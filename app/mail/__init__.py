@@ -12,12 +12,13 @@ import os
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
-from flask import Flask, Response, current_app, g, has_request_context, render_template
+from flask import Flask, Response, current_app, g, has_request_context, render_template, request
 from flask.cli import with_appcontext
 
-from app import settings
+from app import places, settings
 from app.db import database
 from app.mail import outbox
 from app.mail.transport import FileTransport, SmtpTransport, Transport
@@ -60,8 +61,22 @@ def mailer() -> Mailer:
 
 
 def link(path: str) -> str:
-    """An absolute link for a mail: always from GATEHOUSE_PUBLIC_URL, never the Host header."""
-    return settings.current().public_url + path
+    """An absolute link for a mail: from GATEHOUSE_PUBLIC_URL, never the Host header (but see
+    ``origin``)."""
+    return origin() + path
+
+
+def origin() -> str:
+    """Where a mail's links point: GATEHOUSE_PUBLIC_URL; in development without one, the
+    origin of the request that caused the mail when its host is this computer (whatever
+    port the site was started on), else the quick start's. Never the Host header otherwise,
+    and never in production."""
+    configured = settings.current()
+    if configured.links_from_request and has_request_context():
+        host = urlsplit(f"//{request.host}").hostname or ""
+        if places.is_loopback(host):
+            return f"{request.scheme}://{request.host}"
+    return configured.public_url
 
 
 def queue(recipient: str, template: str, subject: str, *, now: float, **context: Any) -> None:
@@ -79,7 +94,7 @@ def queue(recipient: str, template: str, subject: str, *, now: float, **context:
 
 def render(template: str, subject: str, **context: Any) -> tuple[str, str]:
     """The plain-text and HTML parts (the HTML escaped by Jinja, the text left as written)."""
-    context.update(subject=subject, public_url=settings.current().public_url)
+    context.update(subject=subject, public_url=origin())
     return (render_template(f"mail/{template}.txt", **context),
             render_template(f"mail/{template}.html", **context))
 
