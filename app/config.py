@@ -80,6 +80,7 @@ RESET_LIMIT_IP = 10  # reset requests per client address per login window (429 b
 RESET_COMPARISONS = 5  # new passwords one reset link may compare with the current one
 MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour; none beyond
 MAIL_WINDOW = 3600
+ALERTS_PER_HOUR = 5  # new-sign-in mails per account per MAIL_WINDOW; the rest in one summary
 
 # Where links point in development when GATEHOUSE_PUBLIC_URL is not set: the quick start's.
 DEV_PUBLIC_URL = "http://127.0.0.1:5000"

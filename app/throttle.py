@@ -103,6 +103,11 @@ def _upsert(limit: Limit, now: float) -> Insert:
             }))
 
 
+def window_end(limit: Limit) -> float:
+    """When the current window of ``limit`` ends (a key that has counted in it)."""
+    return float(Throttle.get_by_id(limit.key).window_start + limit.window)
+
+
 def reset(key: str) -> None:
     Throttle.delete().where(Throttle.key == key).execute()
 

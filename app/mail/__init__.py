@@ -79,17 +79,33 @@ def origin() -> str:
     return configured.public_url
 
 
-def queue(recipient: str, template: str, subject: str, *, now: float, **context: Any) -> None:
-    """Render ``mail/<template>.txt`` and ``.html`` and queue them, in the caller's transaction.
+def queue(recipient: str, template: str, subject: str, *, now: float,
+          **context: Any) -> int | None:
+    """Render ``mail/<template>.txt`` and ``.html`` and queue them, in the caller's transaction;
+    the outbox row's id (None: no mail is sent here).
 
     The worker's sender is woken once this request's response is done, after the commit.
     """
+    return queue_at(None, recipient, template, subject, now=now, **context)
+
+
+def queue_at(send_at: float | None, recipient: str, template: str, subject: str, *,
+             now: float, **context: Any) -> int | None:
+    """``queue``, to be sent at ``send_at`` rather than at once (a summary at an hour's end)."""
     if mailer().transport is None:
-        return
+        return None
     text, html = render(template, subject, **context)
-    outbox.put(recipient=recipient, subject=subject, text=text, html=html, now=now)
+    row = outbox.put(recipient=recipient, subject=subject, text=text, html=html, now=now,
+                     send_at=send_at)
     if has_request_context():
         g.mail_queued = True
+    return int(row.id)
+
+
+def requeue(message_id: int, template: str, subject: str, **context: Any) -> bool:
+    """Render a queued message anew (a summary that grew); False once it is being sent."""
+    text, html = render(template, subject, **context)
+    return outbox.rewrite(message_id, subject=subject, text=text, html=html)
 
 
 def render(template: str, subject: str, **context: Any) -> tuple[str, str]:
