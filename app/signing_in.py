@@ -89,6 +89,17 @@ def end_other_sessions(reason: str) -> store.Counted:
     return ended
 
 
+def end_every_session() -> store.Counted:
+    """Sign out everywhere, this browser too: every other session ends as by "sign out all
+    other sessions" (the credential epoch moves on), then this one as by signing out."""
+    principal = current_principal()
+    ended = store.revoke_all(principal.user_id, reason=rules.REVOKED_OTHERS, now=settings.now(),
+                             keep=principal.session_id, ip_address=client_ip(),
+                             actor=principal.session_public_id)
+    sign_out()
+    return ended
+
+
 def recently_proven(principal: Principal | None = None) -> bool:
     """Whether the signed-in person proved who they are (by any method) within the
     re-authentication window: sensitive actions ask again once it has passed."""
