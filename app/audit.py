@@ -35,6 +35,7 @@ REGISTERED = "registered"
 EMAIL_VERIFIED = "email_verified"
 EMAIL_CHANGED = "email_changed"
 EMAIL_RESTORED = "email_restored"
+ACCOUNT_DELETED = "account_deleted"  # a log line only: no row outlives the account
 PASSWORD_CHANGED = "password_changed"
 PASSWORD_RESET = "password_reset"
 PASSWORD_RESET_REQUESTED = "password_reset_requested"

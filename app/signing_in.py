@@ -100,6 +100,14 @@ def end_every_session() -> store.Counted:
     return ended
 
 
+def forget_deleted() -> None:
+    """This browser's account was deleted (its session with it): clear its credentials, as
+    signing out does, with nothing left to end."""
+    state = auth_state()
+    cookie_session.clear()
+    state.principal, state.issued, state.clear = None, None, True
+
+
 def recently_proven(principal: Principal | None = None) -> bool:
     """Whether the signed-in person proved who they are (by any method) within the
     re-authentication window: sensitive actions ask again once it has passed."""

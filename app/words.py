@@ -66,6 +66,9 @@ END_REASONS: dict[str, EndReason] = {
         "undoing a change of address ended it", alert=True,
         explanation="The account's address was put back from a link mailed to the old one, "
         "which signs out every session."),
+    rules.ACCOUNT_DELETED: EndReason(
+        "Account deleted", "Your account was deleted, so this session was ended.",
+        "deleting the account ended it"),
     rules.IDLE_TIMEOUT: EndReason(
         "Inactive too long", "Your session ended after a period of inactivity.",
         "it timed out"),
@@ -153,6 +156,13 @@ NOTICES = {
         "your account now goes to the new address, password resets included.",
         "If this wasn't you, undo it with the link below (it works for {valid_for}): your "
         "address comes back, every session is signed out, and you choose a new password."),
+    "account_deleted": Notice(
+        "Your Gatehouse account was deleted",
+        "Your Gatehouse account was deleted at your request: every session was signed out, "
+        "and everything it held (its sessions, its security activity, the browsers it knew) "
+        "was erased. This is the last message we send to this address.",
+        "If this wasn't you, someone could sign in to your account: you can create a new one "
+        "with this address at any time."),
     rules.REUSE_DETECTED: Notice(
         f"A session was {USED_TWICE.lower()}",
         "Gatehouse signed out one of your sessions because its sign-in cookie was used twice, "

@@ -28,6 +28,7 @@ SESSION_LIMIT = "session_limit"
 PASSWORD_RESET = "password_reset"
 NOT_ME = "not_me"  # ended from the "This wasn't me" link of a new-sign-in mail
 EMAIL_RESTORED = "email_restored"  # a change of address undone from the old address
+ACCOUNT_DELETED = "account_deleted"  # its person deleted the account
 
 
 class SessionError(Exception):
