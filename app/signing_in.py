@@ -100,6 +100,17 @@ def end_every_session() -> store.Counted:
     return ended
 
 
+def forget_this_device() -> int:
+    """Sign this browser out of the account, with every other session it has there, and
+    forget it: its name goes, and its next sign-in is announced like a stranger's (a
+    computer that is not yours). How many other sessions of it ended."""
+    principal, device = current_principal(), device_hash()
+    sign_out()
+    devices.forget(principal.user_id, device)
+    return store.revoke_device(principal.user_id, device, reason=rules.SIGNED_OUT,
+                               now=settings.now(), ip_address=client_ip())
+
+
 def forget_deleted() -> None:
     """This browser's account was deleted (its session with it): clear its credentials, as
     signing out does, with nothing left to end."""

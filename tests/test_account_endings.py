@@ -58,3 +58,24 @@ def test_deleting_the_account_ends_everything_erases_it_and_mails_a_last_time(
     assert "last message" in last.text
     assert [row.subject for row in OutboxMessage.select()] == [last.subject]
     assert login(browser(mail_app)).status_code == 401  # no such account any more
+
+
+def test_forget_this_device(mail_app, smtp):
+    """This browser signs out of the account (every session of it there), its name goes,
+    and its next sign-in is announced like a stranger's; other browsers stay signed in."""
+    ada = signed_in(mail_app, smtp)
+    me = ada.get("/api/me").get_json()["session_id"]
+    submit(ada, f"/sessions/{me}/name", {"name": "Library computer"}, form_page="/sessions")
+    phone = browser(mail_app, UA_PHONE)
+    login(phone)
+    button = page(ada.get("/sessions")).find(attrs={"data-test": "forget-device"})
+    assert button is not None
+    answer = submit(ada, "/sessions/forget-device", {}, form_page="/sessions")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/login"
+    assert ada.get("/api/me").status_code == 401
+    assert phone.get("/api/me").status_code == 200
+    assert not KnownDevice.select().where(KnownDevice.name == "Library computer").exists()
+    alerts = OutboxMessage.select().where(OutboxMessage.subject.startswith("New sign-in"))
+    before = alerts.count()
+    assert login(ada).status_code == 302
+    assert alerts.count() == before + 1

@@ -93,6 +93,16 @@ def revoke_others() -> Response:
     return redirect(url_for("account.sessions_page"))
 
 
+@bp.route("/sessions/forget-device", methods=["POST"])
+@login_required
+def forget_device() -> Response:
+    """This browser only: no password asked, as for signing it out."""
+    signing_in.forget_this_device()
+    flash("This browser was signed out and forgotten: its name is gone, and its next sign-in "
+          "is announced like a new browser's.", "success")
+    return redirect(url_for("auth.login"))
+
+
 @bp.route("/sessions/revoke-all", methods=["POST"])
 @login_required
 @confirmation_required("sign out everywhere, this browser too")
