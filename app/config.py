@@ -80,6 +80,7 @@ IN_FLIGHT_WAIT = 10
 IN_FLIGHT_STALE = 60
 ANONYMOUS_WINDOW = 3600  # refusals of nobody's account are counted per address and hour
 VERIFY_TTL = 3 * 24 * 3600  # a verification link: long enough to find it after a weekend
+UNDO_EMAIL_TTL = 7 * 24 * 3600  # the old address may undo a change of address for a week
 RESET_LIMIT_IP = 10  # reset requests per client address per login window (429 beyond)
 RESET_COMPARISONS = 5  # new passwords one reset link may compare with the current one
 MAILS_PER_ACCOUNT = 3  # mails of one kind to one account, and to one address, per hour
@@ -87,6 +88,7 @@ UNLOCK_TTL = 24 * 3600  # the link mailed when failures lock an account
 MAIL_WINDOW = 3600
 KEY_CHALLENGE_TTL = 300  # a DBSC challenge is answered within this, or not at all
 KEY_CHALLENGES_KEPT = 5  # unanswered challenges kept per session (parallel refreshes)
+ALERTS_PER_HOUR = 5  # new-sign-in mails per account per MAIL_WINDOW; the rest in one summary
 
 # Where links point in development when GATEHOUSE_PUBLIC_URL is not set: the quick start's.
 DEV_PUBLIC_URL = "http://127.0.0.1:5000"
@@ -147,6 +149,9 @@ def _check_mail(config: dict[str, Any]) -> None:
         if missing:
             raise ConfigError(f"GATEHOUSE_EMAIL_VERIFICATION=required needs {' and '.join(missing)}"
                               " in production (or set GATEHOUSE_EMAIL_VERIFICATION=off)")
+    # Development without a public URL: a mail's links start with the origin of the request
+    # that caused it when that is this computer (any port), else with DEV_PUBLIC_URL.
+    config["GATEHOUSE_LINKS_FROM_REQUEST"] = not production and not config["GATEHOUSE_PUBLIC_URL"]
     url = config["GATEHOUSE_PUBLIC_URL"] or ("" if production else DEV_PUBLIC_URL)
     parts = urlsplit(url)
     if url and (parts.scheme not in ("http", "https") or not parts.hostname

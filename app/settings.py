@@ -50,6 +50,8 @@ class Settings:
     event_retention: int  # prune deletes security events older than this
     cookie: Mapping[str, Any]  # attributes of every cookie set, and of its deletion
     public_url: str  # the origin every link in a mail starts with, never the Host header
+    # Development without GATEHOUSE_PUBLIC_URL: links start with a loopback request's origin.
+    links_from_request: bool
     email_verification: bool  # accounts sign in once their address is confirmed
     password_reset_ttl: int
     mail: Mail
@@ -83,6 +85,7 @@ def build(values: Mapping[str, Any], instance_path: str) -> Settings:
         event_retention=values["GATEHOUSE_EVENT_RETENTION"],
         cookie=config.COOKIE_ATTRIBUTES,
         public_url=values["GATEHOUSE_PUBLIC_URL"],
+        links_from_request=values.get("GATEHOUSE_LINKS_FROM_REQUEST", False),
         email_verification=values["GATEHOUSE_EMAIL_VERIFICATION"] == "required",
         password_reset_ttl=values["GATEHOUSE_PASSWORD_RESET_TTL"],
         mail=_mail(values, instance_path),

@@ -245,6 +245,11 @@ def _upsert(limit: Limit, now: float) -> Insert:
             }))
 
 
+def window_end(limit: Limit) -> float:
+    """When the current window of ``limit`` ends (a key that has counted in it)."""
+    return float(Throttle.get_by_id(limit.key).window_start + limit.window)
+
+
 def prune(now: float, max_window: int) -> int:
     removed: int = Throttle.delete().where(Throttle.window_start < now - max_window).execute()
     return removed

@@ -8,6 +8,7 @@ A new table is a model in the module of its part, listed in ``ALL`` below, and a
 from __future__ import annotations
 
 from app.models.accounts import AnonymousFailure, KnownDevice, Throttle, User
+from app.models.alerts import DigestedSignIn
 from app.models.base import BaseModel, SchemaVersion
 from app.models.devicekeys import KeyChallenge, SessionKey
 from app.models.mail import LinkToken, OutboxMessage
@@ -16,10 +17,11 @@ from app.models.sessions import LoginSession, RefreshToken, SecurityEvent, Sessi
 ALL: list[type[BaseModel]] = [
     User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
     AnonymousFailure, OutboxMessage, LinkToken, SessionChange, SessionKey, KeyChallenge,
+    DigestedSignIn,
 ]
 
 __all__ = [
-    "ALL", "AnonymousFailure", "BaseModel", "KeyChallenge", "KnownDevice", "LinkToken",
-    "LoginSession", "OutboxMessage", "RefreshToken", "SchemaVersion", "SecurityEvent",
-    "SessionChange", "SessionKey", "Throttle", "User",
+    "ALL", "AnonymousFailure", "BaseModel", "DigestedSignIn", "KeyChallenge", "KnownDevice",
+    "LinkToken", "LoginSession", "OutboxMessage", "RefreshToken", "SchemaVersion",
+    "SecurityEvent", "SessionChange", "SessionKey", "Throttle", "User",
 ]

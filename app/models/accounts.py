@@ -23,6 +23,9 @@ class User(BaseModel):
     # with why: a session that recorded an older epoch is not live.
     credential_epoch = peewee.IntegerField(default=0)
     credential_reason = peewee.CharField(max_length=32, default="")
+    # When its owner said a sign-in was not theirs: the password that let it in works no more
+    # until a reset sets a new one (None: the password works).
+    password_blocked_at = peewee.DoubleField(null=True)
 
 
 class KnownDevice(BaseModel):

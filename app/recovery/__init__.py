@@ -45,14 +45,16 @@ def described(now: float, ip: str, user_agent: str, device_name: str = "") -> di
 
 def notice(to: str, kind: str, *, now: float, ip: str = "", user_agent: str = "",
            forgot: bool = True, change_url: str = "", device_name: str = "",
-           **fields: Any) -> None:
+           undo_url: str = "", **fields: Any) -> None:
     """The security notice ``kind`` (``words.NOTICES``, its ``fields`` filled in): what
     happened, when, from where (``device_name``: the name the person gave that browser), and
-    what to do, with a button to reset the password (and one to change it: ``change_url``)."""
+    what to do, with a button to reset the password (and one to change it: ``change_url``; one
+    to undo what happened: ``undo_url``)."""
     if not within_budget(kind, to, now, recipient=to):
         return
     said = words.NOTICES[kind]
     forgot_url = mail.link(url_for("auth.forgot")) if forgot else ""
     mail.queue(to, "notice", said.subject, now=now, what=said.what.format(**fields),
                todo=said.todo.format(**fields), forgot_url=forgot_url, change_url=change_url,
+               undo_url=undo_url,
                **described(now, ip, user_agent, device_name))

@@ -17,7 +17,7 @@ def send_verification(user: User, *, now: float, ip: str, user_agent: str) -> No
         return
     token = links.issue(links.VERIFY, user.id, ttl=VERIFY_TTL, now=now, email=user.email)
     mail.queue(user.email, "verify", "Confirm your email address", now=now,
-               url=mail.link(url_for("auth.verify_email", token=token)),
+               url=mail.link(url_for("auth.verify_email", _anchor=token)),
                valid_for=words.duration(VERIFY_TTL), **described(now, ip, user_agent))
 
 

@@ -1,5 +1,4 @@
-"""A forgotten password, reset by a mailed link; and "This wasn't me", from a new-sign-in
-mail, which ends the session it was about."""
+"""A forgotten password, reset by a mailed link (or after "This wasn't me", ``not_me``)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from app import audit, devices, links, mail, settings, throttle, tokens, users, 
 from app.config import RESET_COMPARISONS
 from app.db import write_transaction
 from app.limits import Limit
-from app.models import LoginSession, User
+from app.models import User
 from app.passwords import check_policy
 from app.recovery import described, notice, within_budget
 from app.sessions import rules, store
@@ -35,7 +34,7 @@ def request_reset(email: str, *, now: float, ip: str, user_agent: str) -> None:
         ttl = settings.current().password_reset_ttl
         token = links.issue(links.RESET, user.id, ttl=ttl, now=now) if user else "-" * 43
         message = ("reset", "Reset your password")
-        context = dict(url=mail.link(url_for("auth.reset_password", token=token)),
+        context = dict(url=mail.link(url_for("auth.reset_password", _anchor=token)),
                        valid_for=words.duration(ttl), **described(now, ip, user_agent))
         # An unconfirmed account gets a reset link too: it proves the mailbox and replaces
         # whatever password the account was registered with, perhaps by someone else.
@@ -71,31 +70,15 @@ def reset_password(token: str, new_password: str, *, now: float, ip: str,
     digest = settings.current().hasher.hash(password)
     with write_transaction():
         links.use(token, links.RESET, now=now)
-        User.update(password_hash=digest, password_changed_at=now,
+        User.update(password_hash=digest, password_changed_at=now, password_blocked_at=None,
                     email_verified_at=user.email_verified_at or now).where(
             User.id == user.id).execute()
         links.retire_after_credential_change(user.id, now=now)
         # The link proves the mailbox: failures that locked the account are forgotten.
         throttle.clear(settings.current().throttles.account_keys(user.email))
         store.revoke_all(user.id, reason=rules.PASSWORD_RESET, now=now, ip_address=ip)
+        devices.forget_all(user.id)
         audit.record(audit.PASSWORD_RESET, user=user.id, ip=ip, now=now)
         notice(user.email, "password_reset", now=now, ip=ip, user_agent=user_agent)
     return User.get_by_id(user.id)
 
-
-def end_unknown_session(token: str, *, now: float, ip: str) -> User:
-    """"This wasn't me": end the session a new-sign-in mail was about, whoever asks, with
-    every other session that browser has started since (only its first was announced), and
-    forget the browser: were it to sign in again, that would be announced too."""
-    with write_transaction():
-        row = links.use(token, links.NOT_ME, now=now)
-        session = LoginSession.get_by_id(row.session_id)
-        devices.forget(row.user_id, session.device_hash)
-        try:
-            store.revoke(session.public_id, user_id=row.user_id, reason=rules.NOT_ME, now=now,
-                         ip_address=ip)
-        except rules.SessionNotFound:
-            pass  # it had ended already: signed out, expired, or ended from another mail
-        store.revoke_device(row.user_id, session.device_hash, reason=rules.NOT_ME, now=now,
-                            ip_address=ip)
-    return User.get_by_id(row.user_id)

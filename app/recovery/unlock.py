@@ -28,7 +28,7 @@ def locked(*, user: int | None, session: int | None, ip: str, now: float,
         return
     token = links.issue(links.UNLOCK, owner.id, ttl=UNLOCK_TTL, now=now)
     mail.queue(owner.email, "unlock", "Your account was locked after failed sign-ins",
-               now=now, url=mail.link(url_for("auth.unlock", token=token)),
+               now=now, url=mail.link(url_for("auth.unlock", _anchor=token)),
                valid_for=words.duration(UNLOCK_TTL),
                **described(now, ip, request.headers.get("User-Agent", "")))
 

@@ -29,6 +29,8 @@ PASSWORD_RESET = "password_reset"
 NOT_ME = "not_me"  # ended from the "This wasn't me" link of a new-sign-in mail
 # Not an end: why a request with a bound session's cookies but no proof of its key was refused.
 KEY_MISSING = "key_missing"
+EMAIL_RESTORED = "email_restored"  # a change of address undone from the old address
+ACCOUNT_DELETED = "account_deleted"  # its person deleted the account
 
 
 class SessionError(Exception):
