@@ -21,13 +21,14 @@ def delete_account(user_id: int, *, now: float, ip: str, user_agent: str,
         user = User.get_by_id(user_id)
         store.revoke_all(user.id, reason=rules.ACCOUNT_DELETED, now=now, ip_address=ip)
         OutboxMessage.delete().where(OutboxMessage.recipient == user.email).execute()
-        # Keys that end with the address ("account:<email>", "mail-reset:<email>"): matched in
-        # full here, because LIKE would read an address's "_" as a wildcard.
-        named = [row.key for row in Throttle.select(Throttle.key)
-                 .where(Throttle.key.contains(user.email)) if row.key.endswith(":" + user.email)]
-        Throttle.delete().where(Throttle.key.in_(named)).execute()
         user.delete_instance()
         audit.note(audit.ACCOUNT_DELETED, now=now, user=user.id, ip=ip)
         recovery.notice(user.email, audit.ACCOUNT_DELETED, now=now, ip=ip,
                         user_agent=user_agent, device_name=device_name, forgot=False)
+        # Keys that end with the address ("account:<email>", "mail-reset-to:<email>", the last
+        # mail's own count among them): matched in full here, because LIKE would read an
+        # address's "_" as a wildcard.
+        named = [row.key for row in Throttle.select(Throttle.key)
+                 .where(Throttle.key.contains(user.email)) if row.key.endswith(":" + user.email)]
+        Throttle.delete().where(Throttle.key.in_(named)).execute()
     return str(user.email)
