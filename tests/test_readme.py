@@ -255,7 +255,7 @@ def test_readme_gunicorn_command_keeps_serving(project):
         shell.wait_for(port, 60)
         assert_keeps_serving(
             port, "gunicorn (README production command)",
-            confirm=lambda email: smtp.mailbox.wait_for(email)[0].link("/email/verify/"))
+            confirm=lambda email: smtp.mailbox.wait_for(email)[0].link("/email/verify#"))
     finally:
         shell.stop()
         smtp.stop()
@@ -292,12 +292,12 @@ def test_readme_cli_commands(project):
         production = [line.replace("127.0.0.1:1025", f"127.0.0.1:{smtp.port}")
                       for line in the_block("cli-production").splitlines() if line.strip()]
         assert [line.split()[-1] if "create-user" not in line else "create-user"
-                for line in production] == ["create-user", "prune", "send-mail"]
+                for line in production] == ["create-user", "prune", "send-mail", "migrate"]
         # The account the development line made is there: production refuses a second one.
         taken = project.run(production[0], stdin=f"{PASSWORD}\n{PASSWORD}\n")
         assert taken.returncode == 1 and "already has an account" in taken.stderr, taken
-        pruned, sent = project.run(production[1]), project.run(production[2])
-        for done in (pruned, sent):
+        pruned, sent, migrated = (project.run(line) for line in production[1:])
+        for done in (pruned, sent, migrated):
             assert done.returncode == 0, done.stdout + done.stderr
             assert "Traceback" not in done.stderr
         assert pruned.stdout.startswith("Pruned ") and sent.stdout.startswith("Sent ")

@@ -18,7 +18,7 @@ POLICY = rules.Policy(issuer="gatehouse", access_ttl=300, grace=30, lost_respons
                       idle_ttl=3600, max_age=86400)
 NOW = 1_700_000_000.0
 STATE = SessionState(
-    id=7, public_id="session-public-id", user_id=1, user_public_id="user-public-id",
+    id=7, public_id="session-public-id-0001", user_id=1, user_public_id="user-public-id-0000001",
     email="ada@example.com", generation=3, current_hash="h3", rotated_at=NOW - 100,
     successor_seen=True, rekeyed_at=None, rekey_generation=None, proven_at=NOW - 100,
     last_active_at=NOW - 10, absolute_expires_at=NOW + 1000, ended_at=None, end_reason=None,
@@ -32,7 +32,7 @@ def live_row(**changes) -> SessionState:
 
 
 def claims(**changes) -> tokens.AccessClaims:
-    token = tokens.AccessClaims("user-public-id", "session-public-id", int(NOW) - 5,
+    token = tokens.AccessClaims("user-public-id-0000001", "session-public-id-0001", int(NOW) - 5,
                                 int(NOW) + 295, "jti", 3)
     return dataclasses.replace(token, **changes)
 
@@ -182,15 +182,17 @@ def test_an_expired_session_does_not_rotate():
 
 def test_the_rotated_principal_is_the_sessions_person():
     principal = family().principal
-    assert (principal.user_public_id, principal.email) == ("user-public-id", "ada@example.com")
-    assert (principal.session_id, principal.session_public_id) == (7, "session-public-id")
+    assert (principal.user_public_id, principal.email) == ("user-public-id-0000001",
+                                                           "ada@example.com")
+    assert (principal.session_id, principal.session_public_id) == (7, "session-public-id-0001")
 
 
 def test_nothing_issued_outlives_the_session():
     session = family(absolute_expires_at=NOW + 100)
     issued = rules.issue(KEYS, POLICY, public_id=session.public_id,
                          absolute_expires_at=session.absolute_expires_at,
-                         user_public_id="user-public-id", handle="handle", generation=4, now=NOW)
+                         user_public_id="user-public-id-0000001", handle="handle", generation=4,
+                         now=NOW)
     assert issued.access_max_age == issued.handle_max_age == 100
     decoded = tokens.decode_access(KEYS, issued.access_token, issuer="gatehouse", now=NOW)
     assert decoded.expires_at <= session.absolute_expires_at
@@ -199,8 +201,8 @@ def test_nothing_issued_outlives_the_session():
 
 def test_the_session_cookie_outlives_the_idle_limit_by_an_access_token():
     """A browser using its access token is active without presenting the session value."""
-    issued = rules.issue(KEYS, POLICY, public_id="session-public-id",
-                         absolute_expires_at=NOW + 86400, user_public_id="user-public-id",
+    issued = rules.issue(KEYS, POLICY, public_id="session-public-id-0001",
+                         absolute_expires_at=NOW + 86400, user_public_id="user-public-id-0000001",
                          handle="handle", generation=3, now=NOW)
     assert issued.handle_max_age == (POLICY.idle_ttl + POLICY.access_ttl
                                      + LAST_ACTIVE_RESOLUTION)
@@ -248,3 +250,19 @@ def test_an_ended_bound_session_says_it_ended():
     ended = family(key_thumbprint="thumb", ended_at=NOW - 1, end_reason=rules.REVOKED)
     failure = rules.rotation_failure(ended, 3, "h4", POLICY, NOW)
     assert isinstance(failure, rules.SessionEnded) and failure.reason == rules.REVOKED
+
+
+def test_an_older_access_token_of_a_bound_session_is_a_copy_not_reuse():
+    """Only the key's holder rotates a bound session, so an older token in use is a copy of
+    it: refused without ending the session (unbound, the same token is reuse)."""
+    rotated = live_row(rotated_at=NOW - 100)
+    bound = dataclasses.replace(rotated, key_thumbprint="thumb")
+    for generation in (1, 2):  # two renewals old; one renewal old after the grace window
+        assert isinstance(rules.liveness_failure(rotated, POLICY, NOW,
+                                                 claims(generation=generation)),
+                          rules.ReuseDetected)
+        failure = rules.liveness_failure(bound, POLICY, NOW, claims(generation=generation))
+        assert isinstance(failure, rules.KeyProofMissing) and failure.reason == "key_missing"
+    within_grace = dataclasses.replace(bound, rotated_at=NOW - 10)
+    assert rules.liveness_failure(within_grace, POLICY, NOW, claims(generation=2)) is None
+    assert rules.liveness_failure(bound, POLICY, NOW, claims()) is None
