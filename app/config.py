@@ -81,7 +81,7 @@ MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour; none beyond
 MAIL_WINDOW = 3600
 
 # Where links point in development when GATEHOUSE_PUBLIC_URL is not set: the quick start's.
-DEV_PUBLIC_URL = "http://127.0.0.1:5000"
+DEV_PUBLIC_URL = "http://localhost:5000"
 
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development", "gatehouse"}
 MIN_SECRET_LENGTH = 32
