@@ -43,6 +43,14 @@ REFUSED_USE = "refused_use"  # a request with an ended session's cookie
 KEY_BOUND = "key_bound"  # the session rotates only with a proof from its key from now on
 KEY_MISSING = "key_missing"  # a bound session's value presented without its key: refused
 DEVICE_NAMED = "device_named"
+PASSKEY_ADDED = "passkey_added"
+PASSKEY_REMOVED = "passkey_removed"
+PASSKEY_RENAMED = "passkey_renamed"
+PASSKEY_FAILED = "passkey_failed"  # an assertion refused (the detail says why)
+TWO_STEP_ON = "two_step_on"
+TWO_STEP_OFF = "two_step_off"
+TWO_STEP_FAILED = "two_step_failed"  # a wrong code at the second step
+RECOVERY_CODE_USED = "recovery_code_used"
 CSRF_FAILED = "csrf_failed"
 THROTTLED = "throttled"
 

@@ -13,7 +13,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app import audit, settings, throttle, users
+from app import audit, passkeys, settings, throttle, twostep, users
 from app.config import ACCOUNT_CAP_WINDOW, ConfigError
 from app.models import User
 from app.passwords import PasswordRejected
@@ -49,6 +49,8 @@ def prune() -> None:
     removed = store.prune(policy=config.policy, now=at)
     cleared = throttle.prune(at, max_window=ACCOUNT_CAP_WINDOW)
     events = audit.prune(at, retention=config.event_retention)
+    passkeys.prune(at)  # challenges nobody answered
+    twostep.prune(at)  # sign-ins that never got their code
     click.echo(f"Pruned {removed} sessions, {cleared} throttle entries and {events} events.")
 
 

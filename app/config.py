@@ -79,6 +79,9 @@ RESET_LIMIT_IP = 10  # reset requests per client address per login window (429 b
 RESET_COMPARISONS = 5  # new passwords one reset link may compare with the current one
 MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour; none beyond
 MAIL_WINDOW = 3600
+CHALLENGE_TTL = 300  # a WebAuthn challenge is answered within this, once
+PENDING_SIGN_IN_TTL = 300  # a password accepted for two-step sign-in waits this long for a code
+RECOVERY_CODES = 10  # shown once when two-step sign-in is turned on
 
 # Where links point in development when GATEHOUSE_PUBLIC_URL is not set: the quick start's.
 DEV_PUBLIC_URL = "http://localhost:5000"

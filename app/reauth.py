@@ -18,14 +18,17 @@ from flask import render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
 
-from app import audit, settings, signing_in
+from app import audit, passkeys, settings, signing_in
 from app.errors import ReauthenticationRequired
 from app.forms import PASSWORD, well_formed
+from app.middleware import current_principal
 from app.security import is_api_request
 from app.sessions.state import Method
 
 WRONG_PASSWORD = "That password is not right."
-NOT_CARRIED = frozenset({"csrf_token", "password"})  # a fresh token; the password is typed
+PASSKEY_REFUSED = "That passkey was not accepted. Try again, or enter your password."
+# A fresh token; the password is typed, the passkey's answer made anew.
+NOT_CARRIED = frozenset({"csrf_token", "password", "passkey"})
 
 
 class ReauthForm(FlaskForm):
@@ -52,6 +55,11 @@ def confirmation_required(
             if is_api_request():
                 return _confirm_json(view, *args, **kwargs)
             form = ReauthForm()
+            if "passkey" in request.form:
+                if confirm_with_passkey(request.form["passkey"]):
+                    return view(*args, **kwargs)
+                form.password.errors = [PASSKEY_REFUSED]
+                return _ask(form, doing, back), 401
             if "password" not in request.form:
                 return _ask(form, doing, back), 200
             if form.validate() and confirm(form.password.data):
@@ -74,6 +82,18 @@ def confirm(password: str) -> bool:
     return True
 
 
+def confirm_with_passkey(credential: str) -> bool:
+    """Whether ``credential`` answers this browser's re-authentication challenge with one of
+    the signed-in person's passkeys; if so, the window starts again. Refusals are throttled
+    (Throttled beyond the limit, which the error pages answer) and recorded."""
+    try:
+        signing_in.passkey_answer(credential, passkeys.REAUTH)
+    except passkeys.PasskeyRefused:
+        return False
+    signing_in.proven_again(Method.PASSKEY)
+    return True
+
+
 def _confirm_json(view: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     body = request.get_json(silent=True)
     password = body.get("password") if isinstance(body, dict) else None
@@ -89,6 +109,8 @@ def _ask(form: ReauthForm, doing: str, back: str) -> str:
                if name not in NOT_CARRIED]
     return render_template("auth/reauth.html", form=form, doing=doing, carried=carried,
                            action=_this_url(), back=url_for(back),
+                           passkey=signing_in.on_relying_party() and bool(
+                               passkeys.of_user(current_principal().user_id)),
                            window=settings.current().reauth_window)
 
 

@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(words.end_reason)
     app.add_template_global(expires)
     app.jinja_env.globals["event_names"] = words.EVENT_NAMES
+    app.jinja_env.globals["started_with"] = words.STARTED_WITH
 
 
 def ago(timestamp: float) -> str:

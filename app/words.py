@@ -79,7 +79,11 @@ def end_reason(reason: str | None) -> EndReason:
 
 # How a session started, first on its timeline.
 STARTS: dict[str, str] = {Method.PASSWORD: "Signed in with the password",
-          Method.RESET: "Signed in with a new password, from a password reset link"}
+          Method.RESET: "Signed in with a new password, from a password reset link",
+          Method.PASSKEY: "Signed in with a passkey"}
+# The same, briefly, on a session's card (nothing for the password: most sessions start so).
+STARTED_WITH: dict[str, str] = {Method.PASSKEY: "with a passkey",
+                                Method.RESET: "with a password reset link"}
 
 # The security activity's words: an ended session's event is named by its end reason's label.
 EVENT_NAMES = {
@@ -102,6 +106,14 @@ EVENT_NAMES = {
     "key_bound": "Bound to this device's key",
     "key_missing": "Refused a copy without this device's key",
     "device_named": "Device renamed",
+    "passkey_added": "Passkey added",
+    "passkey_removed": "Passkey removed",
+    "passkey_renamed": "Passkey renamed",
+    "passkey_failed": "Refused a passkey",
+    "two_step_on": "Two-step sign-in turned on",
+    "two_step_off": "Two-step sign-in turned off",
+    "two_step_failed": "Wrong code at two-step sign-in",
+    "recovery_code_used": "Recovery code used",
 }
 
 
@@ -132,6 +144,31 @@ NOTICES = {
         "The address of your Gatehouse account was changed from {old} to {new}. Mail about "
         "your account now goes to the new address.",
         "If this wasn't you, reset your password now and then contact us."),
+    "passkey_added": Notice(
+        "A passkey was added to your account",
+        "The passkey \u201c{name}\u201d was added to your Gatehouse account: it signs in "
+        "without the password.",
+        "If this wasn't you, remove it on the passkeys page and change your password."),
+    "passkey_removed": Notice(
+        "A passkey was removed from your account",
+        "The passkey \u201c{name}\u201d was removed from your Gatehouse account and no longer "
+        "signs in.",
+        "If this wasn't you, change your password now."),
+    "two_step_on": Notice(
+        "Two-step sign-in was turned on",
+        "Signing in to your Gatehouse account with the password now also asks for a code "
+        "from an authenticator app.",
+        "If this wasn't you, change your password now and then contact us."),
+    "two_step_off": Notice(
+        "Two-step sign-in was turned off",
+        "Signing in to your Gatehouse account with the password no longer asks for a code.",
+        "If this wasn't you, change your password now and turn two-step sign-in on again."),
+    "recovery_code_used": Notice(
+        "A recovery code was used",
+        "Someone signed in to your Gatehouse account with the password and one of your "
+        "recovery codes. {left} of them are left.",
+        "If this wasn't you, change your password now: whoever it was knows it and has your "
+        "codes."),
     rules.REUSE_DETECTED: Notice(
         f"A session was {USED_TWICE.lower()}",
         "Gatehouse signed out one of your sessions because its sign-in cookie was used twice, "

@@ -16,6 +16,8 @@ def init_app(app: Flask) -> None:
         api_views,
         credential_views,
         device_views,
+        passkey_views,
+        two_factor_views,
         views,
     )
 

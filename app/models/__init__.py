@@ -10,15 +10,23 @@ from __future__ import annotations
 from app.models.accounts import AnonymousFailure, KnownDevice, Throttle, User
 from app.models.base import BaseModel, SchemaVersion
 from app.models.mail import LinkToken, OutboxMessage
+from app.models.second_factors import (
+    Passkey,
+    PendingSignIn,
+    RecoveryCode,
+    TwoFactor,
+    WebAuthnChallenge,
+)
 from app.models.sessions import LoginSession, RefreshToken, SecurityEvent, SessionChange
 
 ALL: list[type[BaseModel]] = [
     User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
-    AnonymousFailure, OutboxMessage, LinkToken, SessionChange,
+    AnonymousFailure, OutboxMessage, LinkToken, SessionChange, Passkey, WebAuthnChallenge,
+    TwoFactor, RecoveryCode, PendingSignIn,
 ]
 
 __all__ = [
     "ALL", "AnonymousFailure", "BaseModel", "KnownDevice", "LinkToken", "LoginSession",
-    "OutboxMessage", "RefreshToken", "SchemaVersion", "SecurityEvent", "SessionChange", "Throttle",
-    "User",
+    "OutboxMessage", "Passkey", "PendingSignIn", "RecoveryCode", "RefreshToken", "SchemaVersion",
+    "SecurityEvent", "SessionChange", "Throttle", "TwoFactor", "User", "WebAuthnChallenge",
 ]
