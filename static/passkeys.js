@@ -61,7 +61,9 @@
 
     button.hidden = false;
     button.addEventListener("click", function () { say(form, ""); ask(null); });
-    if (typeof PublicKeyCredential.isConditionalMediationAvailable === "function") {
+    // Not again on the page that answers a refused passkey: the browser would offer the same.
+    if (form.hasAttribute("data-conditional") &&
+        typeof PublicKeyCredential.isConditionalMediationAvailable === "function") {
       PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
         if (available) { ask("conditional"); }
       });
