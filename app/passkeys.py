@@ -83,6 +83,7 @@ def begin(purpose: str, rp: RelyingParty, *, now: float, user: User | None = Non
         options = generate_authentication_options(
             rp_id=rp.id, timeout=CHALLENGE_TTL * 1000,
             user_verification=UserVerificationRequirement.REQUIRED)
+    prune(now)  # anyone may ask for challenges: the table holds only the unexpired ones
     WebAuthnChallenge.create(handle_hash=tokens.token_hash(handle), purpose=purpose,
                              challenge=bytes_to_base64url(options.challenge),
                              user=user.id if user else None, session=session_id,

@@ -82,6 +82,7 @@ def recovery_codes_left(user_id: int) -> int:
 def hold(user: User, method: str, target: str, *, now: float) -> str:
     """A sign-in waiting for a code; the handle the browser keeps."""
     handle = tokens.new_handle()
+    prune(now)
     PendingSignIn.create(handle_hash=tokens.token_hash(handle), user=user.id, method=method,
                          target=target[:2048], expires_at=now + PENDING_SIGN_IN_TTL)
     return handle

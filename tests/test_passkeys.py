@@ -311,3 +311,13 @@ def test_malformed_answers_are_refused_never_a_500(ada_with_passkey, key, shape)
     response = ada_with_passkey.post("/login/passkey", data={"csrf_token": token,
                                                              "credential": shape})
     assert response.status_code in (400, 401) and signed_in_as(ada_with_passkey) is None
+
+
+def test_expired_challenges_are_deleted_as_new_ones_are_made(client, clock):
+    token = csrf_token(client.get("/login"))
+    for _ in range(3):
+        client.post("/login/passkey/options", headers={"X-CSRFToken": token})
+    assert WebAuthnChallenge.select().count() == 3
+    clock.advance(301)
+    client.post("/login/passkey/options", headers={"X-CSRFToken": token})
+    assert WebAuthnChallenge.select().count() == 1
