@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(expires)
     app.jinja_env.globals["event_names"] = words.EVENT_NAMES
     app.jinja_env.globals["started_with"] = words.STARTED_WITH
+    app.jinja_env.globals["event_label"] = words.event_label
 
 
 def ago(timestamp: float) -> str:

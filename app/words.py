@@ -117,6 +117,18 @@ EVENT_NAMES = {
 }
 
 
+NAMED_IN_DETAIL = frozenset({"passkey_added", "passkey_removed", "passkey_renamed"})
+
+
+def event_label(kind: str, detail: str = "") -> str:
+    """An activity row's words: the kind's name, with the passkey it concerns, and a
+    confirmation said as it was given."""
+    if kind == "reauthenticated" and detail == Method.PASSKEY:
+        return "Passkey used to confirm an action"
+    label = EVENT_NAMES.get(kind, kind)
+    return f"{label}: {detail}" if kind in NAMED_IN_DETAIL and detail else label
+
+
 @dataclass(frozen=True)
 class Notice:
     """A security mail: what happened and what to do (``str.format`` fields in braces)."""

@@ -80,6 +80,8 @@ def test_added_passkey_is_listed_with_name_added_and_last_used(ada, key):
     passkey = Passkey.get()
     assert passkey.backup_eligible and passkey.backed_up and passkey.sign_count == 1
     assert SecurityEvent.get(SecurityEvent.kind == "passkey_added").detail == "Work laptop"
+    row = page(ada.get("/sessions")).select_one('[data-event="passkey_added"]')
+    assert "Passkey added: Work laptop" in row.get_text()
 
 
 def test_a_passkey_signs_in_on_its_own_and_the_session_says_so(ada_with_passkey, key):
@@ -203,6 +205,10 @@ def test_re_authentication_accepts_a_passkey(ada, key, app, clock):
     response = reauth_with_passkey(ada, asked, key)
     assert response.status_code == 302 and not Passkey.select().exists()
     assert SecurityEvent.get(SecurityEvent.kind == "reauthenticated").detail == "passkey"
+    activity = page(ada.get("/sessions")).select('[data-event="reauthenticated"]')
+    assert "Passkey used to confirm an action" in activity[0].get_text()
+    timeline = page(ada.get(f"/sessions/{LoginSession.get().public_id}")).get_text()
+    assert "Passkey used to confirm an action" in timeline
 
 
 def test_re_authentication_refuses_another_accounts_passkey(ada, key, app, clock):
