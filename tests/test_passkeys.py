@@ -40,7 +40,7 @@ def add_passkey(client, authenticator, name="Laptop", **knobs):
 def sign_in_options(client) -> tuple[dict, str]:
     token = csrf_token(client.get("/login"))
     response = client.post("/login/passkey/options", headers={"X-CSRFToken": token})
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     return response.get_json(), token
 
 
@@ -327,3 +327,11 @@ def test_expired_challenges_are_deleted_as_new_ones_are_made(client, clock):
     clock.advance(301)
     client.post("/login/passkey/options", headers={"X-CSRFToken": token})
     assert WebAuthnChallenge.select().count() == 1
+
+
+def test_a_cloned_authenticator_whose_counter_went_back_is_refused(ada_with_passkey, key):
+    assert passkey_sign_in(ada_with_passkey, key).status_code == 302
+    sign_out(ada_with_passkey)
+    key.counter = 0  # a copy of the key made before its last use
+    assert passkey_sign_in(ada_with_passkey, key).status_code == 401
+    assert signed_in_as(ada_with_passkey) is None

@@ -10,6 +10,7 @@ from app.account import bp
 from app.account.forms import NewPasskeyForm, PasskeyNameForm
 from app.middleware import client_ip, current_principal, login_required
 from app.reauth import confirmation_required
+from app.security import mark_private
 
 NOT_ADDED = "The passkey was not added: its answer did not check out. Try again."
 
@@ -41,6 +42,7 @@ def reauth_passkey_options():
     """A challenge for "Confirm it's you" with a passkey, bound to this session."""
     if signing_in.relying_party() is None:
         abort(404)
+    mark_private()
     return Response(signing_in.passkey_challenge(passkeys.REAUTH), mimetype="application/json")
 
 

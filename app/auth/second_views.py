@@ -12,6 +12,7 @@ from app.auth.views import safe_next
 from app.middleware import client_ip
 from app.models import User
 from app.recovery import can_sign_in
+from app.security import mark_private
 from app.sessions.state import Method
 
 PASSKEY_REFUSED = ("That passkey was not accepted. Try it again, or sign in with your email and "
@@ -25,6 +26,7 @@ def passkey_options():
     """A fresh challenge for this browser (its handle in Flask's signed cookie)."""
     if signing_in.relying_party() is None:
         abort(404)
+    mark_private()  # a challenge for this browser alone: never stored by a cache
     return Response(signing_in.passkey_challenge(passkeys.SIGN_IN),
                     mimetype="application/json")
 
