@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 from markupsafe import Markup, escape
 
-from app import places, settings, words
+from app import places, settings, signing_in, words
 from app.models import LoginSession
 from app.sessions import rules
 
@@ -23,6 +23,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["event_names"] = words.EVENT_NAMES
     app.jinja_env.globals["started_with"] = words.STARTED_WITH
     app.jinja_env.globals["event_label"] = words.event_label
+    # Whether this page is at the address passkeys belong to (never at an IP address).
+    app.jinja_env.globals["passkeys_here"] = signing_in.on_relying_party
 
 
 def ago(timestamp: float) -> str:

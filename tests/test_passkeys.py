@@ -296,6 +296,9 @@ def test_the_login_page_offers_passkeys_in_autofill_and_behind_a_button(client):
     assert html.select_one('input[name="email"]')["autocomplete"] == "username webauthn"
     button = html.select_one('[data-test="passkey-sign-in"]')
     assert button.has_attr("hidden")  # shown by static/passkeys.js only where it works
+    at_ip = page(client.get("http://127.0.0.1/login"))  # where the browser would refuse it
+    assert at_ip.select_one('[data-test="passkey-sign-in"]') is None
+    assert not at_ip.select('script[src*="passkeys.js"]')
 
 
 def test_a_passkey_sign_in_needs_no_code_with_two_step_on(ada, key, clock):
