@@ -181,3 +181,20 @@ def test_setting_up_needs_a_recent_sign_in(ada, app, clock):
     asked = submit(ada, "/account/two-factor/setup", {}, form_page="/account/two-factor")
     assert page(asked).h1.get_text() == "Confirm it's you"
     assert not TwoFactor.select().exists()
+
+
+def test_codes_are_throttled_per_address_across_accounts(make_app, clock):
+    app = make_app(GATEHOUSE_LOGIN_LIMIT_IP=3)
+    ada, bob = browser(app), browser(app, UA_PHONE)  # both from 203.0.113.7
+    signed_up(ada)
+    signed_up(bob, "bob@example.com")
+    set_up(ada)
+    bob_totp, _ = set_up(bob)
+    clock.advance(30)
+    for client in (ada, bob):
+        submit(client, "/logout", {}, form_page="/account")
+    login(ada)
+    login(bob, "bob@example.com")
+    assert [enter_code(ada, "999999").status_code for _ in range(2)] == [401, 401]
+    assert enter_code(bob, "999999").status_code == 401
+    assert enter_code(bob, at(bob_totp, clock)).status_code == 429
