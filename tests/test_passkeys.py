@@ -305,7 +305,7 @@ def test_a_passkey_sign_in_needs_no_code_with_two_step_on(ada, key, clock):
     from test_two_step import set_up
 
     add_passkey(ada, key)
-    set_up(ada)
+    set_up(ada, clock)
     sign_out(ada)
     response = passkey_sign_in(ada, key)
     assert response.status_code == 302 and not response.headers["Location"].endswith("/code")

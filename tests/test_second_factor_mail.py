@@ -28,7 +28,7 @@ def test_every_change_to_the_second_factors_is_recorded_and_mailed(mailing, smtp
     submit(ada, f"/account/passkeys/{Passkey.get().public_id}/remove", {},
            form_page="/account/passkeys")
     smtp.mailbox.about("ada@example.com", "A passkey was removed from your account")
-    _, codes = set_up(ada)
+    _, codes = set_up(ada, clock)
     smtp.mailbox.about("ada@example.com", "Two-step sign-in was turned on")
     submit(ada, "/logout", {}, form_page="/account")
     submit(ada, "/login", {"email": "ada@example.com", "password": PASSWORD})

@@ -13,13 +13,14 @@ from app.carriers import SESSION_COOKIE
 from app.models import LoginSession, PendingSignIn, RecoveryCode, SecurityEvent, TwoFactor, User
 
 
-def set_up(client) -> tuple[pyotp.TOTP, list[str]]:
-    """Turn two-step sign-in on as a person would: the key off the page, a code from it."""
+def set_up(client, clock) -> tuple[pyotp.TOTP, list[str]]:
+    """Turn two-step sign-in on as a person would: the key off the page, a code from it (for
+    the app's clock, which a test moves by hand)."""
     html = page(submit(client, "/account/two-factor/setup", {},
                        form_page="/account/two-factor"))
     assert html.select_one("img.qr")["src"].startswith("data:image/svg+xml")
     totp = pyotp.TOTP(html.select_one('[data-test="totp-key"]').get_text().replace(" ", ""))
-    response = submit(client, "/account/two-factor/confirm", {"code": totp.now()},
+    response = submit(client, "/account/two-factor/confirm", {"code": totp.at(clock())},
                       form_page="/account/two-factor")
     codes = [c.get_text() for c in page(response).select('[data-test="recovery-codes"] code')]
     return totp, codes
@@ -32,7 +33,7 @@ def at(totp: pyotp.TOTP, clock, steps: int = 0) -> str:
 
 @pytest.fixture
 def ada_two_step(ada, clock):
-    totp, codes = set_up(ada)
+    totp, codes = set_up(ada, clock)
     clock.advance(30)  # the set-up code's step is used; sign-ins use the next ones
     submit(ada, "/logout", {}, form_page="/account")
     return ada, totp, codes
@@ -47,8 +48,8 @@ def signed_in_as(client) -> str | None:
     return response.get_json()["email"] if response.status_code == 200 else None
 
 
-def test_setting_up_shows_ten_codes_once_and_stores_them_hashed(ada):
-    totp, codes = set_up(ada)
+def test_setting_up_shows_ten_codes_once_and_stores_them_hashed(ada, clock):
+    totp, codes = set_up(ada, clock)
     assert len(codes) == 10 == len(set(codes))
     assert TwoFactor.get().confirmed_at is not None
     stored = {row.code_hash for row in RecoveryCode.select()}
@@ -121,7 +122,7 @@ def test_a_recovery_code_signs_in_once(ada_two_step, app):
 def test_codes_are_throttled_per_account(make_app, clock):
     client = browser(make_app(GATEHOUSE_LOGIN_LIMIT_ACCOUNT=3))
     signed_up(client)
-    totp, _ = set_up(client)
+    totp, _ = set_up(client, clock)
     clock.advance(30)
     submit(client, "/logout", {}, form_page="/account")
     login(client)
@@ -188,8 +189,8 @@ def test_codes_are_throttled_per_address_across_accounts(make_app, clock):
     ada, bob = browser(app), browser(app, UA_PHONE)  # both from 203.0.113.7
     signed_up(ada)
     signed_up(bob, "bob@example.com")
-    set_up(ada)
-    bob_totp, _ = set_up(bob)
+    set_up(ada, clock)
+    bob_totp, _ = set_up(bob, clock)
     clock.advance(30)
     for client in (ada, bob):
         submit(client, "/logout", {}, form_page="/account")
