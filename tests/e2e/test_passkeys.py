@@ -87,6 +87,8 @@ def test_a_passkey_added_signs_in_reauthenticates_and_once_removed_is_refused(pe
     ada.go("/account/passkeys")
     ada.page.get_by_role("button", name="Remove").click()
     expect(ada.page.get_by_role("heading", level=1)).to_have_text("Confirm it's you")
+    expect(ada.page.get_by_role("button", name="Confirm with a passkey")).to_be_visible()
+    check_page(ada, "reauth-passkey")
     ada.page.get_by_role("button", name="Confirm with a passkey").click()
     ada.expect_flash("Passkey \u201cLaptop\u201d removed")
     expect(ada.page.locator("[data-passkey-id]")).to_have_count(0)
