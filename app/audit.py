@@ -34,6 +34,8 @@ REAUTHENTICATED = "reauthenticated"
 REGISTERED = "registered"
 EMAIL_VERIFIED = "email_verified"
 EMAIL_CHANGED = "email_changed"
+EMAIL_RESTORED = "email_restored"
+ACCOUNT_DELETED = "account_deleted"  # a log line only: no row outlives the account
 PASSWORD_CHANGED = "password_changed"
 PASSWORD_RESET = "password_reset"
 PASSWORD_RESET_REQUESTED = "password_reset_requested"
@@ -53,6 +55,9 @@ TWO_STEP_FAILED = "two_step_failed"  # a wrong code at the second step
 RECOVERY_CODE_USED = "recovery_code_used"
 CSRF_FAILED = "csrf_failed"
 THROTTLED = "throttled"
+ACCOUNT_LOCKED = "account_locked"  # failed sign-ins used up the account's allowance
+ACCOUNT_UNLOCKED = "account_unlocked"  # by the link mailed with the lock
+PASSWORD_BLOCKED = "password_blocked"  # its owner disowned a sign-in: reset it to sign in
 
 # kind -> functions called with the event, inside the transaction that records it (so a mail
 # they queue commits, or not, with the event). Registered once per process; idempotent.

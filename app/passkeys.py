@@ -153,15 +153,18 @@ def authenticate(handle: str, credential: str, rp: RelyingParty, *, purpose: str
     """The passkey that answered the challenge behind ``handle`` (for a re-authentication, one
     of ``user_id``'s). Refusals count against the address's sign-in limit (Throttled beyond
     it) and are recorded."""
-    throttle.check(limits.for_address(ip), now)
-    try:
-        return _verified(handle, credential, rp, purpose=purpose, now=now, user_id=user_id,
-                         session_id=session_id)
-    except PasskeyRefused as refused:
-        throttle.fail(limits.for_address(ip), now)
-        audit.record(audit.PASSKEY_FAILED, user=user_id, session=session_id, ip=ip, now=now,
-                     detail=str(refused)[:200])
-        raise
+    with throttle.attempt(limits.for_address(ip), now) as attempt:
+        try:
+            passkey = _verified(handle, credential, rp, purpose=purpose, now=now,
+                                user_id=user_id, session_id=session_id)
+        except PasskeyRefused as refused:
+            reason = str(refused)[:200]
+        else:
+            attempt.succeeded(clear=[])
+            return passkey
+    audit.record(audit.PASSKEY_FAILED, user=user_id, session=session_id, ip=ip, now=now,
+                 detail=reason)
+    raise PasskeyRefused(reason)
 
 
 def _verified(handle: str, credential: str, rp: RelyingParty, *, purpose: str, now: float,

@@ -101,21 +101,20 @@ def release(pending: PendingSignIn) -> bool:
 def prove(user: User, code: str, *, limits: Throttles, now: float, ip: str = "") -> bool:
     """Whether ``code`` (from the app, or a recovery code) proves ``user``'s second step.
 
-    Counted before it is checked, like a password (Throttled beyond the limits); a success
-    clears the account's count and gives back the address's attempt.
+    Admitted before it is checked and counted when wrong, like a password (Throttled beyond
+    the limits); a success sets the account's count back to zero.
     """
     keys = limits.for_second_step(user.email, ip)
-    throttle.take(keys, now)
-    if otp.looks_like_totp(code):
-        accepted = _app_code(user.id, code, now)
-    else:
-        accepted = _recovery_code(user, code, now=now, ip=ip)
+    with throttle.attempt(keys, now) as attempt:
+        if otp.looks_like_totp(code):
+            accepted = _app_code(user.id, code, now)
+        else:
+            accepted = _recovery_code(user, code, now=now, ip=ip)
+        if accepted:  # the account's failures start again; the address's stay
+            attempt.succeeded(clear=[keys[0].key])
     if not accepted:
         audit.record(audit.TWO_STEP_FAILED, user=user.id, ip=ip, now=now)
-        return False
-    throttle.reset(keys[0].key)
-    throttle.give_back(keys[-1].key)
-    return True
+    return accepted
 
 
 def _app_code(user_id: int, code: str, now: float) -> bool:

@@ -338,3 +338,16 @@ def test_a_cloned_authenticator_whose_counter_went_back_is_refused(ada_with_pass
     key.counter = 0  # a copy of the key made before its last use
     assert passkey_sign_in(ada_with_passkey, key).status_code == 401
     assert signed_in_as(ada_with_passkey) is None
+
+
+def test_deleting_the_account_erases_its_passkeys_and_two_step_sign_in(ada, key, clock):
+    from test_two_step import set_up
+
+    from app.models import RecoveryCode, TwoFactor
+
+    add_passkey(ada, key)
+    set_up(ada, clock)
+    done = submit(ada, "/account/delete", {}, form_page="/account/delete")
+    assert done.status_code == 302
+    for model in (Passkey, TwoFactor, RecoveryCode, WebAuthnChallenge):
+        assert not model.select().exists(), model

@@ -8,7 +8,9 @@ A new table is a model in the module of its part, listed in ``ALL`` below, and a
 from __future__ import annotations
 
 from app.models.accounts import AnonymousFailure, KnownDevice, Throttle, User
+from app.models.alerts import DigestedSignIn
 from app.models.base import BaseModel, SchemaVersion
+from app.models.devicekeys import KeyChallenge, SessionKey
 from app.models.mail import LinkToken, OutboxMessage
 from app.models.second_factors import (
     Passkey,
@@ -21,12 +23,13 @@ from app.models.sessions import LoginSession, RefreshToken, SecurityEvent, Sessi
 
 ALL: list[type[BaseModel]] = [
     User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
-    AnonymousFailure, OutboxMessage, LinkToken, SessionChange, Passkey, WebAuthnChallenge,
-    TwoFactor, RecoveryCode, PendingSignIn,
+    AnonymousFailure, OutboxMessage, LinkToken, SessionChange, SessionKey, KeyChallenge,
+    DigestedSignIn, Passkey, WebAuthnChallenge, TwoFactor, RecoveryCode, PendingSignIn,
 ]
 
 __all__ = [
-    "ALL", "AnonymousFailure", "BaseModel", "KnownDevice", "LinkToken", "LoginSession",
-    "OutboxMessage", "Passkey", "PendingSignIn", "RecoveryCode", "RefreshToken", "SchemaVersion",
-    "SecurityEvent", "SessionChange", "Throttle", "TwoFactor", "User", "WebAuthnChallenge",
+    "ALL", "AnonymousFailure", "BaseModel", "DigestedSignIn", "KeyChallenge", "KnownDevice",
+    "LinkToken", "LoginSession", "OutboxMessage", "Passkey", "PendingSignIn", "RecoveryCode",
+    "RefreshToken", "SchemaVersion", "SecurityEvent", "SessionChange", "SessionKey", "Throttle",
+    "TwoFactor", "User", "WebAuthnChallenge",
 ]
