@@ -9,6 +9,8 @@ them go out per account and hour; the hour's later ones wait for one summary sen
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, has_request_context, request, url_for
 
 from app import audit, devices, links, mail, recovery, settings, throttle
@@ -18,10 +20,36 @@ from app.models import DigestedSignIn, KnownDevice, LinkToken, LoginSession, Use
 from app.sessions import rules
 from app.sessions.state import Method
 
+# Changes to how an account signs in, each mailed as a notice (words.NOTICES) the moment it is
+# recorded; the event's detail fills the notice in (a passkey's name, the codes left).
+PROOF_CHANGES = (audit.PASSKEY_ADDED, audit.PASSKEY_REMOVED, audit.TWO_STEP_ON,
+                 audit.TWO_STEP_OFF, audit.RECOVERY_CODE_USED)
+
 
 def init_app(app: Flask) -> None:
     audit.on(audit.SIGN_IN, signed_in)
     audit.on(rules.REUSE_DETECTED, reuse_detected)
+    for kind, listener in _PROOF_LISTENERS.items():
+        audit.on(kind, listener)
+
+
+def _proof_changed(kind: str) -> Callable[..., None]:
+    def listener(*, user: int | None, session: int | None, ip: str, now: float,
+                 detail: str = "") -> None:
+        if not _mailing() or user is None:
+            return
+        recovery.notice(
+            User.get_by_id(user).email, kind, now=now, ip=ip,
+            user_agent=request.headers.get("User-Agent", ""),
+            device_name=devices.name_of(user, audit.device_of_request()),
+            change_url=mail.link(url_for("account.password")), name=detail, left=detail)
+
+    listener.__name__ = f"mail_{kind}"
+    return listener
+
+
+# Made once per process: ``audit.on`` keeps one of each listener, however many apps start.
+_PROOF_LISTENERS = {kind: _proof_changed(kind) for kind in PROOF_CHANGES}
 
 
 def _mailing() -> bool:

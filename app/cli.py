@@ -14,7 +14,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app import audit, devicekeys, migrations, settings, throttle, users
+from app import audit, devicekeys, migrations, passkeys, settings, throttle, twostep, users
 from app.config import ACCOUNT_CAP_WINDOW, ConfigError
 from app.models import User
 from app.passwords import PasswordRejected
@@ -52,6 +52,8 @@ def prune() -> None:
     cleared = throttle.prune(at, max_window=ACCOUNT_CAP_WINDOW)
     events = audit.prune(at, retention=config.event_retention)
     challenges = devicekeys.prune(now=at)
+    passkeys.prune(at)  # passkey challenges nobody answered
+    twostep.prune(at)  # sign-ins that never got their code
     click.echo(f"Pruned {removed} sessions, {cleared} throttle entries, {events} events and "
                f"{challenges} expired key challenges.")
 

@@ -89,9 +89,12 @@ MAIL_WINDOW = 3600
 KEY_CHALLENGE_TTL = 300  # a DBSC challenge is answered within this, or not at all
 KEY_CHALLENGES_KEPT = 5  # unanswered challenges kept per session (parallel refreshes)
 ALERTS_PER_HOUR = 5  # new-sign-in mails per account per MAIL_WINDOW; the rest in one summary
+CHALLENGE_TTL = 300  # a WebAuthn challenge is answered within this, once
+PENDING_SIGN_IN_TTL = 300  # a password accepted for two-step sign-in waits this long for a code
+RECOVERY_CODES = 10  # shown once when two-step sign-in is turned on
 
 # Where links point in development when GATEHOUSE_PUBLIC_URL is not set: the quick start's.
-DEV_PUBLIC_URL = "http://127.0.0.1:5000"
+DEV_PUBLIC_URL = "http://localhost:5000"
 
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development", "gatehouse"}
 MIN_SECRET_LENGTH = 32

@@ -76,6 +76,17 @@ class Throttles:
     def for_reset(self, ip: str) -> list[Limit]:
         return [Limit(f"reset-ip:{address_key(ip)}", RESET_LIMIT_IP, self.window)]
 
+    def for_second_step(self, email: str, ip: str) -> list[Limit]:
+        """Codes at the second step of a sign-in: as many as passwords, per account and per
+        address, counted apart from them (the password was right)."""
+        return [Limit(f"code-account:{email}", self.per_account, self.window),
+                Limit(f"code-ip:{address_key(ip)}", self.per_ip, self.window)]
+
+    def for_address(self, ip: str) -> list[Limit]:
+        """An address's failed proofs that name no account (a refused passkey): the password
+        sign-in's per-address limit, shared with it."""
+        return [Limit(f"ip:{address_key(ip)}", self.per_ip, self.window)]
+
     def for_unknown_sessions(self, ip: str) -> list[Limit]:
         return [Limit(f"session-ip:{address_key(ip)}", self.unknown_sessions_per_ip,
                       self.window)]

@@ -21,9 +21,10 @@ from flask import render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
 
-from app import audit, settings, signing_in
+from app import audit, passkeys, settings, signing_in
 from app.errors import MalformedRequest, ReauthenticationRequired
 from app.forms import PASSWORD, well_formed
+from app.middleware import current_principal
 from app.security import is_api_request
 from app.sessions.state import Method
 
@@ -31,7 +32,9 @@ WRONG_PASSWORD = "That password is not right."
 NOT_AN_OBJECT = ("Send the body as a JSON object, such as {\"password\": \"...\"}, with "
                  "Content-Type: application/json.")
 NOT_A_STRING = "The password must be a string."
-NOT_CARRIED = frozenset({"csrf_token", "password"})  # a fresh token; the password is typed
+PASSKEY_REFUSED = "That passkey was not accepted. Try again, or enter your password."
+# A fresh token; the password is typed, the passkey's answer made anew.
+NOT_CARRIED = frozenset({"csrf_token", "password", "passkey"})
 
 
 class ReauthForm(FlaskForm):
@@ -56,6 +59,12 @@ def confirmation_required(
             needed = not unless(**kwargs) and not signing_in.recently_proven()
             if is_api_request():
                 return _confirm_json(needed, view, *args, **kwargs)
+            if "passkey" in request.form:
+                if confirm_with_passkey(request.form["passkey"]):
+                    return view(*args, **kwargs)
+                form = ReauthForm()
+                form.password.errors = [PASSKEY_REFUSED]
+                return _ask(form, doing, back), 401
             if "password" not in request.form:
                 if not needed:
                     return view(*args, **kwargs)
@@ -79,6 +88,18 @@ def confirm(password: str) -> bool:
     if signing_in.confirm_password(password, failure=audit.REAUTH_FAILED) is None:
         return False
     signing_in.proven_again(Method.PASSWORD)
+    return True
+
+
+def confirm_with_passkey(credential: str) -> bool:
+    """Whether ``credential`` answers this browser's re-authentication challenge with one of
+    the signed-in person's passkeys; if so, the window starts again. Refusals are throttled
+    (Throttled beyond the limit, which the error pages answer) and recorded."""
+    try:
+        signing_in.passkey_answer(credential, passkeys.REAUTH)
+    except passkeys.PasskeyRefused:
+        return False
+    signing_in.proven_again(Method.PASSKEY)
     return True
 
 
@@ -111,6 +132,8 @@ def _ask(form: ReauthForm, doing: str, back: str) -> str:
                if name not in NOT_CARRIED]
     return render_template("auth/reauth.html", form=form, doing=doing, carried=carried,
                            action=_this_url(), back=url_for(back),
+                           passkey=signing_in.on_relying_party() and bool(
+                               passkeys.of_user(current_principal().user_id)),
                            window=settings.current().reauth_window)
 
 

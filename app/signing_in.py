@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request, url_for
 from flask import session as cookie_session  # Flask's signed cookie: CSRF secret and flashes
 
-from app import binding, devices, settings, tokens, users
+from app import binding, devices, passkeys, settings, tokens, twostep, users
 from app.middleware import (
     auth_state,
     client_ip,
@@ -19,7 +20,7 @@ from app.middleware import (
     device_id,
     user_agent,
 )
-from app.models import User
+from app.models import Passkey, PendingSignIn, User
 from app.sessions import rules, store
 from app.sessions.state import Method, Principal
 
@@ -46,6 +47,76 @@ def sign_in(user: User, method: Method = Method.PASSWORD) -> None:
     devices.remember(user.id, device, at, user_agent())
     state.clear, state.principal = False, None
     binding.offer(state.issued.session_public_id)
+
+
+def sign_in_or_hold(user: User, method: Method, target: str) -> str:
+    """Sign ``user`` in, or, when their account has two-step sign-in and ``method`` is not
+    already two factors, hold the sign-in until a code is given; where to go next."""
+    if method == Method.PASSKEY or not twostep.is_on(user.id):
+        sign_in(user, method)
+        return target
+    cookie_session[PENDING] = twostep.hold(user, method, target, now=settings.now())
+    return url_for("auth.second_step")
+
+
+PENDING = "two_step"  # Flask's cookie: the handle of this browser's sign-in waiting for a code
+CHALLENGES = "webauthn"  # ... and of its WebAuthn challenge
+
+
+def held_sign_in() -> PendingSignIn | None:
+    handle = cookie_session.get(PENDING)
+    return twostep.held(handle, settings.now()) if isinstance(handle, str) else None
+
+
+def relying_party() -> passkeys.RelyingParty | None:
+    """Who passkeys are for: the public URL's host. None when none is configured."""
+    return passkeys.RelyingParty.of(settings.current().public_url)
+
+
+def on_relying_party() -> bool:
+    """Whether this page was opened at the public URL's origin, where passkeys work (a browser
+    refuses them on an IP address such as 127.0.0.1)."""
+    rp = relying_party()
+    return rp is not None and request.host_url.rstrip("/") == rp.origin
+
+
+def passkey_challenge(purpose: str) -> str:
+    """A fresh challenge for this browser (replacing any earlier one); the options as JSON."""
+    rp = relying_party()
+    if rp is None:
+        raise passkeys.PasskeyRefused("no public URL: passkeys are not configured")
+    principal = current_principal() if purpose != passkeys.SIGN_IN else None
+    handle, options = passkeys.begin(
+        purpose, rp, now=settings.now(),
+        user=User.get_by_id(principal.user_id) if principal else None,
+        session_id=principal.session_id if principal else None)
+    cookie_session[CHALLENGES] = handle
+    return options
+
+
+def passkey_answer(credential: str, purpose: str) -> Passkey:
+    """The passkey that answered this browser's challenge for ``purpose`` (for a
+    re-authentication, one of the signed-in person's); PasskeyRefused or Throttled."""
+    rp, handle = relying_party(), cookie_session.pop(CHALLENGES, None)
+    if rp is None or not isinstance(handle, str):
+        raise passkeys.PasskeyRefused("no challenge was issued to this browser")
+    config = settings.current()
+    principal = current_principal() if purpose != passkeys.SIGN_IN else None
+    return passkeys.authenticate(
+        handle, credential, rp, purpose=purpose, limits=config.throttles, now=config.clock(),
+        ip=client_ip(), user_id=principal.user_id if principal else None,
+        session_id=principal.session_id if principal else None)
+
+
+def add_passkey(credential: str, name: str) -> Passkey:
+    """Store the passkey this browser just made for the signed-in person."""
+    rp, handle = relying_party(), cookie_session.pop(CHALLENGES, None)
+    if rp is None or not isinstance(handle, str):
+        raise passkeys.PasskeyRefused("no challenge was issued to this browser")
+    principal = current_principal()
+    return passkeys.register(handle, credential, rp, user_id=principal.user_id,
+                             session_id=principal.session_id, name=name, now=settings.now(),
+                             ip=client_ip())
 
 
 def origin() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, request
 from markupsafe import Markup, escape
 
-from app import places, settings, words
+from app import places, settings, signing_in, words
 from app.models import LoginSession
 from app.sessions import rules
 
@@ -25,6 +25,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["event_names"] = words.EVENT_NAMES
     app.add_template_global(insecure_origin)
     app.add_template_global(insecure_origin_words)
+    app.jinja_env.globals["started_with"] = words.STARTED_WITH
+    app.jinja_env.globals["event_label"] = words.event_label
+    # Whether this page is at the address passkeys belong to (never at an IP address).
+    app.jinja_env.globals["passkeys_here"] = signing_in.on_relying_party
 
 
 def insecure_origin() -> bool:

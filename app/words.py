@@ -99,7 +99,11 @@ def not_signed_in(reason: str) -> str:
 
 # How a session started, first on its timeline.
 STARTS: dict[str, str] = {Method.PASSWORD: "Signed in with the password",
-          Method.RESET: "Signed in with a new password, from a password reset link"}
+          Method.RESET: "Signed in with a new password, from a password reset link",
+          Method.PASSKEY: "Signed in with a passkey"}
+# The same, briefly, on a session's card (nothing for the password: most sessions start so).
+STARTED_WITH: dict[str, str] = {Method.PASSKEY: "with a passkey",
+                                Method.RESET: "with a password reset link"}
 
 # The security activity's words: an ended session's event is named by its end reason's label.
 EVENT_NAMES = {
@@ -126,6 +130,14 @@ EVENT_NAMES = {
     "key_missing": "Refused a copy without this device's key",
     "device_named": "Device renamed",
     "password_blocked": "Password stopped from a \"This wasn't me\" mail: it must be reset",
+    "passkey_added": "Passkey added",
+    "passkey_removed": "Passkey removed",
+    "passkey_renamed": "Passkey renamed",
+    "passkey_failed": "Refused a passkey",
+    "two_step_on": "Two-step sign-in turned on",
+    "two_step_off": "Two-step sign-in turned off",
+    "two_step_failed": "Wrong code at two-step sign-in",
+    "recovery_code_used": "Recovery code used",
 }
 
 # Development opened over plain http from another device: why no form works, and what to do.
@@ -138,6 +150,18 @@ INSECURE_ORIGIN = ("This site is open over plain http at an address other than t
 PASSWORD_MUST_BE_RESET = ("The password of this account must be reset before anyone can sign "
                           "in with it. Ask for a reset link: it is mailed to the account's "
                           "address.")
+
+
+NAMED_IN_DETAIL = frozenset({"passkey_added", "passkey_removed", "passkey_renamed"})
+
+
+def event_label(kind: str, detail: str = "") -> str:
+    """An activity row's words: the kind's name, with the passkey it concerns, and a
+    confirmation said as it was given."""
+    if kind == "reauthenticated" and detail == Method.PASSKEY:
+        return "Passkey used to confirm an action"
+    label = EVENT_NAMES.get(kind, kind)
+    return f"{label}: {detail}" if kind in NAMED_IN_DETAIL and detail else label
 
 
 @dataclass(frozen=True)
@@ -175,6 +199,31 @@ NOTICES = {
         "was erased. This is the last message we send to this address.",
         "If this wasn't you, someone could sign in to your account: you can create a new one "
         "with this address at any time."),
+    "passkey_added": Notice(
+        "A passkey was added to your account",
+        "The passkey \u201c{name}\u201d was added to your Gatehouse account: it signs in "
+        "without the password.",
+        "If this wasn't you, remove it on the passkeys page and change your password."),
+    "passkey_removed": Notice(
+        "A passkey was removed from your account",
+        "The passkey \u201c{name}\u201d was removed from your Gatehouse account and no longer "
+        "signs in.",
+        "If this wasn't you, change your password now."),
+    "two_step_on": Notice(
+        "Two-step sign-in was turned on",
+        "Signing in to your Gatehouse account with the password now also asks for a code "
+        "from an authenticator app.",
+        "If this wasn't you, change your password now and then contact us."),
+    "two_step_off": Notice(
+        "Two-step sign-in was turned off",
+        "Signing in to your Gatehouse account with the password no longer asks for a code.",
+        "If this wasn't you, change your password now and turn two-step sign-in on again."),
+    "recovery_code_used": Notice(
+        "A recovery code was used",
+        "Someone signed in to your Gatehouse account with the password and one of your "
+        "recovery codes. {left} of them are left.",
+        "If this wasn't you, change your password now: whoever it was knows it and has your "
+        "codes."),
     rules.REUSE_DETECTED: Notice(
         f"A session was {USED_TWICE.lower()}",
         "Gatehouse signed out one of your sessions because its sign-in cookie was used twice, "

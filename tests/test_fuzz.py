@@ -25,7 +25,7 @@ from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"]
 FIELDS = ["email", "password", "next", "csrf_token", "current_password", "new_password",
-          "name", "password\x00", "é"]
+          "name", "password\x00", "é", "credential", "code", "passkey"]
 HEADERS = ["Origin", "Sec-Fetch-Site", "X-Gatehouse-Request", "Content-Type", "User-Agent",
            "X-Forwarded-For", "Accept", "Referer", "Host", "Content-Encoding",
            "Transfer-Encoding", "If-None-Match", "Range", "Authorization",

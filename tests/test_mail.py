@@ -161,7 +161,7 @@ def test_development_without_smtp_writes_eml_files_and_logs(make_app, tmp_path, 
     (eml,) = (tmp_path / "instance" / "outbox").glob("*.eml")
     assert b"Subject: Test notice" in eml.read_bytes()
     assert "Something <b>happened</b>." in caplog.text and str(eml) in caplog.text
-    assert app.config["GATEHOUSE_PUBLIC_URL"] == "http://127.0.0.1:5000"
+    assert app.config["GATEHOUSE_PUBLIC_URL"] == "http://localhost:5000"
 
 
 def test_production_without_a_mail_server_queues_nothing(app, clock):

@@ -17,6 +17,8 @@ def init_app(app: Flask) -> None:
         closing_views,
         credential_views,
         device_views,
+        passkey_views,
+        two_factor_views,
         views,
     )
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import Length, ValidationError
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import InputRequired, Length, ValidationError
 
 from app import devices
 from app.forms import (
@@ -13,6 +13,8 @@ from app.forms import (
     valid_email,
     well_formed,
 )
+from app.passkeys import MAX_CREDENTIAL
+from app.passkeys import NAME_MAX as PASSKEY_NAME_MAX
 from app.passwords import normalise
 
 
@@ -41,3 +43,23 @@ class PasswordForm(NewPasswordForm):
 class EmailForm(FlaskForm):
     email = EmailField("New email address", validators=[*EMAIL, well_formed, valid_email])
     current_password = PasswordField("Current password", validators=PASSWORD)
+
+
+class PasskeyNameForm(FlaskForm):
+    """A passkey's name, so that people tell their passkeys apart ("Phone", "Work laptop")."""
+
+    name = StringField("Name", validators=[InputRequired("Give the passkey a name."),
+                                           Length(max=PASSKEY_NAME_MAX), well_formed])
+
+
+class NewPasskeyForm(PasskeyNameForm):
+    """The passkey the browser just made (its JSON answer), with its name."""
+
+    credential = HiddenField(validators=[InputRequired(), Length(max=MAX_CREDENTIAL)])
+
+
+class CodeForm(FlaskForm):
+    """A code from the authenticator app, confirming it is set up."""
+
+    code = StringField("Code from the app", validators=[
+        InputRequired("Enter the 6-digit code the app shows."), Length(max=16)])

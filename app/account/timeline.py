@@ -5,6 +5,7 @@ from __future__ import annotations
 from app import audit, places, words
 from app.models import LoginSession, SecurityEvent
 from app.sessions import rules
+from app.sessions.state import Method
 
 
 def address(ip: str) -> str:
@@ -21,6 +22,8 @@ def entry(event: SecurityEvent, session: LoginSession, actor: str) -> str:
         return f"Used from a new address: {address(event.ip_address)}"
     if kind == audit.DEVICE_CHANGED:
         return f"Used from a different browser: {event.detail}"
+    if kind == audit.REAUTHENTICATED and event.detail == Method.PASSKEY:
+        return "Passkey used to confirm an action"
     if kind == audit.REAUTHENTICATED:
         return "Password entered again to confirm an action"
     if kind == audit.REFUSED_USE:

@@ -9,6 +9,11 @@ bp = Blueprint("auth", __name__)
 
 
 def init_app(app: Flask) -> None:
-    from app.auth import dbsc_views, link_views, views  # noqa: F401  (their routes register on bp)
+    from app.auth import (  # noqa: F401  (their routes register on bp)
+        dbsc_views,
+        link_views,
+        second_views,
+        views,
+    )
 
     app.register_blueprint(bp)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import InputRequired, Length
 
 from app.forms import EMAIL, PASSWORD, acceptable_password, valid_email, well_formed
+from app.passkeys import MAX_CREDENTIAL
 
 
 class RegisterForm(FlaskForm):
@@ -26,3 +28,18 @@ class VerifyForm(FlaskForm):
     """Confirming an address: the link proves the mailbox, the password who registered."""
 
     password = PasswordField("Password", validators=PASSWORD)
+
+
+class PasskeySignInForm(FlaskForm):
+    """A passkey's answer to this browser's challenge (JSON, filled in by static/passkeys.js)."""
+
+    credential = HiddenField(validators=[InputRequired(), Length(max=MAX_CREDENTIAL)])
+    next = HiddenField()
+
+
+class SecondStepForm(FlaskForm):
+    """The second step of a sign-in: a code from the authenticator app, or a recovery code."""
+
+    code = StringField("Code", validators=[
+        InputRequired("Enter the code from your authenticator app, or a recovery code."),
+        Length(max=32)])

@@ -41,10 +41,13 @@ def reset_password(token: str, row: LinkToken, acting: bool):
         if not reset.is_current_password(token, user, form.new_password.data,
                                             now=settings.now()):
             user = reset.reset_password(token, form.new_password.data, **origin())
-            signing_in.sign_in(user, method=Method.RESET)
-            flash("Your password was reset and every session was signed out. This browser "
-                  "is signed in with the new password.", "success")
-            return redirect(url_for("account.sessions_page"))
+            # Two-step sign-in stays on: the code is still asked before this browser is in.
+            target = url_for("account.sessions_page")
+            onward = signing_in.sign_in_or_hold(user, Method.RESET, target)
+            flash("Your password was reset and every session was signed out. " + (
+                "This browser is signed in with the new password." if onward == target else
+                "Enter a code from your authenticator app to sign in."), "success")
+            return redirect(onward)
         form.new_password.errors.append(SAME_PASSWORD)
     return render_template("auth/reset.html", form=form, email=user.email, token=token)
 
@@ -59,9 +62,11 @@ def verify_email(token: str, row: LinkToken, acting: bool):
     if acting and form.validate_on_submit():
         if registration.verify_email(token, form.password.data, now=settings.now(), ip=client_ip(),
                                  device_id=middleware.device_id()) is not None:
-            signing_in.sign_in(user)
-            flash("Your email address is confirmed, and you are signed in.", "success")
-            return redirect(url_for("account.account"))
+            target = url_for("account.account")
+            onward = signing_in.sign_in_or_hold(user, Method.PASSWORD, target)
+            flash("Your email address is confirmed" + (
+                ", and you are signed in." if onward == target else "."), "success")
+            return redirect(onward)
         form.password.errors.append(WRONG_PASSWORD)
     return render_template("auth/verify.html", form=form, email=user.email, token=token), (
         401 if form.errors else 200)

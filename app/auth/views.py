@@ -13,6 +13,7 @@ from app.auth.forms import LoginForm, RegisterForm
 from app.middleware import client_ip
 from app.recovery import can_sign_in, registration
 from app.sessions import rules
+from app.sessions.state import Method
 from app.signing_in import origin
 
 SIGN_IN_FAILED = "That email and password don't match an account."
@@ -69,8 +70,8 @@ def login():
                                   limits=config.throttles, now=config.clock(), ip=client_ip(),
                                   device_id=middleware.device_id(), usable=can_sign_in)
         if user is not None and can_sign_in(user):
-            signing_in.sign_in(user)
-            return redirect(safe_next(form.next.data))
+            return redirect(signing_in.sign_in_or_hold(user, Method.PASSWORD,
+                                                       safe_next(form.next.data)))
         if user is not None:  # the right password, an unconfirmed address: a new link
             registration.resend_verification(user, **origin())
         # With verification, a wrong password and an unconfirmed address answer alike: else

@@ -12,16 +12,24 @@ from app.models.alerts import DigestedSignIn
 from app.models.base import BaseModel, SchemaVersion
 from app.models.devicekeys import KeyChallenge, SessionKey
 from app.models.mail import LinkToken, OutboxMessage
+from app.models.second_factors import (
+    Passkey,
+    PendingSignIn,
+    RecoveryCode,
+    TwoFactor,
+    WebAuthnChallenge,
+)
 from app.models.sessions import LoginSession, RefreshToken, SecurityEvent, SessionChange
 
 ALL: list[type[BaseModel]] = [
     User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
     AnonymousFailure, OutboxMessage, LinkToken, SessionChange, SessionKey, KeyChallenge,
-    DigestedSignIn,
+    DigestedSignIn, Passkey, WebAuthnChallenge, TwoFactor, RecoveryCode, PendingSignIn,
 ]
 
 __all__ = [
     "ALL", "AnonymousFailure", "BaseModel", "DigestedSignIn", "KeyChallenge", "KnownDevice",
-    "LinkToken", "LoginSession", "OutboxMessage", "RefreshToken", "SchemaVersion",
-    "SecurityEvent", "SessionChange", "SessionKey", "Throttle", "User",
+    "LinkToken", "LoginSession", "OutboxMessage", "Passkey", "PendingSignIn", "RecoveryCode",
+    "RefreshToken", "SchemaVersion", "SecurityEvent", "SessionChange", "SessionKey", "Throttle",
+    "TwoFactor", "User", "WebAuthnChallenge",
 ]

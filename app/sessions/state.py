@@ -17,6 +17,7 @@ class Method(StrEnum):
 
     PASSWORD = "password"
     RESET = "reset"  # a new password, set through a mailed link
+    PASSKEY = "passkey"  # a WebAuthn assertion with user verification: two factors at once
 
 
 @dataclass(frozen=True)

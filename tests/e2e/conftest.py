@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from servers import Server, server_env
+from servers import Server, free_port, server_env
 from support import CHEAP_ARGON2, SECRET, reset_database
 
 from app import create_app
@@ -49,10 +49,14 @@ def site(chromium, tmp_path_factory):
     create_app(settings)  # the schema, before several workers start at once
     # Every scenario registers its own people from 127.0.0.1: more than the default 10
     # registrations per address per window (tests/test_security_throttle.py tests that limit).
+    # Its public address is http://localhost:<port> (passkeys need a host name); it answers
+    # at 127.0.0.1 as well, where every other scenario opens it.
+    port = free_port()
     env = server_env(url, SECRET, GATEHOUSE_ACCESS_TOKEN_TTL=ACCESS_TTL,
-                     GATEHOUSE_REGISTER_LIMIT_IP=1000)
+                     GATEHOUSE_REGISTER_LIMIT_IP=1000,
+                     GATEHOUSE_PUBLIC_URL=f"http://localhost:{port}")
     try:
-        with Server(env, workers=2, threads=4) as server:
+        with Server(env, workers=2, threads=4, port=port) as server:
             yield server
     finally:
         reset_database()
@@ -63,8 +67,11 @@ def people(chromium, site):
     """Open a browser context (one person's browser, its own cookie jar) per call."""
     opened: list[Person] = []
 
-    def open_browser(user_agent: str | None = None, viewport: str = "desktop") -> Person:
-        context = chromium.new_context(base_url=site.url, user_agent=user_agent,
+    def open_browser(user_agent: str | None = None, viewport: str = "desktop",
+                     host: str = "127.0.0.1") -> Person:
+        """``host="localhost"`` opens the site at its public address, where passkeys work."""
+        context = chromium.new_context(base_url=site.url.replace("127.0.0.1", host),
+                                       user_agent=user_agent,
                                        viewport=VIEWPORTS[viewport])
         context.set_default_timeout(TIMEOUT_MS)
         person = Person(context, context.new_page())

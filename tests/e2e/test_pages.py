@@ -15,7 +15,8 @@ SIGNED_OUT = {"home": "/", "sign-in": "/login", "register": "/register",
 SIGNED_IN = {"home": "/", "account": "/account", "password": "/account/password",
              "sessions": "/sessions", "not-found": "/no-such-page"}
 AUTOCOMPLETE = {
-    "/login": {"Email": "username", "Password": "current-password"},
+    # "webauthn": the sign-in field also offers passkeys in the browser's autofill.
+    "/login": {"Email": "username webauthn", "Password": "current-password"},
     "/register": {"Email": "username", "Password": "new-password"},
     "/account/password": {"Current password": "current-password",
                           "New password": "new-password"},
