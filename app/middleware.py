@@ -128,9 +128,17 @@ def device_name() -> str:
     return devices.name_of(current_principal().user_id, device_hash())
 
 
+def credential_free(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view that reads no credential (a verifier's key set, an app's token endpoint): the
+    request is never authenticated, so its response is no one's and no cookie is touched."""
+    view.credential_free = True  # type: ignore[attr-defined]
+    return view
+
+
 def open_auth() -> None:
     g.auth = state = AuthState()
-    if request.endpoint == "static":
+    if request.endpoint == "static" or getattr(
+            current_app.view_functions.get(request.endpoint or ""), "credential_free", False):
         return
     config = settings.current()
     at = config.clock()

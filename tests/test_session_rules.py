@@ -7,13 +7,14 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from support import fixed_keys
 
 from app import tokens, words
 from app.config import LAST_ACTIVE_RESOLUTION
 from app.sessions import rules
 from app.sessions.state import COLUMNS, FIELDS, SessionState
 
-KEYS = tokens.Keys.derive("rules-test-secret-0123456789abcdefghij")
+KEYS = fixed_keys("rules-test-secret-0123456789abcdefghij")
 POLICY = rules.Policy(issuer="gatehouse", access_ttl=300, grace=30, lost_response_window=600,
                       idle_ttl=3600, max_age=86400)
 NOW = 1_700_000_000.0

@@ -8,17 +8,18 @@ A new table is a model in the module of its part, listed in ``ALL`` below, and a
 from __future__ import annotations
 
 from app.models.accounts import AnonymousFailure, KnownDevice, Throttle, User
+from app.models.apps import StoredKey
 from app.models.base import BaseModel, SchemaVersion
 from app.models.mail import LinkToken, OutboxMessage
 from app.models.sessions import LoginSession, RefreshToken, SecurityEvent, SessionChange
 
 ALL: list[type[BaseModel]] = [
     User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
-    AnonymousFailure, OutboxMessage, LinkToken, SessionChange,
+    AnonymousFailure, OutboxMessage, LinkToken, SessionChange, StoredKey,
 ]
 
 __all__ = [
     "ALL", "AnonymousFailure", "BaseModel", "KnownDevice", "LinkToken", "LoginSession",
-    "OutboxMessage", "RefreshToken", "SchemaVersion", "SecurityEvent", "SessionChange", "Throttle",
-    "User",
+    "OutboxMessage", "RefreshToken", "SchemaVersion", "SecurityEvent", "SessionChange",
+    "StoredKey", "Throttle", "User",
 ]
