@@ -1,9 +1,11 @@
 """How a request carries its credential, and how a response hands a new one back.
 
 The middleware reads every credential through a carrier and writes every new one through the
-same carrier, so it never touches a cookie or a header itself. Today there is one: the
-browser's cookies. Each carrier's ``deliver`` and ``clear`` are one symmetric pair, with every
-attribute from the settings, so that a deletion always matches what was set.
+same carrier, so it never touches a cookie or a header itself: the browser's cookies, or an
+app's ``Authorization: Bearer`` header (an app renews its tokens at ``/oauth/token``, so
+nothing is ever written back to it). Each carrier's ``deliver`` and ``clear`` are one
+symmetric pair, with every attribute from the settings, so that a deletion always matches
+what was set.
 """
 
 from __future__ import annotations
@@ -64,3 +66,25 @@ class BrowserCookies:
 
     def remember_device(self, response: Response, device_id: str, max_age: int) -> None:
         response.set_cookie(DEVICE_COOKIE, device_id, max_age=max_age, **self.attributes)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (RFC 6750); None without one."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class BearerHeader:
+    """An app's access token in the ``Authorization`` header, on ``/api/`` only."""
+
+    def presented(self, request: Request) -> Presented:
+        return Presented(bearer_token(request) or "", "")
+
+    def deliver(self, response: Response, issued: Issued) -> None:
+        pass  # an app's tokens come from the token endpoint, never from an API response
+
+    def clear(self, response: Response) -> None:
+        pass

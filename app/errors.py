@@ -91,11 +91,15 @@ def http_error(error: HTTPException) -> tuple[Any, int]:
     return render_error(error.code or 500, error.description if error.code in (403,) else None)
 
 
-def not_signed_in(error: middleware.NotSignedIn) -> tuple[Any, int]:
+def not_signed_in(error: middleware.NotSignedIn) -> tuple[Any, ...]:
     if error.reason:
-        return render_error(401, words.end_reason(error.reason).message,
-                            reason=error.reason)
-    return render_error(401)
+        answer = render_error(401, words.end_reason(error.reason).message,
+                              reason=error.reason)
+    else:
+        answer = render_error(401)
+    if g.get("auth") is not None and g.auth.bearer:  # RFC 6750 3.1
+        return (*answer, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return answer
 
 
 def reauthentication_required(error: ReauthenticationRequired) -> tuple[Any, int]:

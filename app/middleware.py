@@ -23,10 +23,10 @@ from werkzeug.exceptions import Unauthorized
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.utils import cached_property
 
-from app import audit, devices, liveness, settings, throttle, tokens, words
-from app.carriers import BrowserCookies
+from app import audit, carriers, devices, liveness, settings, throttle, tokens, words
+from app.carriers import BearerHeader, BrowserCookies, bearer_token
 from app.config import DEVICE_MAX_AGE
-from app.security import is_api_request, mark_private
+from app.security import BearerWithCookies, is_api_request, mark_private
 from app.sessions import rules, use
 from app.sessions.rules import Issued
 from app.sessions.state import Principal
@@ -49,6 +49,7 @@ class AuthState:
     clear: bool = False
     ended_reason: str | None = None
     new_device: str | None = None  # a device cookie to set (this browser's first sign-in)
+    bearer: bool = False  # an app's call with its token in the Authorization header
 
     @property
     def signed_in(self) -> bool:
@@ -142,8 +143,13 @@ def open_auth() -> None:
         return
     config = settings.current()
     at = config.clock()
+    if is_api_request() and bearer_token(request) is not None:
+        _open_bearer(state, config, at)
+        return
     presented = carrier().presented(request)
     claims = _verified_claims(config, presented.access_token, at)
+    if claims is not None and claims.client_id:  # an app's token is no browser's cookie
+        claims = None
     try:
         state.principal = _live(claims, config, at) if claims else None
         if state.principal is None and presented.handle:
@@ -164,6 +170,24 @@ def open_auth() -> None:
         # presented without its key (its owner's browser may be mid-refresh): refuse it, but
         # leave the cookies alone so what the browser holds is not wiped.
         state.principal = None
+
+
+def _open_bearer(state: AuthState, config: settings.Settings, at: float) -> None:
+    """An app's call: its access token alone, never with cookies (a request carrying both
+    is refused), and never renewed here (the app refreshes at the token endpoint)."""
+    if request.cookies.get(carriers.ACCESS_COOKIE) or request.cookies.get(
+            carriers.SESSION_COOKIE):
+        raise BearerWithCookies()
+    state.bearer = True
+    claims = _verified_claims(config, BearerHeader().presented(request).access_token, at)
+    if claims is None or not claims.client_id:
+        return
+    try:
+        state.principal = _live(claims, config, at)
+    except rules.SessionEnded as ended:
+        state.ended_reason = ended.reason
+    except (rules.SessionNotFound, rules.StaleHandle, rules.KeyProofMissing):
+        pass
 
 
 def _verified_claims(config: settings.Settings, token: str,
@@ -203,6 +227,10 @@ def _forget(state: AuthState, reason: str | None) -> None:
 def save_auth(response: Response) -> Response:
     state: AuthState | None = g.get("auth")
     if state is None:
+        return response
+    if state.bearer:  # nothing to hand back; the response is the app's person's
+        if state.signed_in:
+            mark_private()
         return response
     if state.clear:
         carrier().clear(response)

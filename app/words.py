@@ -79,7 +79,8 @@ def end_reason(reason: str | None) -> EndReason:
 
 # How a session started, first on its timeline.
 STARTS: dict[str, str] = {Method.PASSWORD: "Signed in with the password",
-          Method.RESET: "Signed in with a new password, from a password reset link"}
+          Method.RESET: "Signed in with a new password, from a password reset link",
+          Method.APP: "Signed in to an app, allowed from a signed-in browser"}
 
 # The security activity's words: an ended session's event is named by its end reason's label.
 EVENT_NAMES = {

@@ -24,7 +24,7 @@ STATE = SessionState(
     successor_seen=True, rekeyed_at=None, rekey_generation=None, proven_at=NOW - 100,
     last_active_at=NOW - 10, absolute_expires_at=NOW + 1000, ended_at=None, end_reason=None,
     credential_epoch=2, user_epoch=2, user_epoch_reason="", last_ip_address="203.0.113.7",
-    last_user_agent="Firefox", key_thumbprint="")
+    last_user_agent="Firefox", key_thumbprint="", client_id="")
 
 
 def live_row(**changes) -> SessionState:

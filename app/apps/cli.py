@@ -1,4 +1,4 @@
-"""Operator commands: ``keys rotate`` and ``keys list``."""
+"""Operator commands: ``keys rotate``, ``keys list``; ``clients add``, ``list``, ``remove``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from app import keystore, settings
+from app import grants, keystore, settings
+from app.models import AppClient
 
 keys = AppGroup("keys", help="The access tokens' signing keys.")
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(keys)
+    app.cli.add_command(clients)
 
 
 def _ring() -> keystore.StoredRing:
@@ -49,3 +51,41 @@ def list_keys() -> None:
         until = f", published until {_moment(retires)}" if retires is not None else ""
         click.echo(f"{key.kid}  {ring.state(key, at):<9}  signs from "
                    f"{_moment(key.signs_from)}{until}{opened}")
+
+
+clients = AppGroup("clients", help="The apps that sign people in through Gatehouse.")
+
+
+@clients.command("add")
+@click.argument("name")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True,
+              help="http://127.0.0.1/PATH (any port), com.example.app:/cb, or https://...")
+@click.option("--dpop", type=click.Choice(["required", "optional"]), default=None,
+              help="Bind the app's tokens to its key (RFC 9449).")
+def add_client(name: str, redirect_uris: tuple[str, ...], dpop: str | None) -> None:
+    """Register an app; its client_id is the last line printed."""
+    try:
+        client_id = grants.register(name, list(redirect_uris), dpop=dpop or "",
+                                    now=settings.current().clock())
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Registered {name}. Its client_id:")
+    click.echo(client_id)
+
+
+@clients.command("list")
+def list_clients() -> None:
+    """Each app: client_id, name, DPoP, redirect URIs."""
+    for client in AppClient.select().order_by(AppClient.created_at):
+        click.echo(f"{client.client_id}  {client.name}  dpop={client.dpop or 'no'}  "
+                   f"{' '.join(grants.uris_of(client))}")
+
+
+@clients.command("remove")
+@click.argument("client_id")
+def remove_client(client_id: str) -> None:
+    """Remove an app and end every session it has."""
+    if grants.find(client_id) is None:
+        raise click.ClickException(f"No app has the client_id {client_id!r}.")
+    ended = grants.remove(client_id, now=settings.current().clock())
+    click.echo(f"Removed {client_id}; {ended} sessions ended.")

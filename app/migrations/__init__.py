@@ -26,7 +26,7 @@ from app.models import SchemaVersion
 MIGRATIONS: list[Callable[[], None]] = [
     browser.initial, browser.bounded_costs, browser.mail, browser.rotation_protocol,
     browser.devices, browser.session_changes, browser.bound_keys,
-    apps.signing_keys,
+    apps.signing_keys, apps.clients,
 ]
 LATEST = len(MIGRATIONS)
 

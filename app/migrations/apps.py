@@ -22,3 +22,37 @@ def signing_keys() -> None:
             table_name = "signing_key"
 
     database.create_tables([StoredKey], safe=True)
+
+
+def clients() -> None:
+    """Registered apps, their authorization codes, and which app a session belongs to."""
+
+    class AppClient(peewee.Model):
+        client_id = peewee.CharField(max_length=32, unique=True)
+        name = peewee.CharField(max_length=80)
+        redirect_uris = peewee.TextField()
+        dpop = peewee.CharField(max_length=8, default="")
+        created_at = peewee.DoubleField()
+
+        class Meta:
+            database = database
+            table_name = "app_client"
+
+    class AuthorizationCode(peewee.Model):
+        code_hash = peewee.CharField(max_length=64, primary_key=True)
+        client_id = peewee.CharField(max_length=32)
+        redirect_uri = peewee.TextField()
+        challenge = peewee.CharField(max_length=128)
+        user_id = peewee.IntegerField()
+        created_at = peewee.DoubleField()
+        expires_at = peewee.DoubleField(index=True)
+        used_at = peewee.DoubleField(null=True)
+        session_id = peewee.IntegerField(null=True)
+
+        class Meta:
+            database = database
+            table_name = "authorization_code"
+
+    database.create_tables([AppClient, AuthorizationCode], safe=True)
+    database.execute_sql("ALTER TABLE login_session ADD COLUMN client_id VARCHAR(32) "
+                         "NOT NULL DEFAULT ''")

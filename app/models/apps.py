@@ -20,3 +20,35 @@ class StoredKey(BaseModel):
 
     class Meta:
         table_name = "signing_key"
+
+
+class AppClient(BaseModel):
+    """An app registered by the operator: a public client (no secret), its redirect URIs
+    (JSON list) and whether its tokens are bound to a key by DPoP."""
+
+    client_id = peewee.CharField(max_length=32, unique=True)
+    name = peewee.CharField(max_length=80)
+    redirect_uris = peewee.TextField()
+    dpop = peewee.CharField(max_length=8, default="")  # "", "optional" or "required"
+    created_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "app_client"
+
+
+class AuthorizationCode(BaseModel):
+    """A code ``/oauth/authorize`` gave an app, by SHA-256: one use, within a minute, by its
+    client with its redirect URI and the verifier of its challenge."""
+
+    code_hash = peewee.CharField(max_length=64, primary_key=True)
+    client_id = peewee.CharField(max_length=32)
+    redirect_uri = peewee.TextField()
+    challenge = peewee.CharField(max_length=128)
+    user_id = peewee.IntegerField()
+    created_at = peewee.DoubleField()
+    expires_at = peewee.DoubleField(index=True)
+    used_at = peewee.DoubleField(null=True)
+    session_id = peewee.IntegerField(null=True)  # the session its first use started
+
+    class Meta:
+        table_name = "authorization_code"

@@ -86,7 +86,8 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
     issued = issue(keys, policy, public_id=session.public_id,
                    absolute_expires_at=session.absolute_expires_at,
                    user_public_id=session.user_public_id, handle=successor,
-                   generation=session.generation + advanced, now=now)
+                   generation=session.generation + advanced, now=now,
+                   client_id=session.client_id)
     return issued, session.principal
 
 
