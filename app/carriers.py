@@ -2,8 +2,9 @@
 
 The middleware reads every credential through a carrier and writes every new one through the
 same carrier, so it never touches a cookie or a header itself: the browser's cookies, or an
-app's ``Authorization: Bearer`` header (an app renews its tokens at ``/oauth/token``, so
-nothing is ever written back to it). Each carrier's ``deliver`` and ``clear`` are one
+app's ``Authorization`` header (``Bearer``, or ``DPoP`` beside a proof; an app renews its
+tokens at ``/oauth/token``, so nothing is ever written back to it). Each carrier's
+``deliver`` and ``clear`` are one
 symmetric pair, with every attribute from the settings, so that a deletion always matches
 what was set.
 """
@@ -68,20 +69,23 @@ class BrowserCookies:
         response.set_cookie(DEVICE_COOKIE, device_id, max_age=max_age, **self.attributes)
 
 
-def bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer`` header (RFC 6750); None without one."""
+def app_credential(request: Request) -> tuple[str, str] | None:
+    """The scheme (``bearer`` or ``dpop``, RFC 6750 and RFC 9449) and token of an app's
+    ``Authorization`` header; None without one (another scheme: an empty token)."""
     header = request.headers.get("Authorization")
     if header is None:
         return None
     scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    scheme = scheme.lower()
+    return (scheme, token.strip()) if scheme in ("bearer", "dpop") else (scheme, "")
 
 
-class BearerHeader:
+class AppHeader:
     """An app's access token in the ``Authorization`` header, on ``/api/`` only."""
 
     def presented(self, request: Request) -> Presented:
-        return Presented(bearer_token(request) or "", "")
+        found = app_credential(request)
+        return Presented(found[1] if found else "", "")
 
     def deliver(self, response: Response, issued: Issued) -> None:
         pass  # an app's tokens come from the token endpoint, never from an API response

@@ -11,10 +11,19 @@ import secrets
 
 from app import tokens
 from app.db import write_transaction
+from app.dpop import Proof
 from app.models import AppClient, AuthorizationCode, LoginSession, RefreshToken, User
 from app.oauth_rules import redirect_matches, registrable, verifier_matches
 from app.sessions import store, use
-from app.sessions.rules import REUSE_DETECTED, REVOKED, SIGNED_OUT, Issued, Policy, SessionError
+from app.sessions.rules import (
+    REUSE_DETECTED,
+    REVOKED,
+    SIGNED_OUT,
+    Issued,
+    KeyProofMissing,
+    Policy,
+    SessionError,
+)
 from app.sessions.state import Method
 
 CODE_TTL = 60  # seconds an authorization code works
@@ -84,12 +93,21 @@ def new_code(client: AppClient, redirect_uri: str, challenge: str, user_id: int,
     return code
 
 
+def _key_of(client: AppClient, proof: Proof | None) -> str:
+    """The key an app's new session is bound to: its proof's, for an app that uses DPoP."""
+    if client.dpop == "required" and proof is None:
+        raise OAuthError("invalid_dpop_proof", "This app must send a DPoP proof.")
+    return proof.key_thumbprint if proof is not None and client.dpop else ""
+
+
 def redeem(code: str, *, client: AppClient, redirect_uri: str, verifier: str,
            keys: tokens.Keys, policy: Policy, now: float, ip_address: str,
-           user_agent: str) -> Issued:
+           user_agent: str, proof: Proof | None = None) -> Issued:
     """Exchange a code for the app's first tokens: once, within CODE_TTL, by its client, with
-    its redirect URI and the verifier of its challenge. A second use of a code ends the
-    session its first use started (RFC 6749 4.1.2: the code was stolen)."""
+    its redirect URI and the verifier of its challenge; bound to the key of ``proof`` (DPoP)
+    for an app registered with it. A second use of a code ends the session its first use
+    started (RFC 6749 4.1.2: the code was stolen)."""
+    key = _key_of(client, proof)
     digest = tokens.token_hash(code)
     row = AuthorizationCode.get_or_none(AuthorizationCode.code_hash == digest)
     if row is None:
@@ -114,7 +132,8 @@ def redeem(code: str, *, client: AppClient, redirect_uri: str, verifier: str,
         raise OAuthError("invalid_grant", "The account no longer exists.")
     issued = store.start(user, keys=keys, policy=policy, now=now, user_agent=user_agent,
                          ip_address=ip_address, method=Method.APP,
-                         client_id=client.client_id, app_name=client.name)
+                         client_id=client.client_id, app_name=client.name,
+                         key_thumbprint=key)
     session_id = LoginSession.select(LoginSession.id).where(
         LoginSession.public_id == issued.session_public_id).scalar()
     AuthorizationCode.update(session_id=session_id).where(
@@ -127,24 +146,38 @@ def _session_of(handle: str, keys: tokens.Keys) -> LoginSession | None:
     if not handle or len(handle) > 128:
         return None
     found: LoginSession | None = (
-        LoginSession.select(LoginSession.id, LoginSession.user, LoginSession.client_id)
+        LoginSession.select(LoginSession.id, LoginSession.user, LoginSession.client_id,
+                            LoginSession.key_thumbprint)
         .join(RefreshToken, on=RefreshToken.session == LoginSession.id)
         .where(RefreshToken.token_hash.in_(keys.presented_hashes(handle))).first())
     return found
 
 
 def refresh(handle: str, *, client: AppClient, keys: tokens.Keys, policy: Policy, now: float,
-            ip_address: str, user_agent: str) -> Issued:
-    """The refresh_token grant: the session core's rotation of the app's session value."""
+            ip_address: str, user_agent: str, proof: Proof | None = None) -> Issued:
+    """The refresh_token grant: the session core's rotation of the app's session value. A
+    session bound to a key rotates only with a proof from it (``use.rotate``'s rule: refused
+    and recorded, nothing ended)."""
     session = _session_of(handle, keys)
     if session is None or session.client_id != client.client_id:
         raise OAuthError("invalid_grant", "Unknown refresh token.")
     try:
         issued, _ = use.rotate(handle, keys=keys, policy=policy, now=now,
-                               ip_address=ip_address, user_agent=user_agent)
+                               ip_address=ip_address, user_agent=user_agent,
+                               proven_key=proof.key_thumbprint if proof is not None else "")
+    except KeyProofMissing:
+        raise OAuthError("invalid_grant" if proof is not None else "invalid_dpop_proof",
+                         "This refresh token works only with a DPoP proof from its key."
+                         ) from None
     except SessionError as error:
         raise OAuthError("invalid_grant", _refused(error)) from None
     return issued
+
+
+def is_bound(issued: Issued) -> bool:
+    """Whether the tokens issued are bound to a key (``token_type`` DPoP)."""
+    return bool(LoginSession.select(LoginSession.key_thumbprint).where(
+        LoginSession.public_id == issued.session_public_id).scalar())
 
 
 def _refused(error: SessionError) -> str:

@@ -23,8 +23,8 @@ from werkzeug.exceptions import Unauthorized
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.utils import cached_property
 
-from app import audit, carriers, devices, liveness, settings, throttle, tokens, words
-from app.carriers import BearerHeader, BrowserCookies, bearer_token
+from app import audit, carriers, devices, dpop, liveness, proofs, settings, throttle, tokens, words
+from app.carriers import AppHeader, BrowserCookies, app_credential
 from app.config import DEVICE_MAX_AGE
 from app.security import BearerWithCookies, is_api_request, mark_private
 from app.sessions import rules, use
@@ -143,7 +143,7 @@ def open_auth() -> None:
         return
     config = settings.current()
     at = config.clock()
-    if is_api_request() and bearer_token(request) is not None:
+    if is_api_request() and app_credential(request) is not None:
         _open_bearer(state, config, at)
         return
     presented = carrier().presented(request)
@@ -174,13 +174,15 @@ def open_auth() -> None:
 
 def _open_bearer(state: AuthState, config: settings.Settings, at: float) -> None:
     """An app's call: its access token alone, never with cookies (a request carrying both
-    is refused), and never renewed here (the app refreshes at the token endpoint)."""
+    is refused), and never renewed here (the app refreshes at the token endpoint). A token
+    bound to a key (``cnf.jkt``) needs the ``DPoP`` scheme and a fresh proof from that key."""
     if request.cookies.get(carriers.ACCESS_COOKIE) or request.cookies.get(
             carriers.SESSION_COOKIE):
         raise BearerWithCookies()
     state.bearer = True
-    claims = _verified_claims(config, BearerHeader().presented(request).access_token, at)
-    if claims is None or not claims.client_id:
+    token = AppHeader().presented(request).access_token
+    claims = _verified_claims(config, token, at)
+    if claims is None or not claims.client_id or not _proven(claims, token, at):
         return
     try:
         state.principal = _live(claims, config, at)
@@ -188,6 +190,27 @@ def _open_bearer(state: AuthState, config: settings.Settings, at: float) -> None
         state.ended_reason = ended.reason
     except (rules.SessionNotFound, rules.StaleHandle, rules.KeyProofMissing):
         pass
+
+
+def _proven(claims: tokens.AccessClaims, token: str, at: float) -> bool:
+    """Whether the call proves what its token is bound to: nothing for a Bearer token; for a
+    DPoP-bound one, a proof of this request, by that key, with this token's hash, never used
+    before."""
+    dpop_scheme = (app_credential(request) or ("", ""))[0] == "dpop"
+    if not claims.key_thumbprint and not dpop_scheme:
+        return True
+    sent = request.headers.getlist("DPoP")
+    if not claims.key_thumbprint or not dpop_scheme or len(sent) != 1:
+        return False
+    try:
+        proof = dpop.verify(sent[0], method=request.method, url=request.base_url, now=at,
+                            access_token=token)
+        if not tokens.hashes_equal(proof.key_thumbprint, claims.key_thumbprint):
+            return False
+        proofs.use_once(proof)
+    except dpop.InvalidProof:
+        return False
+    return True
 
 
 def _verified_claims(config: settings.Settings, token: str,

@@ -143,16 +143,20 @@ def hashes_equal(a: str, b: str) -> bool:
 
 
 def encode_access(keys: Keys, *, issuer: str, user_id: str, session_id: str, generation: int,
-                  now: int, expires_at: int, client_id: str = "") -> str:
+                  now: int, expires_at: int, client_id: str = "",
+                  key_thumbprint: str = "") -> str:
     """``generation`` is that of the session value issued with this token: a request that
     carries the token proves that the response delivering that value arrived. ``client_id``:
-    the app it is issued to, for an app's session."""
+    the app it is issued to, for an app's session; ``key_thumbprint``: the key every use of
+    it must prove (``cnf.jkt``, RFC 9449)."""
     claims: dict[str, Any] = {
         "iss": issuer, "aud": issuer, "sub": user_id, "sid": session_id, "gen": generation,
         "iat": int(now), "exp": int(expires_at), "jti": uuid.uuid4().hex,
     }
     if client_id:
         claims["client_id"] = client_id
+    if key_thumbprint:
+        claims["cnf"] = {"jkt": key_thumbprint}
     source = keys.ring_source
     signer = source.ring(now).signer(now) or source.ring(now, fresh=True).signer(now)
     if signer is None or signer.private is None:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from flask import Response, abort, g, jsonify, redirect, render_template, request
 
-from app import grants, settings
+from app import dpop, grants, proofs, settings
 from app.apps import bp
 from app.middleware import client_ip, credential_free, login_required, user_agent
 from app.oauth_rules import valid_challenge
@@ -88,8 +88,24 @@ def _client() -> Any:
 
 
 def _tokens(issued: Issued) -> dict[str, Any]:
-    return {"access_token": issued.access_token, "token_type": "Bearer",
+    return {"access_token": issued.access_token,
+            "token_type": "DPoP" if grants.is_bound(issued) else "Bearer",
             "expires_in": issued.access_max_age, "refresh_token": issued.handle}
+
+
+def _proof(now: float) -> dpop.Proof | None:
+    """The request's DPoP proof, checked and used up; None without one."""
+    sent = request.headers.getlist("DPoP")
+    if not sent:
+        return None
+    try:
+        if len(sent) > 1:
+            raise dpop.InvalidProof("more than one DPoP header")
+        proof = dpop.verify(sent[0], method=request.method, url=request.base_url, now=now)
+        proofs.use_once(proof)
+    except dpop.InvalidProof as error:
+        raise grants.OAuthError("invalid_dpop_proof", f"DPoP proof refused: {error}") from None
+    return proof
 
 
 @bp.route("/oauth/token", methods=["POST"])
@@ -101,9 +117,10 @@ def token() -> Response:
         if request.mimetype != "application/x-www-form-urlencoded":
             raise grants.OAuthError("invalid_request", "The body must be form-encoded.")
         client = _client()
-        common: dict[str, Any] = dict(keys=config.keys, policy=config.policy,
-                                      now=config.clock(), ip_address=client_ip(),
-                                      user_agent=user_agent())
+        at = config.clock()
+        common: dict[str, Any] = dict(keys=config.keys, policy=config.policy, now=at,
+                                      ip_address=client_ip(), user_agent=user_agent(),
+                                      proof=_proof(at))
         grant = form.get("grant_type", "")
         if grant == "authorization_code":
             missing = [name for name in ("code", "redirect_uri", "code_verifier")
@@ -160,6 +177,7 @@ def metadata() -> Response:
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "authorization_response_iss_parameter_supported": True,
+        "dpop_signing_alg_values_supported": list(dpop.ALGORITHMS),
     })
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -25,7 +25,8 @@ def signing_keys() -> None:
 
 
 def clients() -> None:
-    """Registered apps, their authorization codes, and which app a session belongs to."""
+    """Registered apps, their authorization codes, the DPoP proofs already used, and which
+    app a session belongs to."""
 
     class AppClient(peewee.Model):
         client_id = peewee.CharField(max_length=32, unique=True)
@@ -53,6 +54,14 @@ def clients() -> None:
             database = database
             table_name = "authorization_code"
 
-    database.create_tables([AppClient, AuthorizationCode], safe=True)
+    class SeenProof(peewee.Model):
+        digest = peewee.CharField(max_length=64, primary_key=True)
+        expires_at = peewee.DoubleField(index=True)
+
+        class Meta:
+            database = database
+            table_name = "seen_proof"
+
+    database.create_tables([AppClient, AuthorizationCode, SeenProof], safe=True)
     database.execute_sql("ALTER TABLE login_session ADD COLUMN client_id VARCHAR(32) "
                          "NOT NULL DEFAULT ''")

@@ -8,7 +8,7 @@ A new table is a model in the module of its part, listed in ``ALL`` below, and a
 from __future__ import annotations
 
 from app.models.accounts import AnonymousFailure, KnownDevice, Throttle, User
-from app.models.apps import AppClient, AuthorizationCode, StoredKey
+from app.models.apps import AppClient, AuthorizationCode, SeenProof, StoredKey
 from app.models.base import BaseModel, SchemaVersion
 from app.models.mail import LinkToken, OutboxMessage
 from app.models.sessions import LoginSession, RefreshToken, SecurityEvent, SessionChange
@@ -16,12 +16,12 @@ from app.models.sessions import LoginSession, RefreshToken, SecurityEvent, Sessi
 ALL: list[type[BaseModel]] = [
     User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
     AnonymousFailure, OutboxMessage, LinkToken, SessionChange, StoredKey,
-    AppClient, AuthorizationCode,
+    AppClient, AuthorizationCode, SeenProof,
 ]
 
 __all__ = [
     "ALL", "AnonymousFailure", "AppClient", "AuthorizationCode", "BaseModel", "KnownDevice",
     "LinkToken", "LoginSession",
-    "OutboxMessage", "RefreshToken", "SchemaVersion", "SecurityEvent", "SessionChange",
+    "OutboxMessage", "RefreshToken", "SchemaVersion", "SecurityEvent", "SeenProof", "SessionChange",
     "StoredKey", "Throttle", "User",
 ]

@@ -52,3 +52,14 @@ class AuthorizationCode(BaseModel):
 
     class Meta:
         table_name = "authorization_code"
+
+
+class SeenProof(BaseModel):
+    """A DPoP proof already used, by SHA-256 of its key's thumbprint and ``jti``, kept while
+    its ``iat`` is within the proof window: a second use anywhere is refused."""
+
+    digest = peewee.CharField(max_length=64, primary_key=True)
+    expires_at = peewee.DoubleField(index=True)
+
+    class Meta:
+        table_name = "seen_proof"

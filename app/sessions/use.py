@@ -87,7 +87,8 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
                    absolute_expires_at=session.absolute_expires_at,
                    user_public_id=session.user_public_id, handle=successor,
                    generation=session.generation + advanced, now=now,
-                   client_id=session.client_id)
+                   client_id=session.client_id,
+                   key_thumbprint=session.key_thumbprint if session.client_id else "")
     return issued, session.principal
 
 
