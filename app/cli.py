@@ -13,7 +13,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app import audit, settings, throttle, users
+from app import audit, grants, proofs, settings, throttle, users
 from app.config import ACCOUNT_CAP_WINDOW, ConfigError
 from app.models import User
 from app.passwords import PasswordRejected
@@ -42,14 +42,16 @@ def config_errors_reported() -> Iterator[None]:
 @click.command("prune")
 @with_appcontext
 def prune() -> None:
-    """Delete sessions and tokens that ended or expired long ago, stale throttles, and
-    security events older than GATEHOUSE_EVENT_RETENTION."""
+    """Delete sessions and tokens that ended or expired long ago, stale throttles, security
+    events older than GATEHOUSE_EVENT_RETENTION, and apps' expired codes and DPoP proofs."""
     config = settings.current()
     at = config.clock()
     removed = store.prune(policy=config.policy, now=at)
     cleared = throttle.prune(at, max_window=ACCOUNT_CAP_WINDOW)
     events = audit.prune(at, retention=config.event_retention)
-    click.echo(f"Pruned {removed} sessions, {cleared} throttle entries and {events} events.")
+    used = grants.prune(at) + proofs.prune(at)
+    click.echo(f"Pruned {removed} sessions, {cleared} throttle entries, {events} events and "
+               f"{used} used codes and proofs.")
 
 
 def _vouch_for(user: User | None, at: float) -> None:

@@ -197,3 +197,10 @@ def revoke(handle: str, *, client: AppClient, keys: tokens.Keys, now: float,
     with write_transaction():
         store.end(session.id, session.user_id, SIGNED_OUT, now, ip_address,
                   detail="signed out by the app")
+
+
+def prune(now: float) -> int:
+    """Delete authorization codes that expired; return how many."""
+    deleted: int = AuthorizationCode.delete().where(
+        AuthorizationCode.expires_at < now - CODE_TTL).execute()
+    return deleted

@@ -20,8 +20,8 @@ def registrable(uri: str) -> str | None:
     """Why ``uri`` cannot be registered, or None: a loopback ``http://127.0.0.1/PATH`` (or
     ``[::1]``, any port at use, RFC 8252 7.3), a private-use scheme with a dot
     (``com.example.app:/cb``, 7.1) or an https URL (7.2); never a fragment."""
-    if len(uri) > MAX_URI or not uri.isprintable() or " " in uri:
-        return "too long or not printable"
+    if len(uri) > MAX_URI or not uri.isprintable() or any(c in uri for c in " ;,'\"\\"):
+        return "too long, not printable, or with a space, quote, backslash, ';' or ','"
     parts = urlsplit(uri)
     if parts.fragment or "#" in uri:
         return "a redirect URI has no fragment"
@@ -68,3 +68,15 @@ def verifier_matches(verifier: str, challenge: str) -> bool:
         return False
     digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     return hmac.compare_digest(digest, challenge.encode())
+
+
+def redirect_source(uri: str) -> str:
+    """The Content-Security-Policy source a consent form's redirect to ``uri`` needs (its
+    ``form-action``: Chromium checks the redirect too): the origin of an http(s) URI, the
+    scheme of a private-use one."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https"):
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    return f"{parts.scheme}:"

@@ -437,3 +437,15 @@ def test_grants_register_refuses_bad_input(app):
                                  ("X" * 81, [LOOPBACK], "")]:
             with pytest.raises(ValueError):
                 grants.register(name, uris, dpop=dpop, now=0)
+
+
+def test_the_consent_form_may_go_to_the_apps_redirect_uri_and_nowhere_else(ada, notes):
+    """Chromium checks a form's redirect against form-action: Allow must reach the app."""
+    _, challenge = pkce()
+    shown = ada.get("/oauth/authorize", query_string=authorize_query(notes, challenge))
+    policy = shown.headers["Content-Security-Policy"]
+    assert "form-action 'self' http://127.0.0.1:53682;" in policy
+    assert "frame-ancestors 'none'" in policy
+    private = ada.get("/oauth/authorize", query_string=authorize_query(
+        notes, challenge, PRIVATE_USE)).headers["Content-Security-Policy"]
+    assert "form-action 'self' com.example.notes:;" in private

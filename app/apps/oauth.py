@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, abort, g, jsonify, redirect, render_template, request
+from flask import Response, abort, g, jsonify, make_response, redirect, render_template, request
 
 from app import dpop, grants, proofs, settings
 from app.apps import bp
 from app.middleware import client_ip, credential_free, login_required, user_agent
-from app.oauth_rules import valid_challenge
+from app.oauth_rules import redirect_source, valid_challenge
+from app.security import CONTENT_SECURITY_POLICY
 from app.sessions.rules import Issued
 
 AUTHORIZE_FIELDS = ("response_type", "client_id", "redirect_uri", "state", "code_challenge",
@@ -55,7 +56,13 @@ def authorize() -> Any:
 @login_required
 def _consent(client: Any, fields: dict[str, str], state: dict[str, str]) -> Any:
     if request.method == "GET":
-        return render_template("apps/consent.html", client=client, fields=fields)
+        response = make_response(render_template("apps/consent.html", client=client,
+                                                 fields=fields))
+        # Allow's answer redirects to the app: the form may go there, and nowhere else.
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'",
+            f"form-action 'self' {redirect_source(fields['redirect_uri'])}")
+        return response
     if request.form.get("decision") != "allow":
         return _back(fields["redirect_uri"], error="access_denied", **state)
     config = settings.current()
