@@ -69,10 +69,18 @@ class StoredRing:
 
     def _load(self, now: float) -> signing.KeyRing:
         ring = self._read()
-        if ring.signer(now) is None:
+        for attempt in range(2):
+            if ring.signer(now) is not None:
+                break
             # No key yet, or none that SECRET_KEY (or a fallback) opens: one of our own,
-            # signing at once. Tokens of the keys we cannot open still verify.
-            create_key(self.secrets[0], now, 0.0 if not ring.keys else now)
+            # signing at once. Tokens of the keys we cannot open still verify. Several
+            # workers may race here: SQLite may refuse one of them at once (a lock it would
+            # otherwise deadlock on); the winner's key is then read, else it tries again.
+            try:
+                create_key(self.secrets[0], now, 0.0 if not ring.keys else now)
+            except peewee.OperationalError:
+                if attempt:
+                    raise
             ring = self._read()
         return ring
 
