@@ -71,13 +71,14 @@ class BrowserCookies:
 
 def app_credential(request: Request) -> tuple[str, str] | None:
     """The scheme (``bearer`` or ``dpop``, RFC 6750 and RFC 9449) and token of an app's
-    ``Authorization`` header; None without one (another scheme: an empty token)."""
+    ``Authorization`` header; None without one. Another scheme is no app's (a browser behind
+    a proxy's HTTP authentication sends ``Basic`` with every call): ignored."""
     header = request.headers.get("Authorization")
     if header is None:
         return None
     scheme, _, token = header.partition(" ")
     scheme = scheme.lower()
-    return (scheme, token.strip()) if scheme in ("bearer", "dpop") else (scheme, "")
+    return (scheme, token.strip()) if scheme in ("bearer", "dpop") else None
 
 
 class AppHeader:

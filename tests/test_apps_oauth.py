@@ -449,3 +449,9 @@ def test_the_consent_form_may_go_to_the_apps_redirect_uri_and_nowhere_else(ada, 
     private = ada.get("/oauth/authorize", query_string=authorize_query(
         notes, challenge, PRIVATE_USE)).headers["Content-Security-Policy"]
     assert "form-action 'self' com.example.notes:;" in private
+
+
+def test_another_authorization_scheme_leaves_the_browser_alone(ada):
+    """A browser behind a proxy's HTTP authentication sends Basic with every call."""
+    response = ada.get("/api/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert response.status_code == 200 and response.get_json()["email"] == "ada@example.com"
