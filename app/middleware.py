@@ -50,6 +50,7 @@ class AuthState:
     ended_reason: str | None = None
     new_device: str | None = None  # a device cookie to set (this browser's first sign-in)
     bearer: bool = False  # an app's call with its token in the Authorization header
+    credential_free: bool = False  # a view that reads no credential (``credential_free``)
 
     @property
     def signed_in(self) -> bool:
@@ -129,6 +130,11 @@ def device_name() -> str:
     return devices.name_of(current_principal().user_id, device_hash())
 
 
+# Endpoints whose requests are never authenticated: static files, and the views marked
+# ``credential_free`` (``note_credential_free`` adds them once their blueprints are registered).
+WITHOUT_CREDENTIALS = {"static"}
+
+
 def credential_free(view: Callable[..., Any]) -> Callable[..., Any]:
     """A view that reads no credential (a verifier's key set, an app's token endpoint): the
     request is never authenticated, so its response is no one's and no cookie is touched."""
@@ -136,17 +142,26 @@ def credential_free(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
+def note_credential_free(app: Flask) -> None:
+    WITHOUT_CREDENTIALS.update(name for name, view in app.view_functions.items()
+                               if getattr(view, "credential_free", False))
+
+
 def open_auth() -> None:
     g.auth = state = AuthState()
-    if request.endpoint == "static" or getattr(
-            current_app.view_functions.get(request.endpoint or ""), "credential_free", False):
+    # The request itself, not its proxy: each attribute read through the proxy costs a
+    # context lookup, on every request.
+    req: Request = cast(Any, request)._get_current_object()
+    if req.endpoint in WITHOUT_CREDENTIALS:
+        state.credential_free = True
         return
     config = settings.current()
     at = config.clock()
-    if is_api_request() and app_credential(request) is not None:
+    if ("HTTP_AUTHORIZATION" in req.environ and is_api_request()
+            and app_credential(req) is not None):
         _open_bearer(state, config, at)
         return
-    presented = carrier().presented(request)
+    presented = carrier().presented(req)
     claims = _verified_claims(config, presented.access_token, at)
     if claims is not None and claims.client_id:  # an app's token is no browser's cookie
         claims = None

@@ -103,11 +103,11 @@ def check_unsafe_request() -> None:
     must come from this origin. Safe methods change nothing, so they skip both checks."""
     if request.method not in UNSAFE_METHODS:
         return
-    if g.get("auth") is not None and g.auth.bearer:
-        return  # an app's call carries no ambient credential for another site to ride on
-    if getattr(current_app.view_functions.get(request.endpoint or ""), "credential_free",
-               False):
-        return  # reads no cookie, so there is no session for another site to ride on
+    auth = g.get("auth")
+    if auth is not None and (auth.bearer or auth.credential_free):
+        # An app's call carries no ambient credential for another site to ride on, and a
+        # view that reads no cookie has no session to ride on.
+        return
     if current_app.config["WTF_CSRF_ENABLED"]:
         csrf.protect(apply_exemptions=True)  # flask-wtf's check, exemptions honoured
     refuse_cross_site()

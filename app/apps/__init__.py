@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
+from app import middleware
+
 bp = Blueprint("apps", __name__)
 
 
@@ -12,4 +14,5 @@ def init_app(app: Flask) -> None:
     from app.apps import cli, discovery, oauth  # noqa: F401  (their routes register on bp)
 
     app.register_blueprint(bp)
+    middleware.note_credential_free(app)
     cli.init_app(app)
