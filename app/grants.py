@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from typing import NamedTuple
 
 from app import tokens
 from app.db import write_transaction
@@ -28,6 +29,11 @@ from app.sessions.state import Method
 
 CODE_TTL = 60  # seconds an authorization code works
 DPOP_MODES = ("", "optional", "required")
+
+
+class Granted(NamedTuple):
+    issued: Issued
+    bound: bool  # to a key, by DPoP: ``token_type`` DPoP
 
 
 class OAuthError(Exception):
@@ -102,7 +108,7 @@ def _key_of(client: AppClient, proof: Proof | None) -> str:
 
 def redeem(code: str, *, client: AppClient, redirect_uri: str, verifier: str,
            keys: tokens.Keys, policy: Policy, now: float, ip_address: str,
-           user_agent: str, proof: Proof | None = None) -> Issued:
+           user_agent: str, proof: Proof | None = None) -> Granted:
     """Exchange a code for the app's first tokens: once, within CODE_TTL, by its client, with
     its redirect URI and the verifier of its challenge; bound to the key of ``proof`` (DPoP)
     for an app registered with it. A second use of a code ends the session its first use
@@ -138,7 +144,7 @@ def redeem(code: str, *, client: AppClient, redirect_uri: str, verifier: str,
         LoginSession.public_id == issued.session_public_id).scalar()
     AuthorizationCode.update(session_id=session_id).where(
         AuthorizationCode.code_hash == digest).execute()
-    return issued
+    return Granted(issued, bool(key))
 
 
 def _session_of(handle: str, keys: tokens.Keys) -> LoginSession | None:
@@ -154,7 +160,7 @@ def _session_of(handle: str, keys: tokens.Keys) -> LoginSession | None:
 
 
 def refresh(handle: str, *, client: AppClient, keys: tokens.Keys, policy: Policy, now: float,
-            ip_address: str, user_agent: str, proof: Proof | None = None) -> Issued:
+            ip_address: str, user_agent: str, proof: Proof | None = None) -> Granted:
     """The refresh_token grant: the session core's rotation of the app's session value. A
     session bound to a key rotates only with a proof from it (``use.rotate``'s rule: refused
     and recorded, nothing ended)."""
@@ -171,13 +177,7 @@ def refresh(handle: str, *, client: AppClient, keys: tokens.Keys, policy: Policy
                          ) from None
     except SessionError as error:
         raise OAuthError("invalid_grant", _refused(error)) from None
-    return issued
-
-
-def is_bound(issued: Issued) -> bool:
-    """Whether the tokens issued are bound to a key (``token_type`` DPoP)."""
-    return bool(LoginSession.select(LoginSession.key_thumbprint).where(
-        LoginSession.public_id == issued.session_public_id).scalar())
+    return Granted(issued, bool(session.key_thumbprint))
 
 
 def _refused(error: SessionError) -> str:

@@ -17,7 +17,6 @@ from app.apps import bp
 from app.middleware import client_ip, credential_free, login_required, user_agent
 from app.oauth_rules import redirect_source, valid_challenge
 from app.security import CONTENT_SECURITY_POLICY
-from app.sessions.rules import Issued
 
 AUTHORIZE_FIELDS = ("response_type", "client_id", "redirect_uri", "state", "code_challenge",
                     "code_challenge_method")
@@ -94,9 +93,10 @@ def _client() -> Any:
     return client
 
 
-def _tokens(issued: Issued) -> dict[str, Any]:
+def _tokens(granted: grants.Granted) -> dict[str, Any]:
+    issued = granted.issued
     return {"access_token": issued.access_token,
-            "token_type": "DPoP" if grants.is_bound(issued) else "Bearer",
+            "token_type": "DPoP" if granted.bound else "Bearer",
             "expires_in": issued.access_max_age, "refresh_token": issued.handle}
 
 
@@ -134,13 +134,13 @@ def token() -> Response:
                        if not form.get(name)]
             if missing:
                 raise grants.OAuthError("invalid_request", f"Missing {', '.join(missing)}.")
-            issued = grants.redeem(form["code"], client=client,
+            granted = grants.redeem(form["code"], client=client,
                                    redirect_uri=form["redirect_uri"],
                                    verifier=form["code_verifier"], **common)
         elif grant == "refresh_token":
             if not form.get("refresh_token"):
                 raise grants.OAuthError("invalid_request", "Missing refresh_token.")
-            issued = grants.refresh(form["refresh_token"], client=client, **common)
+            granted = grants.refresh(form["refresh_token"], client=client, **common)
         elif not grant:
             raise grants.OAuthError("invalid_request", "Missing grant_type.")
         else:
@@ -148,7 +148,7 @@ def token() -> Response:
                                     "Only authorization_code and refresh_token.")
     except grants.OAuthError as error:
         return _error(error)
-    return _token_response(_tokens(issued))
+    return _token_response(_tokens(granted))
 
 
 @bp.route("/oauth/revoke", methods=["POST"])
