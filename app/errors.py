@@ -97,8 +97,10 @@ def not_signed_in(error: middleware.NotSignedIn) -> tuple[Any, ...]:
                               reason=error.reason)
     else:
         answer = render_error(401)
-    if g.get("auth") is not None and g.auth.bearer:  # RFC 6750 3.1
-        return (*answer, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if g.get("auth") is not None and g.auth.bearer:  # RFC 6750 3.1, RFC 9449 7.1
+        scheme = request.headers.get("Authorization", "").partition(" ")[0].lower()
+        challenge = "DPoP" if scheme == "dpop" else "Bearer"
+        return (*answer, {"WWW-Authenticate": f'{challenge} error="invalid_token"'})
     return answer
 
 

@@ -166,7 +166,9 @@ def test_bound_tokens_carry_the_keys_thumbprint_and_need_its_proofs(app, bound):
         key.thumbprint
     assert call(app, body["access_token"], key).status_code == 200
     assert call(app, body["access_token"], scheme="Bearer").status_code == 401
-    assert call(app, body["access_token"]).status_code == 401  # no proof
+    refused = call(app, body["access_token"])  # no proof
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == 'DPoP error="invalid_token"'
     assert call(app, body["access_token"], Key()).status_code == 401  # another key
     assert call(app, body["access_token"], key, scheme="Bearer").status_code == 401
     used = key.proof("GET", ME_URL, access_token=body["access_token"])
