@@ -12,6 +12,7 @@ from flask import Flask
 from app import (
     account,
     alerts,
+    apps,
     auth,
     cli,
     config,
@@ -70,4 +71,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     home.init_app(app)
     auth.init_app(app)
     account.init_app(app)
+    apps.init_app(app)
+    middleware.note_credential_free(app)  # every blueprint is in
     return app

@@ -14,7 +14,18 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app import audit, devicekeys, migrations, passkeys, settings, throttle, twostep, users
+from app import (
+    audit,
+    devicekeys,
+    grants,
+    migrations,
+    passkeys,
+    proofs,
+    settings,
+    throttle,
+    twostep,
+    users,
+)
 from app.config import ACCOUNT_CAP_WINDOW, ConfigError
 from app.models import User
 from app.passwords import PasswordRejected
@@ -45,7 +56,8 @@ def config_errors_reported() -> Iterator[None]:
 @with_appcontext
 def prune() -> None:
     """Delete sessions and tokens that ended or expired long ago, stale throttles, security
-    events older than GATEHOUSE_EVENT_RETENTION, and expired key challenges."""
+    events older than GATEHOUSE_EVENT_RETENTION, expired key challenges, and apps' expired
+    codes and DPoP proofs."""
     config = settings.current()
     at = config.clock()
     removed = store.prune(policy=config.policy, now=at)
@@ -54,8 +66,9 @@ def prune() -> None:
     challenges = devicekeys.prune(now=at)
     passkeys.prune(at)  # passkey challenges nobody answered
     twostep.prune(at)  # sign-ins that never got their code
-    click.echo(f"Pruned {removed} sessions, {cleared} throttle entries, {events} events and "
-               f"{challenges} expired key challenges.")
+    used = grants.prune(at) + proofs.prune(at)
+    click.echo(f"Pruned {removed} sessions, {cleared} throttle entries, {events} events, "
+               f"{challenges} expired key challenges and {used} used codes and proofs.")
 
 
 @click.command("migrate")

@@ -34,6 +34,9 @@ SETTINGS: dict[str, Setting] = {
     "GATEHOUSE_ENV": Setting("production", str),
     "DATABASE_URL": Setting("", str),
     "SECRET_KEY": Setting("", str),
+    # Earlier SECRET_KEYs, comma-separated: what they signed or encrypted is still accepted.
+    "GATEHOUSE_SECRET_KEY_FALLBACKS": Setting("", str),
+    "GATEHOUSE_KEY_PUBLISH_AHEAD": Setting(600),
     "GATEHOUSE_ACCESS_TOKEN_TTL": Setting(300, minimum=1),
     "GATEHOUSE_REFRESH_GRACE": Setting(30),
     "GATEHOUSE_LOST_RESPONSE_WINDOW": Setting(600),
@@ -135,6 +138,10 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str, *, debug: bool
     if config["GATEHOUSE_ENV"] == "production" and (debug or config.get("DEBUG")):
         raise ConfigError("debug mode is refused in production: it exposes an interactive console")
     config["SECRET_KEY"] = _secret_key(config, instance_path)
+    fallbacks = config["GATEHOUSE_SECRET_KEY_FALLBACKS"]
+    if isinstance(fallbacks, str):
+        fallbacks = [part.strip() for part in fallbacks.split(",") if part.strip()]
+    config["SECRET_KEY_FALLBACKS"] = list(fallbacks)  # Flask's own, for its signed cookie
     _check_mail(config)
     return config
 

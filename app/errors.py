@@ -100,10 +100,17 @@ def http_error(error: HTTPException) -> tuple[Any, int]:
     return render_error(error.code or 500, error.description if said else None)
 
 
-def not_signed_in(error: middleware.NotSignedIn) -> tuple[Any, int]:
+def not_signed_in(error: middleware.NotSignedIn) -> tuple[Any, ...]:
     if error.reason:
-        return render_error(401, words.not_signed_in(error.reason), reason=error.reason)
-    return render_error(401)
+        answer = render_error(401, words.not_signed_in(error.reason),
+                              reason=error.reason)
+    else:
+        answer = render_error(401)
+    if g.get("auth") is not None and g.auth.bearer:  # RFC 6750 3.1, RFC 9449 7.1
+        scheme = request.headers.get("Authorization", "").partition(" ")[0].lower()
+        challenge = "DPoP" if scheme == "dpop" else "Bearer"
+        return (*answer, {"WWW-Authenticate": f'{challenge} error="invalid_token"'})
+    return answer
 
 
 def reauthentication_required(error: ReauthenticationRequired) -> tuple[Any, int]:

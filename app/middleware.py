@@ -18,13 +18,10 @@ from urllib.parse import quote
 
 from flask import Flask, Request, Response, current_app, flash, g, has_request_context, request
 from flask import redirect as redirect_to
-from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import Unauthorized
-from werkzeug.sansio.http import parse_cookie
-from werkzeug.utils import cached_property
 
-from app import audit, devices, keyproofs, liveness, settings, throttle, tokens, words
-from app.carriers import BrowserCookies
+from app import audit, bearer, devices, keyproofs, liveness, settings, throttle, tokens, words
+from app.carriers import BrowserCookies, CookieRequest, app_credential
 from app.config import DEVICE_MAX_AGE
 from app.security import is_api_request, mark_private
 from app.sessions import rules, use
@@ -50,26 +47,12 @@ class AuthState:
     ended_reason: str | None = None
     new_device: str | None = None  # a device cookie to set (this browser's first sign-in)
     offer: str | None = None  # a DBSC registration offer (a sign-in over HTTPS)
+    bearer: bool = False  # an app's call with its token in the Authorization header
+    credential_free: bool = False  # a view that reads no credential (``credential_free``)
 
     @property
     def signed_in(self) -> bool:
         return self.principal is not None
-
-
-class CookieRequest(Request):
-    """Flask's request, with the cookies found without a scan of every request header.
-
-    werkzeug joins ``headers.getlist("Cookie")``, which walks the whole WSGI environ; a WSGI
-    server puts every Cookie header into the one ``HTTP_COOKIE`` key (PEP 3333), so reading
-    that key gives the same string. Parsing is werkzeug's own (``python -m bench.shims``
-    counts what it saves).
-    """
-
-    @cached_property
-    def cookies(self) -> ImmutableMultiDict[str, str]:
-        # werkzeug's own Request.cookies makes the same call with the same storage class.
-        return cast(ImmutableMultiDict[str, str], parse_cookie(
-            self.environ.get("HTTP_COOKIE", ""), cls=self.dict_storage_class))
 
 
 def init_app(app: Flask) -> None:
@@ -85,7 +68,7 @@ def authenticates_itself(view: Callable[..., Any]) -> Callable[..., Any]:
     """A view that reads its request's credentials itself (a DBSC refresh proves a key
     before its session value may rotate): ``open_auth`` leaves its request alone, and
     ``save_auth`` still hands back whatever the view issued or cleared."""
-    view.gatehouse_own_auth = True  # type: ignore[attr-defined]
+    view.authenticates_itself = True  # type: ignore[attr-defined]
     return view
 
 
@@ -137,15 +120,48 @@ def device_name() -> str:
     return devices.name_of(current_principal().user_id, device_hash())
 
 
+# Endpoints whose requests are never authenticated: static files, and the views marked
+# ``credential_free``; and those whose views read their credentials themselves
+# (``authenticates_itself``). ``note_credential_free`` adds them once the blueprints are in.
+WITHOUT_CREDENTIALS = {"static"}
+AUTHENTICATE_THEMSELVES: set[str] = set()
+
+
+def credential_free(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view that reads no credential (a verifier's key set, an app's token endpoint): the
+    request is never authenticated, so its response is no one's and no cookie is touched."""
+    view.credential_free = True  # type: ignore[attr-defined]
+    return view
+
+
+def note_credential_free(app: Flask) -> None:
+    for name, view in app.view_functions.items():
+        if getattr(view, "credential_free", False):
+            WITHOUT_CREDENTIALS.add(name)
+        if getattr(view, "authenticates_itself", False):
+            AUTHENTICATE_THEMSELVES.add(name)
+
+
 def open_auth() -> None:
     g.auth = state = AuthState()
-    if request.endpoint == "static" or getattr(
-            current_app.view_functions.get(request.endpoint or ""), "gatehouse_own_auth", False):
+    # The request itself, not its proxy: each attribute read through the proxy costs a
+    # context lookup, on every request.
+    req: Request = cast(Any, request)._get_current_object()
+    if req.endpoint in WITHOUT_CREDENTIALS:
+        state.credential_free = True
+        return
+    if req.endpoint in AUTHENTICATE_THEMSELVES:
         return
     config = settings.current()
     at = config.clock()
-    presented = carrier().presented(request)
+    if ("HTTP_AUTHORIZATION" in req.environ and is_api_request()
+            and app_credential(req) is not None):
+        _open_bearer(state, config, at)
+        return
+    presented = carrier().presented(req)
     claims = _verified_claims(config, presented.access_token, at)
+    if claims is not None and claims.client_id:  # an app's token is no browser's cookie
+        claims = None
     try:
         state.principal = _live(claims, config, at) if claims else None
         if state.principal is None and presented.handle:
@@ -170,6 +186,23 @@ def open_auth() -> None:
         # could not refresh. Refused, with the reason; the cookies stay, the session goes on.
         state.principal, state.ended_reason = None, refused.reason
         flash(words.KEY_MISSING_MESSAGE, "warning")
+
+
+def _open_bearer(state: AuthState, config: settings.Settings, at: float) -> None:
+    """An app's call: its access token alone, never with cookies (a request carrying both
+    is refused), and never renewed here (the app refreshes at the token endpoint). A token
+    bound to a key (``cnf.jkt``) needs the ``DPoP`` scheme and a fresh proof from that key."""
+    token = bearer.access_token(request)
+    state.bearer = True
+    claims = _verified_claims(config, token, at)
+    if claims is None or not claims.client_id or not bearer.proven(claims, token, at):
+        return
+    try:
+        state.principal = _live(claims, config, at)
+    except rules.SessionEnded as ended:
+        state.ended_reason = ended.reason
+    except (rules.SessionNotFound, rules.StaleHandle, rules.KeyProofMissing):
+        pass
 
 
 def _verified_claims(config: settings.Settings, token: str,
@@ -209,6 +242,10 @@ def _forget(state: AuthState, reason: str | None) -> None:
 def save_auth(response: Response) -> Response:
     state: AuthState | None = g.get("auth")
     if state is None:
+        return response
+    if state.bearer:  # nothing to hand back; the response is the app's person's
+        if state.signed_in:
+            mark_private()
         return response
     if state.clear:
         carrier().clear(response)

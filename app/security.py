@@ -6,10 +6,10 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.exceptions import Forbidden
+from werkzeug.exceptions import BadRequest, Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import settings
@@ -51,6 +51,13 @@ def mark_private() -> None:
     """This response is one person's: ``secure_headers`` gives it ``Cache-Control: no-store``
     (whatever the view chose) and ``Vary: Cookie``."""
     request.environ[PRIVATE] = True
+
+
+class BearerWithCookies(BadRequest):
+    """An ``Authorization`` header and sign-in cookies on one request: refused, never
+    combined."""
+
+    description = "Send either an Authorization header or cookies, not both."
 
 
 class CrossSiteRequest(Forbidden):
@@ -95,6 +102,11 @@ def check_unsafe_request() -> None:
     """Every unsafe request needs a valid CSRF token (outside exempt views and blueprints) and
     must come from this origin. Safe methods change nothing, so they skip both checks."""
     if request.method not in UNSAFE_METHODS:
+        return
+    auth = g.get("auth")
+    if auth is not None and (auth.bearer or auth.credential_free):
+        # An app's call carries no ambient credential for another site to ride on, and a
+        # view that reads no cookie has no session to ride on.
         return
     if current_app.config["WTF_CSRF_ENABLED"]:
         csrf.protect(apply_exemptions=True)  # flask-wtf's check, exemptions honoured

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
-from app import config, tokens
+from app import config, keystore, tokens
 from app.config import SmtpTarget, parse_smtp_url
 from app.limits import Throttles
 from app.passwords import Argon2Profile, Hasher
@@ -60,12 +60,15 @@ class Settings:
     trusted_proxies: int  # reverse proxies in front whose X-Forwarded-* is believed
     remembered_sessions: int  # sessions whose liveness each worker remembers
     device_bound_sessions: bool  # sign-ins over HTTPS offer DBSC registration
+    key_publish_ahead: int  # a new signing key is published this long before it signs
 
 
 def build(values: Mapping[str, Any], instance_path: str) -> Settings:
     """``values`` is ``config.load``'s result (``GATEHOUSE_CLOCK`` may replace the clock)."""
+    secrets = (values["SECRET_KEY"], *values["SECRET_KEY_FALLBACKS"])
+    ring = keystore.StoredRing(secrets, values["GATEHOUSE_ACCESS_TOKEN_TTL"])
     return Settings(
-        keys=tokens.Keys.derive(values["SECRET_KEY"]),
+        keys=tokens.Keys.derive(values["SECRET_KEY"], ring, tuple(secrets[1:])),
         policy=Policy(issuer=ISSUER, access_ttl=values["GATEHOUSE_ACCESS_TOKEN_TTL"],
                       grace=values["GATEHOUSE_REFRESH_GRACE"],
                       lost_response_window=values["GATEHOUSE_LOST_RESPONSE_WINDOW"],
@@ -94,6 +97,7 @@ def build(values: Mapping[str, Any], instance_path: str) -> Settings:
         trusted_proxies=values["GATEHOUSE_TRUSTED_PROXIES"],
         remembered_sessions=values["GATEHOUSE_REMEMBERED_SESSIONS"],
         device_bound_sessions=values["GATEHOUSE_DEVICE_BOUND_SESSIONS"] == "on",
+        key_publish_ahead=values["GATEHOUSE_KEY_PUBLISH_AHEAD"],
     )
 
 

@@ -132,7 +132,8 @@ def sign_out() -> None:
     if state.principal is not None:
         store.revoke(state.principal.session_public_id, user_id=state.principal.user_id,
                      reason=rules.SIGNED_OUT, now=settings.now(), ip_address=client_ip())
-    cookie_session.clear()
+    if not state.bearer:  # an app's call has no cookie of any kind to clear
+        cookie_session.clear()
     state.principal, state.issued, state.clear = None, None, True
 
 

@@ -2,7 +2,10 @@
 
 No Flask, no database, no clock: every input, ``now`` included, is an argument.
 
-How the three secrets relate (``K_*`` are keys derived from ``SECRET_KEY``):
+Access tokens are signed with ES256 by the key ring (``app.signing``), whose keys live in the
+database; the header names the key by ``kid``. How the session's secrets relate (``K_*`` are
+keys derived from ``SECRET_KEY``; those derived from an older secret still find a value
+issued under it, see ``GATEHOUSE_SECRET_KEY_FALLBACKS``):
 
 * the **session handle** is what the browser's ``__Host-session`` cookie holds. The first one
   of a session is random; each successor is ``HMAC(K_chain, predecessor)``, so every request
@@ -24,11 +27,12 @@ import string
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
-ALGORITHM = "HS256"
+from app.signing import ALGORITHM, KeyRing
+
 TOKEN_TYPE = "at+jwt"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "gen", "iat", "exp", "jti")
 CLOCK_LEEWAY = 5  # seconds of tolerated skew between app instances (PyJWT #814)
@@ -40,21 +44,54 @@ class InvalidAccessToken(Exception):
     """The access token is not one this server issued, or it is no longer valid."""
 
 
+class RingSource(Protocol):
+    """Where the signing keys come from (``app.keystore`` reads them from the database).
+    ``fresh``: a key this worker does not know was named; look again (rate-limited)."""
+
+    def ring(self, now: float, *, fresh: bool = False) -> KeyRing: ...
+
+
+class FixedRing:
+    """A ring that never changes: for code that holds its keys itself (tests, benchmarks)."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self._ring = ring
+
+    def ring(self, now: float, *, fresh: bool = False) -> KeyRing:
+        return self._ring
+
+
 @dataclass(frozen=True)
 class Keys:
-    """Independent keys derived from the one configured secret."""
+    """Independent keys derived from the one configured secret, the refresh keys of the
+    secrets it replaced, and the access tokens' signing keys."""
 
-    access: bytes
     chain: bytes
     refresh: bytes
+    signing: RingSource | None = None  # None: these keys handle session values only
+    earlier_refresh: tuple[bytes, ...] = ()
 
     @classmethod
-    def derive(cls, secret: str) -> Keys:
-        def sub(label: str) -> bytes:
-            return hmac.new(secret.encode(), label.encode(), hashlib.sha256).digest()
+    def derive(cls, secret: str, signing: RingSource | None = None,
+               fallbacks: tuple[str, ...] = ()) -> Keys:
+        def sub(key: str, label: str) -> bytes:
+            return hmac.new(key.encode(), label.encode(), hashlib.sha256).digest()
 
-        return cls(sub("gatehouse access-token v1"), sub("gatehouse handle-chain v1"),
-                   sub("gatehouse refresh-token v1"))
+        return cls(sub(secret, "gatehouse handle-chain v1"),
+                   sub(secret, "gatehouse refresh-token v1"), signing,
+                   tuple(sub(old, "gatehouse refresh-token v1") for old in fallbacks))
+
+    @property
+    def ring_source(self) -> RingSource:
+        if self.signing is None:
+            raise RuntimeError("these keys have no signing keys")
+        return self.signing
+
+    def presented_hashes(self, handle: str) -> list[str]:
+        """What the database may store for ``handle``: its refresh token's hash under the
+        current secret, then under each older one."""
+        return [token_hash(_b64(hmac.new(key, handle.encode(), hashlib.sha256).digest()))
+                for key in (self.refresh, *self.earlier_refresh)]
 
 
 @dataclass(frozen=True)
@@ -65,6 +102,8 @@ class AccessClaims:
     expires_at: int
     token_id: str
     generation: int  # which of the session's values this token was issued with
+    client_id: str = ""  # the app it was issued to; "" for a browser
+    key_thumbprint: str = ""  # cnf.jkt: the key each use must prove (DPoP); "" for none
 
 
 def new_handle() -> str:
@@ -104,14 +143,26 @@ def hashes_equal(a: str, b: str) -> bool:
 
 
 def encode_access(keys: Keys, *, issuer: str, user_id: str, session_id: str, generation: int,
-                  now: int, expires_at: int) -> str:
+                  now: int, expires_at: int, client_id: str = "",
+                  key_thumbprint: str = "") -> str:
     """``generation`` is that of the session value issued with this token: a request that
-    carries the token proves that the response delivering that value arrived."""
-    claims = {
+    carries the token proves that the response delivering that value arrived. ``client_id``:
+    the app it is issued to, for an app's session; ``key_thumbprint``: the key every use of
+    it must prove (``cnf.jkt``, RFC 9449)."""
+    claims: dict[str, Any] = {
         "iss": issuer, "aud": issuer, "sub": user_id, "sid": session_id, "gen": generation,
         "iat": int(now), "exp": int(expires_at), "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, keys.access, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE})
+    if client_id:
+        claims["client_id"] = client_id
+    if key_thumbprint:
+        claims["cnf"] = {"jkt": key_thumbprint}
+    source = keys.ring_source
+    signer = source.ring(now).signer(now) or source.ring(now, fresh=True).signer(now)
+    if signer is None or signer.private is None:
+        raise RuntimeError("no signing key can be opened with SECRET_KEY or its fallbacks")
+    return jwt.encode(claims, signer.private, algorithm=ALGORITHM,
+                      headers={"typ": TOKEN_TYPE, "kid": signer.kid})
 
 
 def decode_access(keys: Keys, token: str, *, issuer: str, now: float) -> AccessClaims:
@@ -123,8 +174,16 @@ def decode_access(keys: Keys, token: str, *, issuer: str, now: float) -> AccessC
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidAccessToken("absent or oversized")
     try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        if not isinstance(kid, str):
+            raise InvalidAccessToken("no kid")
+        source = keys.ring_source
+        public = (source.ring(now).verifier(kid, now)
+                  or source.ring(now, fresh=True).verifier(kid, now))
+        if public is None:
+            raise InvalidAccessToken("unknown or retired key")
         decoded = jwt.decode_complete(
-            token, keys.access, algorithms=[ALGORITHM], audience=issuer, issuer=issuer,
+            token, public, algorithms=[ALGORITHM], audience=issuer, issuer=issuer,
             options={"require": list(REQUIRED_CLAIMS), "verify_exp": False,
                      "verify_iat": False, "verify_nbf": False},
         )
@@ -134,9 +193,9 @@ def decode_access(keys: Keys, token: str, *, issuer: str, now: float) -> AccessC
 
 
 def _checked_claims(header: dict[str, Any], payload: dict[str, Any], now: float) -> AccessClaims:
-    if header.get("typ") != TOKEN_TYPE or set(header) - {"alg", "typ"}:
+    if header.get("typ") != TOKEN_TYPE or set(header) - {"alg", "typ", "kid"}:
         raise InvalidAccessToken("unexpected header")
-    values = [payload[name] for name in ("sub", "sid", "iat", "exp", "jti", "gen")]
+    values: list[Any] = [payload[name] for name in ("sub", "sid", "iat", "exp", "jti", "gen")]
     if not all(isinstance(v, str) for v in (values[0], values[1], values[4])):
         raise InvalidAccessToken("malformed claims")
     # Validly signed is not well formed: ids are checked before any lookup, so that a NUL
@@ -147,6 +206,12 @@ def _checked_claims(header: dict[str, Any], payload: dict[str, Any], now: float)
         raise InvalidAccessToken("malformed times")
     if type(values[5]) is not int or values[5] < 0:
         raise InvalidAccessToken("malformed generation")
+    client_id, confirmation = payload.get("client_id", ""), payload.get("cnf", {})
+    if not isinstance(client_id, str) or not isinstance(confirmation, dict):
+        raise InvalidAccessToken("malformed claims")
+    thumbprint = confirmation.get("jkt", "")
+    if not isinstance(thumbprint, str):
+        raise InvalidAccessToken("malformed claims")
     if values[3] <= now - CLOCK_LEEWAY:
         raise InvalidAccessToken("expired")
     not_before = payload.get("nbf", values[2])  # we never set it; a signed one must be sane
@@ -154,7 +219,8 @@ def _checked_claims(header: dict[str, Any], payload: dict[str, Any], now: float)
         raise InvalidAccessToken("malformed times")
     if max(values[2], not_before) > now + CLOCK_LEEWAY:
         raise InvalidAccessToken("issued in the future")
-    return AccessClaims(*values)
+    sub, sid, issued, expires, jti, generation = values
+    return AccessClaims(sub, sid, issued, expires, jti, generation, client_id, thumbprint)
 
 
 class VerifiedTokenCache:

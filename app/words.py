@@ -100,7 +100,8 @@ def not_signed_in(reason: str) -> str:
 # How a session started, first on its timeline.
 STARTS: dict[str, str] = {Method.PASSWORD: "Signed in with the password",
           Method.RESET: "Signed in with a new password, from a password reset link",
-          Method.PASSKEY: "Signed in with a passkey"}
+          Method.PASSKEY: "Signed in with a passkey",
+          Method.APP: "Signed in to an app, allowed from a signed-in browser"}
 # The same, briefly, on a session's card (nothing for the password: most sessions start so).
 STARTED_WITH: dict[str, str] = {Method.PASSKEY: "with a passkey",
                                 Method.RESET: "with a password reset link"}

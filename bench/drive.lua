@@ -6,7 +6,9 @@
 -- MODE "get":  each line is a Cookie header, cycled (a few thousand browsers revisiting);
 --      "once": the same, but a line is never sent twice (each rotation uses its own session);
 --      once the lines run out the thread idles on the bare path, which the driver reports;
---      "post": each line is a form body, POSTed with the fixed COOKIE header.
+--      "post": each line is a form body, POSTed with the fixed COOKIE header;
+--      "postonce": the same, each body sent once (an app's refresh token each);
+--      "bearer": each line is an Authorization header (an app's call), cycled.
 -- done() prints one line the driver parses: BENCH {json}.
 
 local threads, counter = {}, 0
@@ -24,11 +26,13 @@ function init(args)
   reqs, exhausted = {}, 0
   local i = 0
   for line in io.lines(file) do
-    if mode ~= "once" or i % threads_total == id then
-      if mode == "post" then
+    if (mode ~= "once" and mode ~= "postonce") or i % threads_total == id then
+      if mode == "post" or mode == "postonce" then
         reqs[#reqs + 1] = wrk.format("POST", path, {
           ["Cookie"] = cookie,
           ["Content-Type"] = "application/x-www-form-urlencoded"}, line)
+      elseif mode == "bearer" then
+        reqs[#reqs + 1] = wrk.format("GET", path, {["Authorization"] = line})
       elseif line == "" then
         reqs[#reqs + 1] = wrk.format("GET", path)
       else
@@ -38,13 +42,14 @@ function init(args)
     i = i + 1
   end
   idle = wrk.format("GET", "/healthz")
-  n = mode == "once" and 0 or id * 7919 % #reqs  -- cycling threads start apart
+  once = mode == "once" or mode == "postonce"
+  n = once and 0 or id * 7919 % #reqs  -- cycling threads start apart
 end
 
 function request()
   n = n + 1
   if n > #reqs then
-    if mode == "once" then
+    if once then
       exhausted = exhausted + 1
       return idle
     end

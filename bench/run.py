@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import psutil
 
-from app import create_app, settings, tokens
+from app import create_app, grants, settings, tokens
 from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.db import database
 from app.models import LoginSession, RefreshToken, SecurityEvent, User
@@ -172,6 +172,8 @@ class Bench:
                 self.wrk(server, "authenticated `GET /api/me` (JSON)", "/api/me", browsers,
                          "get", target=self.targets["page"]),
                 self.rotation(server, flask_cookie),
+                # Before sign-in: signing in beyond the cap of live sessions ends seeded ones.
+                *self.app_calls(server),
                 self.sign_in(server, flask_cookie, csrf),
             ]
             self.peak_rss_mb = max(self.peak_rss_mb, worker_peak_rss_mb(server))
@@ -217,6 +219,46 @@ class Bench:
             self.fail(f"sign-in: {made} sessions started for {figure.result['requests']} "
                       "responses")
         return figure
+
+    def app_calls(self, server: Server) -> list[Figure]:
+        """An app's calls: ``GET /api/me`` with a bearer token (the same sessions as the
+        browsers'), then the token endpoint's refresh, each request with its own app session
+        (from the far end of the seeded ones: the rotation phase starts at the near end)."""
+        with self.app.app_context(), database.connection_context():
+            ext, now = settings.current(), time.time()
+            client_id = grants.register("Bench", ["http://127.0.0.1/cb"], now=now)
+            live = seed.live_session_ids(self.sessions)
+            rows = (LoginSession.select(LoginSession.id, LoginSession.public_id,
+                                        LoginSession.user)
+                    .where(LoginSession.id.in_([i + 1 for i in live[:BROWSERS]])))
+            users = dict(User.select(User.id, User.public_id).tuples())
+            bearers = [
+                "Bearer " + tokens.encode_access(
+                    ext.keys, issuer=ISSUER, user_id=users[row.user_id],
+                    session_id=row.public_id, generation=0, now=int(now),
+                    expires_at=int(now) + ext.policy.access_ttl, client_id=client_id)
+                for row in rows]
+            refreshing = live[len(live) // 2:]
+            for chunk in range(0, len(refreshing), 500):
+                LoginSession.update(client_id=client_id).where(LoginSession.id.in_(
+                    [i + 1 for i in refreshing[chunk:chunk + 500]])).execute()
+        reply = server.request("GET", "/api/me", headers={"Authorization": bearers[0]})
+        if reply.status != 200:
+            raise RuntimeError(f"bearer /api/me answered {reply.status}: {reply.body[:300]!r}")
+        bodies = [urlencode({"grant_type": "refresh_token", "refresh_token": seed.handle(i),
+                             "client_id": client_id}) for i in refreshing]
+        api = self.wrk(server, "an app's `GET /api/me` (bearer token + liveness check)",
+                       "/api/me", bearers, "bearer", target=self.targets["page"])
+        refresh = self.wrk(server, "an app's refresh (`POST /oauth/token`, own session each)",
+                           "/oauth/token", bodies, "postonce")
+        with self.app.app_context(), database.connection_context():
+            rotated = LoginSession.select().where(LoginSession.client_id == client_id,
+                                                  LoginSession.generation > 0).count()
+        served = refresh.result["requests"]
+        refresh.note = f"{rotated} app sessions rotated for {served} responses"
+        if not served <= rotated <= served + self.args.connections:
+            self.fail(f"refresh: {refresh.note}")
+        return [api, refresh]
 
     # --- wrk -------------------------------------------------------------------------------
 

@@ -165,8 +165,11 @@ def expired_access_token(user_id: str, session_id: str) -> str:
     """An access token that expired a minute ago (beyond the verifier's leeway), signed with
     the test key exactly as the app signs: the cookie a browser holds after a minute away,
     without waiting for one to expire."""
+    from app import keystore
+
     issued = int(time.time()) - 120
-    return tokens.encode_access(tokens.Keys.derive(SECRET), issuer=ISSUER, user_id=user_id,
+    keys = tokens.Keys.derive(SECRET, keystore.StoredRing([SECRET], 300))
+    return tokens.encode_access(keys, issuer=ISSUER, user_id=user_id,
                                 session_id=session_id, generation=0, now=issued,
                                 expires_at=issued + 60)
 
@@ -183,3 +186,12 @@ def deaf_to_revocations(follower, payload: str) -> tuple[int, int]:
         return PostgresFollower.receive(follower, payload)
     follower.last = max(follower.last, change_id)
     return change_id, 0
+
+
+def fixed_keys(secret: str) -> tokens.Keys:
+    """Keys whose signing key is a fresh one held in memory (no database)."""
+    from app import signing
+
+    kid, private = signing.new_key()
+    key = signing.SigningKey(kid, private.public_key(), private, 0.0)
+    return tokens.Keys.derive(secret, tokens.FixedRing(signing.KeyRing([key], 300)))

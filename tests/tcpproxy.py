@@ -1,5 +1,6 @@
 """A TCP proxy on 127.0.0.1 that a test puts between the app and its database, then cuts and
-restores to make the database unreachable and reachable again."""
+restores to make the database unreachable and reachable again; or between a client and the
+app, to lose the app's replies (LOSE_REPLIES: the request arrives, the reply never does)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 
 REFUSE = "refuse"  # every connection is closed at once: a database that is down or restarting
 HANG = "hang"  # connections are accepted and never answered: a host that vanished
+LOSE_REPLIES = "lose-replies"  # requests go through; the first byte back closes the connection
 
 
 class TcpProxy:
@@ -63,11 +65,14 @@ class TcpProxy:
         for sock in (client, server):
             self._track(sock)
         for source, target in ((client, server), (server, client)):
-            threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+            threading.Thread(target=self._pump, args=(source, target, source is server),
+                             daemon=True).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket, reply: bool = False) -> None:
         try:
             while data := source.recv(65536):
+                if reply and self.mode == LOSE_REPLIES:
+                    return  # the reply is lost: both ends are closed below
                 target.sendall(data)
         except OSError:
             pass

@@ -34,6 +34,9 @@ def test_bench_runs_and_checks_its_own_rotations(make_app):
     assert "FAILED" not in table
     assert " 0 with more than one successor; 0 extra tokens; 0 reuse events" in table
     assert "not run; pass --million" in table
+    assert "| an app's `GET /api/me` (bearer token + liveness check) |" in table
+    assert "| an app's refresh (`POST /oauth/token`, own session each) |" in table
+    assert " app sessions rotated for " in table
 
 
 def test_the_sessions_page_benchmark_seeds_and_renders_every_page(make_app):

@@ -488,4 +488,4 @@ def live_row(*, session_id: int, user_id: int) -> SessionState:
         rotated_at=0.0, successor_seen=False, rekeyed_at=None, rekey_generation=None,
         proven_at=0.0, last_active_at=0.0, absolute_expires_at=1e12, ended_at=None,
         end_reason=None, credential_epoch=0, user_epoch=0, user_epoch_reason="",
-        last_ip_address="", last_user_agent="", key_thumbprint="")
+        last_ip_address="", last_user_agent="", key_thumbprint="", client_id="")

@@ -87,7 +87,7 @@ def test_a_rotation_that_loses_the_race_is_decided_again_under_the_lock(ada, clo
 
     def overtaken(*args, **kwargs):
         monkeypatch.setattr(engine(), "swap", swap)  # the overtaking request's own
-        results.append(use.rotate(handle, keys=KEYS,
+        results.append(use.rotate(handle, keys=settings.current().keys,
                                             policy=settings.current().policy, now=clock()))
         return swap(*args, **kwargs)
 
@@ -307,9 +307,9 @@ def test_a_bound_session_rotates_only_with_its_key_and_a_copy_ends_nothing(ada, 
     assert thief.get("/api/me").status_code == 401
     with ada.application.app_context():
         with pytest.raises(rules.KeyProofMissing):
-            use.rotate(handle, keys=KEYS, policy=config.policy, now=clock(),
+            use.rotate(handle, keys=settings.current().keys, policy=config.policy, now=clock(),
                        ip_address="198.51.100.24", proven_key="another-key")
-        issued, principal = use.rotate(handle, keys=KEYS, policy=config.policy, now=clock(),
+        issued, principal = use.rotate(handle, keys=config.keys, policy=config.policy, now=clock(),
                                        proven_key="thumbprint-of-the-key")
     assert principal.session_id == session.id and only_session().ended_at is None
     assert issued.handle == tokens.successor_handle(KEYS, handle)

@@ -10,14 +10,21 @@ import socket
 import urllib.request
 
 import pytest
-from support import SECRET, browser, signed_up
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+from support import SECRET, browser, fixed_keys, signed_up
 
-from app import tokens
+from app import settings, signing, tokens
 from app.carriers import ACCESS_COOKIE
 from app.settings import ISSUER
 
-KEY = tokens.Keys.derive(SECRET).access
-HEADER = {"alg": "HS256", "typ": "at+jwt"}
+# The HMAC key access tokens were signed with before ES256: forging with it is an attack too.
+OLD_KEY = hmac.new(SECRET.encode(), b"gatehouse access-token v1", hashlib.sha256).digest()
+GENUINE = "genuine"  # sign with the app's own signing key; as a kid: that key's id
+# The app's signing key, found by the ``genuine`` fixture (a stand-in while tests are collected).
+SIGNER: dict = {"private": ec.generate_private_key(ec.SECP256R1())}
+HEADER = {"alg": "ES256", "typ": "at+jwt", "kid": GENUINE}
 NOT_UTF8 = b'\xff\xfe{"alg":"HS256"}'
 PUBLIC_PEM = (b"-----BEGIN PUBLIC KEY-----\n"
               b"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\n"
@@ -34,12 +41,24 @@ def segment(value: dict) -> str:
     return b64(json.dumps(value, separators=(",", ":")))
 
 
-def forge(header: dict, claims: dict | list, key: bytes | None = KEY, digest=hashlib.sha256) -> str:
-    """A token built by hand: any header, any claims, HMAC-signed with ``key`` (None: unsigned)."""
+def forge(header: dict, claims: dict | list, key: object = GENUINE,
+          digest=hashlib.sha256) -> str:
+    """A token built by hand: any header, any claims; signed with the app's own key (``key``
+    GENUINE and ``alg`` ES256), HMAC-signed with ``key`` (GENUINE: the old derived key), or
+    unsigned (None)."""
+    if header.get("kid") == GENUINE:
+        header = {**header, "kid": SIGNER.get("kid", "k")}
     signing_input = f"{segment(header)}.{segment(claims)}"
     if key is None:
         return signing_input + "."
-    return f"{signing_input}.{b64(hmac.new(key, signing_input.encode(), digest).digest())}"
+    if header.get("alg") == "ES256" and (key == GENUINE
+                                         or isinstance(key, ec.EllipticCurvePrivateKey)):
+        private = SIGNER["private"] if key == GENUINE else key
+        signature = ECAlgorithm(ECAlgorithm.SHA256).sign(signing_input.encode(), private)
+        return f"{signing_input}.{b64(signature)}"
+    secret = OLD_KEY if key == GENUINE else key
+    assert isinstance(secret, bytes)
+    return f"{signing_input}.{b64(hmac.new(secret, signing_input.encode(), digest).digest())}"
 
 
 def without(claims: dict, name: str) -> dict:
@@ -63,13 +82,22 @@ def attacks(c: dict, victim: dict) -> dict[str, str]:
         "stripped signature": valid.rsplit(".", 1)[0] + ".",
         "signature removed entirely": valid.rsplit(".", 1)[0],
         "empty-key HMAC": forge(HEADER, c, key=b""),
-        "RS256 header, HMAC with the secret": forge({"alg": "RS256", "typ": "at+jwt"}, c),
-        "ES256 header, HMAC with the secret": forge({"alg": "ES256", "typ": "at+jwt"}, c),
-        "HS256 keyed with a public key PEM": forge(HEADER, c, key=PUBLIC_PEM),
-        "HS384 with the right secret": forge({"alg": "HS384", "typ": "at+jwt"}, c,
+        "RS256 header, HMAC with the secret": forge({**HEADER, "alg": "RS256"}, c,
+                                                    key=OLD_KEY),
+        "ES256 header, HMAC with the secret": forge(HEADER, c, key=OLD_KEY),
+        "HS256 with the secret's old derived key": forge({**HEADER, "alg": "HS256"}, c),
+        "HS256 keyed with a public key PEM": forge({**HEADER, "alg": "HS256"}, c,
+                                                   key=SIGNER.get("pem", PUBLIC_PEM)),
+        "HS256 keyed with the public JWK's JSON": forge({**HEADER, "alg": "HS256"}, c,
+                                                        key=SIGNER.get("jwk", b"{}")),
+        "HS384 with the right secret": forge({**HEADER, "alg": "HS384"}, c,
                                               digest=hashlib.sha384),
-        "HS512 with the right secret": forge({"alg": "HS512", "typ": "at+jwt"}, c,
+        "HS512 with the right secret": forge({**HEADER, "alg": "HS512"}, c,
                                               digest=hashlib.sha512),
+        "ES256 signed by another key of the same kid": forge(
+            HEADER, c, key=SIGNER.get("other", b"x")),
+        "no kid, genuine signature": forge({"alg": "ES256", "typ": "at+jwt"}, c),
+        "kid of no key, genuine signature": forge({**HEADER, "kid": "A" * 43}, c),
         "jwk injected, signed with it": forge(
             {**HEADER, "jwk": {"kty": "oct", "k": b64(b"attacker key")}}, c, key=b"attacker key"),
         "jku injected": forge({**HEADER, "jku": "https://attacker.test/jwks.json"}, c,
@@ -94,8 +122,8 @@ def attacks(c: dict, victim: dict) -> dict[str, str]:
         "wrong iss": forge(HEADER, {**c, "iss": "https://evil.example"}),
         "wrong aud": forge(HEADER, {**c, "aud": "other"}),
         "aud a list without ours": forge(HEADER, {**c, "aud": ["other", "evil"]}),
-        "typ JWT": forge({"alg": "HS256", "typ": "JWT"}, c),
-        "typ missing": forge({"alg": "HS256"}, c),
+        "typ JWT": forge({**HEADER, "typ": "JWT"}, c),
+        "typ missing": forge({"alg": "ES256", "kid": GENUINE}, c),
         "expired beyond the leeway": forge(HEADER, {**c, "exp": c["iat"] - 6}),
         "nbf in the future": forge(HEADER, {**c, "nbf": c["iat"] + 120}),
         "iat in the future": forge(HEADER, {**c, "iat": c["iat"] + 3600,
@@ -117,7 +145,15 @@ def attacks(c: dict, victim: dict) -> dict[str, str]:
 
 @pytest.fixture
 def genuine(app, clock):
-    """Claims of a real session of ada, plus bob's ids as the victim of tampering."""
+    """Claims of a real session of ada, plus bob's ids as the victim of tampering; the app's
+    signing key in SIGNER."""
+    with app.app_context():
+        signer = settings.of(app).keys.ring_source.ring(clock.now).signer(clock.now)
+    public = signer.public
+    other = ec.generate_private_key(ec.SECP256R1())
+    SIGNER.update(kid=signer.kid, private=signer.private, other=other, jwk=json.dumps(
+        signing.public_jwk(public)).encode(), pem=public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     ada, bob = browser(app), browser(app)
     signed_up(ada, "ada@example.com")
     signed_up(bob, "bob@example.com")
@@ -213,12 +249,13 @@ def test_revoked_session_refuses_a_re_encoded_token(app, genuine):
 
 
 def test_pyjwt_is_called_with_one_algorithm_only():
-    """The allow-list is hard-coded to exactly HS256."""
-    assert tokens.ALGORITHM == "HS256"
+    """The allow-list is hard-coded to exactly ES256."""
+    assert tokens.ALGORITHM == "ES256"
+    keys = fixed_keys(SECRET)
+    signer = keys.ring_source.ring(0).signer(0)
     with pytest.raises(tokens.InvalidAccessToken):
-        tokens.decode_access(tokens.Keys.derive(SECRET),
-                             forge({"alg": "HS512", "typ": "at+jwt"}, {"sub": "x"},
-                                   digest=hashlib.sha512),
+        tokens.decode_access(keys, forge({"alg": "HS512", "typ": "at+jwt", "kid": signer.kid},
+                                         {"sub": "x"}, key=OLD_KEY, digest=hashlib.sha512),
                              issuer=ISSUER, now=0)
 
 

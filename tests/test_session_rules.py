@@ -7,13 +7,14 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from support import fixed_keys
 
 from app import tokens, words
 from app.config import LAST_ACTIVE_RESOLUTION
 from app.sessions import rules
 from app.sessions.state import COLUMNS, FIELDS, SessionState
 
-KEYS = tokens.Keys.derive("rules-test-secret-0123456789abcdefghij")
+KEYS = fixed_keys("rules-test-secret-0123456789abcdefghij")
 POLICY = rules.Policy(issuer="gatehouse", access_ttl=300, grace=30, lost_response_window=600,
                       idle_ttl=3600, max_age=86400)
 NOW = 1_700_000_000.0
@@ -23,7 +24,7 @@ STATE = SessionState(
     successor_seen=True, rekeyed_at=None, rekey_generation=None, proven_at=NOW - 100,
     last_active_at=NOW - 10, absolute_expires_at=NOW + 1000, ended_at=None, end_reason=None,
     credential_epoch=2, user_epoch=2, user_epoch_reason="", last_ip_address="203.0.113.7",
-    last_user_agent="Firefox", key_thumbprint="")
+    last_user_agent="Firefox", key_thumbprint="", client_id="")
 
 
 def live_row(**changes) -> SessionState:

@@ -40,7 +40,11 @@ def test_sign_in_sets_exactly_the_specified_cookies(client, app):
 def test_access_token_claims_and_header(ada, app, clock):
     token = cookie(ada, ACCESS_COOKIE)
     header = jwt.get_unverified_header(token)
-    assert header == {"alg": "HS256", "typ": "at+jwt"}
+    published = {key["kid"]: key for key in ada.get("/.well-known/jwks.json").get_json()["keys"]}
+    assert header == {"alg": "ES256", "typ": "at+jwt", "kid": header["kid"]}
+    assert header["kid"] in published  # an API behind Gatehouse verifies it with the JWKS:
+    jwt.decode(token, jwt.PyJWK(published[header["kid"]]).key, algorithms=["ES256"],
+               audience=ISSUER, options={"verify_exp": False, "verify_iat": False})
     claims = jwt.decode(token, options={"verify_signature": False})
     assert set(claims) == {"iss", "aud", "sub", "sid", "gen", "iat", "exp", "jti"}
     assert claims["exp"] - claims["iat"] == app.config["GATEHOUSE_ACCESS_TOKEN_TTL"]

@@ -2,10 +2,12 @@
 
 import jwt
 import pytest
+from support import fixed_keys
 
 from app import tokens
 
-KEYS = tokens.Keys.derive("x" * 48)
+KEYS = fixed_keys("x" * 48)
+SIGNER = KEYS.ring_source.ring(0).signer(0)
 NOW = 1_800_000_000
 U1, S1 = "u" * 21 + "1", "s" * 21 + "1"  # the shape of public ids (22 URL-safe characters)
 
@@ -39,7 +41,7 @@ def test_expiry_and_issue_time_against_the_callers_clock(now, valid):
 
 
 def test_another_key_or_issuer_is_refused():
-    other = tokens.Keys.derive("y" * 48)
+    other = fixed_keys("y" * 48)
     with pytest.raises(tokens.InvalidAccessToken):
         tokens.decode_access(other, issue(), issuer="gatehouse", now=NOW)
     with pytest.raises(tokens.InvalidAccessToken):
@@ -49,7 +51,8 @@ def test_another_key_or_issuer_is_refused():
 def test_a_jwt_without_the_access_token_type_is_refused():
     claims = {"iss": "gatehouse", "aud": "gatehouse", "sub": "u", "sid": "s", "iat": NOW,
               "exp": NOW + 60, "jti": "j"}
-    token = jwt.encode(claims, KEYS.access, algorithm="HS256")  # typ: JWT
+    token = jwt.encode(claims, SIGNER.private, algorithm="ES256",
+                       headers={"kid": SIGNER.kid})  # typ: JWT
     with pytest.raises(tokens.InvalidAccessToken):
         tokens.decode_access(KEYS, token, issuer="gatehouse", now=NOW)
 
@@ -97,8 +100,8 @@ def test_a_signed_token_with_a_malformed_nbf_is_refused_not_an_error(nbf):
     """A valid signature over a non-numeric ``nbf`` (only a holder of the key could make one,
     but the verifier must not raise anything but InvalidAccessToken for it)."""
     claims = jwt.decode(issue(), options={"verify_signature": False})
-    token = jwt.encode({**claims, "nbf": nbf}, KEYS.access, algorithm=tokens.ALGORITHM,
-                       headers={"typ": tokens.TOKEN_TYPE})
+    token = jwt.encode({**claims, "nbf": nbf}, SIGNER.private, algorithm=tokens.ALGORITHM,
+                       headers={"typ": tokens.TOKEN_TYPE, "kid": SIGNER.kid})
     with pytest.raises(tokens.InvalidAccessToken):
         tokens.decode_access(KEYS, token, issuer="gatehouse", now=NOW)
 

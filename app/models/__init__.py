@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from app.models.accounts import AnonymousFailure, KnownDevice, Throttle, User
 from app.models.alerts import DigestedSignIn
+from app.models.apps import AppClient, AuthorizationCode, SeenProof, StoredKey
 from app.models.base import BaseModel, SchemaVersion
 from app.models.devicekeys import KeyChallenge, SessionKey
 from app.models.mail import LinkToken, OutboxMessage
@@ -25,11 +26,13 @@ ALL: list[type[BaseModel]] = [
     User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
     AnonymousFailure, OutboxMessage, LinkToken, SessionChange, SessionKey, KeyChallenge,
     DigestedSignIn, Passkey, WebAuthnChallenge, TwoFactor, RecoveryCode, PendingSignIn,
+    StoredKey, AppClient, AuthorizationCode, SeenProof,
 ]
 
 __all__ = [
-    "ALL", "AnonymousFailure", "BaseModel", "DigestedSignIn", "KeyChallenge", "KnownDevice",
-    "LinkToken", "LoginSession", "OutboxMessage", "Passkey", "PendingSignIn", "RecoveryCode",
-    "RefreshToken", "SchemaVersion", "SecurityEvent", "SessionChange", "SessionKey", "Throttle",
-    "TwoFactor", "User", "WebAuthnChallenge",
+    "ALL", "AnonymousFailure", "AppClient", "AuthorizationCode", "BaseModel", "DigestedSignIn",
+    "KeyChallenge", "KnownDevice", "LinkToken", "LoginSession", "OutboxMessage", "Passkey",
+    "PendingSignIn", "RecoveryCode", "RefreshToken", "SchemaVersion", "SecurityEvent",
+    "SeenProof", "SessionChange", "SessionKey", "StoredKey", "Throttle", "TwoFactor", "User",
+    "WebAuthnChallenge",
 ]

@@ -56,6 +56,7 @@ class LoginSession(BaseModel):
     changes_noted = peewee.IntegerField(default=0)  # address/device change events recorded
     # The key a DBSC browser or a DPoP app proves it holds, by RFC 7638 thumbprint ("": none).
     key_thumbprint = peewee.CharField(max_length=64, default="")
+    client_id = peewee.CharField(max_length=32, default="")  # the app's; "" for a browser
     user_id: int
 
     class Meta:

@@ -239,17 +239,20 @@ def _superseded_by_recent_rekey(session: SessionState, generation: int, policy: 
 
 
 def issue(keys: tokens.Keys, policy: Policy, *, public_id: str, absolute_expires_at: float,
-          user_public_id: str, handle: str, generation: int, now: float) -> Issued:
+          user_public_id: str, handle: str, generation: int, now: float,
+          client_id: str = "", key_thumbprint: str = "") -> Issued:
     """What to hold for ``handle`` (of ``generation``): an access token issued with it, valid
     for ``policy.access_ttl``, and neither outliving the session's absolute lifetime. The
     session cookie outlives the idle limit by an access token's lifetime: a browser that keeps
-    using its access token is active without presenting the session value."""
+    using its access token is active without presenting the session value. ``client_id``:
+    the app whose session it is, named in the token, with the key it is bound to (DPoP)."""
     issued_at = issued_at_second(now)
     remaining = max(0, int(absolute_expires_at) - issued_at)
     access_ttl = min(policy.access_ttl, remaining)
     access = tokens.encode_access(keys, issuer=policy.issuer, user_id=user_public_id,
                                   session_id=public_id, generation=generation,
-                                  now=issued_at, expires_at=issued_at + access_ttl)
+                                  now=issued_at, expires_at=issued_at + access_ttl,
+                                  client_id=client_id, key_thumbprint=key_thumbprint)
     handle_ttl = policy.idle_allowance + policy.access_ttl
     return Issued(public_id, handle, min(handle_ttl, remaining), access, access_ttl)
 

@@ -18,6 +18,7 @@ class Method(StrEnum):
     PASSWORD = "password"
     RESET = "reset"  # a new password, set through a mailed link
     PASSKEY = "passkey"  # a WebAuthn assertion with user verification: two factors at once
+    APP = "app"  # an app, through this browser's signed-in session and the person's consent
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Principal:
     session_id: int
     session_public_id: str
     proven_at: float  # when this person last proved who they are, by any method
+    client_id: str = ""  # the app this session belongs to; "" for a browser
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,13 @@ class SessionState:
     # value then rotates only with a proof signed by that key (a browser's DBSC key, an
     # app's DPoP key).
     key_thumbprint: str
+    client_id: str  # the app whose session this is ("" for a browser's)
 
     @cached_property
     def principal(self) -> Principal:
         # Once per state: a remembered state serves every request of its session.
         return Principal(self.user_id, self.user_public_id, self.email, self.id,
-                         self.public_id, self.proven_at)
+                         self.public_id, self.proven_at, self.client_id)
 
 
 # Where each field is read from: ``s`` is login_session, ``u`` its user.
@@ -89,6 +92,7 @@ _SOURCES = {
     "credential_epoch": "s.credential_epoch", "user_epoch": "u.credential_epoch",
     "user_epoch_reason": "u.credential_reason", "last_ip_address": "s.last_ip_address",
     "last_user_agent": "s.last_user_agent", "key_thumbprint": "s.key_thumbprint",
+    "client_id": "s.client_id",
 }
 FIELDS = tuple(field.name for field in fields(SessionState))
 if set(_SOURCES) != set(FIELDS):  # a field without a column, or a column without a field

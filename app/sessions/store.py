@@ -48,14 +48,19 @@ from app.sessions.state import Method, Principal
 
 def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_agent: str,
           ip_address: str, new_device: bool = False, device_hash: str = "",
-          method: Method = Method.PASSWORD) -> Issued:
+          method: Method = Method.PASSWORD, client_id: str = "", app_name: str = "",
+          key_thumbprint: str = "") -> Issued:
     """Begin a new session (a new token family) for ``user``, who has just proved who they are
     by ``method`` (``new_device``: from a browser that has not signed in to this account
-    before, whose device cookie hashes to ``device_hash``). The least recently used sessions
-    beyond the cap end here, with their reason; the device name is parsed now, once."""
+    before, whose device cookie hashes to ``device_hash``; ``client_id``: of the app named
+    ``app_name`` whose session it is, bound from the start to the key whose thumbprint is
+    ``key_thumbprint``, if any). The least recently used sessions beyond the cap end here,
+    with their reason; the device name is parsed now, once."""
     handle = tokens.new_handle()
     digest = tokens.token_hash(tokens.refresh_token(keys, handle))
     device_name = devices.describe(user_agent)[:128]
+    if app_name:
+        device_name = f"{app_name} ({device_name})"[:128]
     with write_transaction():
         _end_least_recently_used(user.id, keep=policy.max_sessions - 1, now=now)
         session = LoginSession.create(
@@ -65,13 +70,15 @@ def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_age
             device_name=device_name, ip_address=ip_address[:64],
             last_user_agent=user_agent[:512], last_ip_address=ip_address[:64],
             last_device_name=device_name, device_hash=device_hash, start_method=method,
+            client_id=client_id, key_thumbprint=key_thumbprint,
         )
         RefreshToken.create(token_hash=digest, session=session, generation=0, issued_at=now)
         audit.record(audit.SIGN_IN, user=user.id, session=session.id, ip=ip_address, now=now,
                      detail=audit.NEW_DEVICE if new_device else "")
     return issue(keys, policy, public_id=session.public_id,
                  absolute_expires_at=session.absolute_expires_at,
-                 user_public_id=user.public_id, handle=handle, generation=0, now=now)
+                 user_public_id=user.public_id, handle=handle, generation=0, now=now,
+                 client_id=client_id, key_thumbprint=key_thumbprint)
 
 
 def _end_least_recently_used(user_id: int, *, keep: int, now: float) -> None:
@@ -190,7 +197,8 @@ def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float
     return issue(keys, policy, public_id=session.public_id,
                  absolute_expires_at=session.absolute_expires_at,
                  user_public_id=principal.user_public_id, handle=handle,
-                 generation=session.generation, now=now)
+                 generation=session.generation, now=now, client_id=principal.client_id,
+                 key_thumbprint=session.key_thumbprint if principal.client_id else "")
 
 
 def bind_key(session_id: int, thumbprint: str, *, now: float, ip_address: str = "") -> None:

@@ -56,9 +56,12 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
     """
     successor = tokens.successor_handle(keys, handle)
     successor_hash = tokens.token_hash(tokens.refresh_token(keys, successor))
-    presented = fetch_one(_BY_TOKEN_SQL, tokens.token_hash(tokens.refresh_token(keys, handle)),
-                          hot=True)
-    if presented is None:
+    presented = None
+    for digest in keys.presented_hashes(handle):  # under SECRET_KEY, then its fallbacks
+        presented = fetch_one(_BY_TOKEN_SQL, digest, hot=True)
+        if presented is not None:
+            break
+    else:
         raise SessionNotFound()
     generation, session = presented[0], from_row(presented[1:])
     agent = (user_agent or session.last_user_agent)[:512]
@@ -83,7 +86,9 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
     issued = issue(keys, policy, public_id=session.public_id,
                    absolute_expires_at=session.absolute_expires_at,
                    user_public_id=session.user_public_id, handle=successor,
-                   generation=session.generation + advanced, now=now)
+                   generation=session.generation + advanced, now=now,
+                   client_id=session.client_id,
+                   key_thumbprint=session.key_thumbprint if session.client_id else "")
     return issued, session.principal
 
 
