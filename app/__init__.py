@@ -20,6 +20,7 @@ from app import (
     home,
     lazysession,
     liveness,
+    logs,
     mail,
     middleware,
     security,
@@ -60,6 +61,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # is recorded against the person it was aimed at.
     middleware.init_app(app)
     security.init_app(app)
+    logs.init_app(app)  # outermost: its request id and timing cover the whole request
     errors.init_app(app)
     mail.init_app(app)
     alerts.init_app(app)

@@ -68,7 +68,7 @@ def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_age
         )
         RefreshToken.create(token_hash=digest, session=session, generation=0, issued_at=now)
         audit.record(audit.SIGN_IN, user=user.id, session=session.id, ip=ip_address, now=now,
-                     detail=audit.NEW_DEVICE if new_device else "")
+                     detail=audit.NEW_DEVICE if new_device else "", method=method)
     return issue(keys, policy, public_id=session.public_id,
                  absolute_expires_at=session.absolute_expires_at,
                  user_public_id=user.public_id, handle=handle, generation=0, now=now)
