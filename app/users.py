@@ -45,6 +45,9 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
     return True
 
 
+ACCOUNT_LOCKED = "account locked"  # the detail of a refused sign-in with the right password
+
+
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
                  ip: str = "", device_id: str = "",
                  failure: str = audit.SIGN_IN_FAILED) -> User | None:
@@ -66,6 +69,9 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     throttle.take(keys, now)
     if not hasher.verify(user.password_hash if user else None, password) or user is None:
         audit.record(failure, user=user.id if user else None, ip=ip, now=now)
+        return None
+    if user.locked_at is not None:  # the right password: refused alike, recorded as locked
+        audit.record(failure, user=user.id, ip=ip, now=now, detail=ACCOUNT_LOCKED)
         return None
     for limit in keys[:-1]:
         throttle.reset(limit.key)

@@ -69,6 +69,11 @@ END_REASONS: dict[str, EndReason] = {
         "This session was signed out because your account signed in on more devices than it "
         "may keep at once; the session unused for longest ends first.",
         "it was signed out to make room for a newer one"),
+    rules.ADMIN: EndReason(
+        "Ended by an administrator",
+        "An administrator signed out this session. If you don't know why, contact us.",
+        "an administrator ended it", alert=True,
+        explanation="An administrator of this site signed out the session."),
 }
 UNKNOWN_END = EndReason("Ended", "Your session has ended.", "it ended")
 
@@ -102,7 +107,13 @@ EVENT_NAMES = {
     "key_bound": "Bound to this device's key",
     "key_missing": "Refused a copy without this device's key",
     "device_named": "Device renamed",
+    "account_locked": "Account locked by an administrator",
+    "account_unlocked": "Account unlocked by an administrator",
 }
+
+# What a locked account's owner reads where a sign-in would have started a session.
+ACCOUNT_LOCKED = ("This account is locked. Check your mail for why and what to do, or "
+                  "contact us.")
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,20 @@ NOTICES = {
         "had been replaced; the device is the session's.",
         "If you don't know why, change your password; if you can't sign in, reset it. Either "
         "signs out every other session."),
+    "account_locked": Notice(
+        "Your account was locked",
+        "An administrator locked your Gatehouse account and signed out every session. The "
+        "reason given: {reason}",
+        "Until it is unlocked, nobody can sign in to it, with any password. If you think this "
+        "is a mistake, reply to this mail or contact us."),
+    "account_unlocked": Notice(
+        "Your account was unlocked",
+        "An administrator unlocked your Gatehouse account: you can sign in again.",
+        "If you no longer know your password, reset it."),
+    rules.ADMIN: Notice(
+        "Your sessions were signed out",
+        "An administrator signed out every session of your Gatehouse account.",
+        "Sign in again to go on. If you don't know why, reset your password, then contact us."),
 }
 
 

@@ -19,13 +19,14 @@ from collections.abc import Callable
 import peewee
 
 from app.db import database, engine
-from app.migrations import browser
+from app.migrations import browser, operations
 from app.models import SchemaVersion
 
 # Version n is MIGRATIONS[n - 1]. Append; never edit or reorder a released one.
 MIGRATIONS: list[Callable[[], None]] = [
     browser.initial, browser.bounded_costs, browser.mail, browser.rotation_protocol,
     browser.devices, browser.session_changes, browser.bound_keys,
+    operations.account_locks,
 ]
 LATEST = len(MIGRATIONS)
 

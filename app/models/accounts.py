@@ -23,6 +23,9 @@ class User(BaseModel):
     # with why: a session that recorded an older epoch is not live.
     credential_epoch = peewee.IntegerField(default=0)
     credential_reason = peewee.CharField(max_length=32, default="")
+    # Locked by an administrator (``flask users lock``): no sign-in until unlocked.
+    locked_at = peewee.DoubleField(null=True)
+    locked_reason = peewee.CharField(max_length=255, default="")
 
 
 class KnownDevice(BaseModel):
