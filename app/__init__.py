@@ -16,6 +16,7 @@ from app import (
     cli,
     config,
     db,
+    dev,
     errors,
     home,
     lazysession,
@@ -70,4 +71,5 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     home.init_app(app)
     auth.init_app(app)
     account.init_app(app)
+    dev.init_app(app)  # development only: the QA kit
     return app
