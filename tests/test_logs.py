@@ -139,3 +139,36 @@ def test_a_full_run_of_flows_logs_no_secret(make_app, smtp, clock, capfd):
     assert '"event": "password_reset"' in written
     leaks = {secret for secret in known if secret and secret in written}
     assert leaks == set()
+
+
+def test_what_the_readme_says_is_in_the_log_is_on_stderr(make_app, tmp_path, capfd):
+    """Development mail in full, a 500's reference beside its traceback, the warning about an
+    untrusted X-Forwarded-For, and each security event as a JSON line."""
+    from app import mail, settings
+
+    app = make_app(GATEHOUSE_ENV="development", GATEHOUSE_EMAIL_VERIFICATION="required")
+    app.instance_path = str(tmp_path / "instance")
+    settings.init_app(app)
+    mail.init_app(app)
+
+    def broken():
+        raise RuntimeError("a bug")
+
+    app.add_url_rule("/broken", "broken", broken)
+    client = browser(app)
+    client.get("/healthz", headers={"X-Forwarded-For": "198.51.100.1"})
+    register(client, "tess@example.com")
+    mail.send_pending(app)
+    reference = client.get("/broken").get_data(as_text=True).split("Reference ")[1][:12]
+    app.extensions["gatehouse_mail"].dispatcher.stop()
+    from polling import eventually
+    written = []
+    eventually(lambda: written.append(capfd.readouterr().err) or
+               "Confirm your email address" in "".join(written), within=10,
+               what="the development mail in the log")
+    log = "".join(written)
+    assert "WARNING gatehouse.security A request from" in log  # X-Forwarded-For, untrusted
+    assert f"ERROR gatehouse.errors unhandled error, reference {reference}" in log
+    assert "Traceback" in log and "RuntimeError: a bug" in log
+    assert '"event": "registered"' in log
+    assert "/email/verify/" in log  # development only: the message in full
