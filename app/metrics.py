@@ -62,18 +62,30 @@ def observe_request(method: str, route: str, status: str, seconds: float) -> Non
     child.observe(seconds)
 
 
+_children: dict[tuple[object, ...], Counter] = {}
+
+
+def count(series: Counter, *labels: str) -> None:
+    """One more in ``series`` with ``labels``; each label set's child is looked up once."""
+    key = (series, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = series.labels(*labels) if labels else series
+    child.inc()
+
+
 def rotation(outcome: str) -> None:
-    ROTATIONS.labels(outcome).inc()
+    count(ROTATIONS, outcome)
 
 
 def session_ended(reason: str) -> None:
-    SESSIONS_ENDED.labels(reason).inc()
+    count(SESSIONS_ENDED, reason)
     if reason == REUSE_DETECTED:
-        ROTATIONS.labels("reuse").inc()
+        count(ROTATIONS, "reuse")
 
 
 def mail(outcome: str) -> None:
-    MAIL.labels(outcome).inc()
+    count(MAIL, outcome)
 
 
 def exposition() -> tuple[bytes, str]:
