@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, request
+from flask import Flask
 
 from app import metrics
 
@@ -220,8 +220,9 @@ def with_access_log(wsgi_app: WSGIApplication) -> WSGIApplication:
     info, header = logging.INFO, REQUEST_ID_HEADER
 
     def finished(environ: WSGIEnvironment, status: str, elapsed: float) -> None:
-        # Called from inside Flask's response, while its request context is still pushed.
-        rule = request.url_rule
+        # werkzeug keeps the request in its environ: no context-local proxy to go through.
+        found = environ.get("werkzeug.request")
+        rule = found.url_rule if found is not None else None
         route = rule.rule if rule is not None else UNMATCHED
         method = environ["REQUEST_METHOD"]
         observe(method, route, status, elapsed)
