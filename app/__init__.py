@@ -28,6 +28,7 @@ from app import (
     settings,
     templating,
 )
+from app.recovery import unlock
 
 
 class Gatehouse(Flask):
@@ -66,6 +67,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     mail.init_app(app)
     alerts.init_app(app)
+    unlock.init_app(app)
     templating.init_app(app)
     cli.init_app(app)
     home.init_app(app)

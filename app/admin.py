@@ -16,8 +16,8 @@ from app.db import write_transaction
 from app.models import User
 from app.sessions import rules, store
 
-LOCKED = "account_locked"
-UNLOCKED = "account_unlocked"
+LOCKED = "admin_locked"
+UNLOCKED = "admin_unlocked"
 
 
 class NoSuchAccount(LookupError):

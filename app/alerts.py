@@ -2,16 +2,21 @@
 
 "New sign-in" goes out when an account is signed in to from a browser whose ``__Host-device``
 cookie has not signed in to it before (the sign-in event says so). The first sign-in of a new
-account is never announced (the person has just confirmed their address).
+account is never announced (the person has just confirmed their address); a dormant one's is,
+because the browsers it remembers outlive its pruned sessions. At most ``ALERTS_PER_HOUR`` of
+them go out per account and hour; the hour's later ones wait for one summary sent as it ends.
 """
 
 from __future__ import annotations
 
 from flask import Flask, has_request_context, request, url_for
 
-from app import audit, devices, links, mail, recovery, settings
-from app.models import LoginSession, User
+from app import audit, devices, links, mail, recovery, settings, throttle
+from app.config import ALERTS_PER_HOUR, MAIL_WINDOW
+from app.limits import Limit
+from app.models import DigestedSignIn, KnownDevice, LinkToken, LoginSession, User
 from app.sessions import rules
+from app.sessions.state import Method
 
 
 def init_app(app: Flask) -> None:
@@ -25,9 +30,13 @@ def _mailing() -> bool:
 
 
 def first_session(user_id: int, session_id: int) -> bool:
-    """Whether this is the account's first session ever (nothing to warn about)."""
-    return not LoginSession.select().where((LoginSession.user == user_id)
-                                           & (LoginSession.id != session_id)).exists()
+    """Whether this is the account's first sign-in ever (nothing to warn about): no browser
+    is remembered for it and no other session is left. Both are asked, because ``prune``
+    deletes old sessions (a dormant account keeps its devices) and a reset forgets devices
+    (its sessions stay, ended, for a while)."""
+    return not (KnownDevice.select().where(KnownDevice.user == user_id).exists()
+                or LoginSession.select().where((LoginSession.user == user_id)
+                                               & (LoginSession.id != session_id)).exists())
 
 
 def signed_in(*, user: int | None, session: int | None, ip: str, now: float,
@@ -36,13 +45,59 @@ def signed_in(*, user: int | None, session: int | None, ip: str, now: float,
             or first_session(user, session)):
         return
     row = LoginSession.get_by_id(session)
+    if row.start_method == Method.RESET:
+        return  # the mailbox was proven just now, and the reset itself is mailed
     email = User.get_by_id(user).email
-    token = links.issue(links.NOT_ME, user, session_id=session, now=now,
-                        ttl=settings.current().policy.max_age)
-    context = recovery.described(now, ip, row.user_agent)
-    subject = f"New sign-in: {context['device']}, {ip}, {context['when']}"
-    mail.queue(email, "new_sign_in", subject, now=now,
-               url=mail.link(url_for("auth.not_me", token=token)), **context)
+    try:
+        throttle.take([_budget(user)], now)
+    except throttle.Throttled:
+        if _digest(user, email, row, now):
+            return
+    entry = _entry(row)
+    subject = f"New sign-in: {entry['device']}, {ip}, {entry['when']}"
+    mail.queue(email, "new_sign_in", subject, now=now, **entry)
+
+
+def _budget(user_id: int) -> Limit:
+    return Limit(f"mail-new_sign_in:{user_id}", ALERTS_PER_HOUR, MAIL_WINDOW)
+
+
+def _entry(session: LoginSession) -> dict[str, str]:
+    """What a mail says of one sign-in, with a new "This wasn't me" link for it."""
+    token = links.issue(links.NOT_ME, session.user_id, session_id=session.id,
+                        now=session.created_at, ttl=settings.current().policy.max_age)
+    return {**recovery.described(session.created_at, session.ip_address, session.user_agent),
+            "url": mail.link(url_for("auth.not_me", _anchor=token))}
+
+
+def _digest(user_id: int, email: str, session: LoginSession, now: float) -> bool:
+    """Add the sign-in to the summary the hour's end sends (written anew with each one, each
+    sign-in with a fresh link: the earlier ones were never sent). False when that summary is
+    already on its way."""
+    window_end = throttle.window_end(_budget(user_id))
+    earlier = list(DigestedSignIn.select().where(DigestedSignIn.user == user_id,
+                                                 DigestedSignIn.window_end == window_end)
+                   .order_by(DigestedSignIn.id))
+    sessions = [LoginSession.get_by_id(entry.session_id) for entry in earlier] + [session]
+    LinkToken.delete().where(LinkToken.session.in_([s.id for s in sessions[:-1]]),
+                             LinkToken.purpose == links.NOT_ME,
+                             LinkToken.used_at.is_null()).execute()
+    entries = [_entry(each) for each in sessions]
+    subject = f"{len(entries)} more new sign-ins to your account"
+    if earlier:
+        message_id = earlier[0].message_id
+        if not mail.requeue(message_id, "new_sign_ins", subject, entries=entries,
+                            alerts=ALERTS_PER_HOUR):
+            return False
+    else:
+        queued = mail.queue_at(window_end, email, "new_sign_ins", subject, now=now,
+                               entries=entries, alerts=ALERTS_PER_HOUR)
+        if queued is None:
+            return False
+        message_id = queued
+    DigestedSignIn.create(user=user_id, session=session.id, window_end=window_end,
+                          message_id=message_id)
+    return True
 
 
 def reuse_detected(*, user: int | None, session: int | None, ip: str, now: float,

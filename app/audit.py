@@ -36,6 +36,8 @@ REAUTHENTICATED = "reauthenticated"
 REGISTERED = "registered"
 EMAIL_VERIFIED = "email_verified"
 EMAIL_CHANGED = "email_changed"
+EMAIL_RESTORED = "email_restored"
+ACCOUNT_DELETED = "account_deleted"  # a log line only: no row outlives the account
 PASSWORD_CHANGED = "password_changed"
 PASSWORD_RESET = "password_reset"
 PASSWORD_RESET_REQUESTED = "password_reset_requested"
@@ -47,6 +49,9 @@ KEY_MISSING = "key_missing"  # a bound session's value presented without its key
 DEVICE_NAMED = "device_named"
 CSRF_FAILED = "csrf_failed"
 THROTTLED = "throttled"
+ACCOUNT_LOCKED = "account_locked"  # failed sign-ins used up the account's allowance
+ACCOUNT_UNLOCKED = "account_unlocked"  # by the link mailed with the lock
+PASSWORD_BLOCKED = "password_blocked"  # its owner disowned a sign-in: reset it to sign in
 # Log lines only, never rows: a rotation, and a superseded value forgiven (``forgiven``: grace
 # or lost_response).
 ROTATED = "rotated"

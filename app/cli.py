@@ -1,5 +1,5 @@
-"""Operator commands: ``prune``, ``create-user``, ``users show|lock|unlock``, ``sessions
-list|end-all`` (and ``send-mail``, in ``app.mail``).
+"""Operator commands: ``prune``, ``create-user``, ``migrate``, ``users show|lock|unlock``,
+``sessions list|end-all`` (and ``send-mail``, in ``app.mail``).
 
 Every failure is one line on stderr and exit status 1 (click's ``Error: ...``), never a
 traceback.
@@ -14,7 +14,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from app import admin, audit, mail, settings, throttle, users, words
+from app import admin, audit, devicekeys, mail, migrations, settings, throttle, users, words
 from app.config import ACCOUNT_CAP_WINDOW, ConfigError
 from app.models import User
 from app.passwords import PasswordRejected
@@ -25,6 +25,7 @@ from app.sessions import queries, store
 def init_app(app: Flask) -> None:
     app.cli.add_command(prune)
     app.cli.add_command(create_user)
+    app.cli.add_command(migrate)
     app.cli.add_command(users_group)
     app.cli.add_command(sessions_group)
 
@@ -45,14 +46,24 @@ def config_errors_reported() -> Iterator[None]:
 @click.command("prune")
 @with_appcontext
 def prune() -> None:
-    """Delete sessions and tokens that ended or expired long ago, stale throttles, and
-    security events older than GATEHOUSE_EVENT_RETENTION."""
+    """Delete sessions and tokens that ended or expired long ago, stale throttles, security
+    events older than GATEHOUSE_EVENT_RETENTION, and expired key challenges."""
     config = settings.current()
     at = config.clock()
     removed = store.prune(policy=config.policy, now=at)
     cleared = throttle.prune(at, max_window=ACCOUNT_CAP_WINDOW)
     events = audit.prune(at, retention=config.event_retention)
-    click.echo(f"Pruned {removed} sessions, {cleared} throttle entries and {events} events.")
+    challenges = devicekeys.prune(now=at)
+    click.echo(f"Pruned {removed} sessions, {cleared} throttle entries, {events} events and "
+               f"{challenges} expired key challenges.")
+
+
+@click.command("migrate")
+@with_appcontext
+def migrate() -> None:
+    """Bring the schema to its newest version (every start does; run this first when an
+    upgrade may outlast gunicorn's worker timeout)."""
+    click.echo(f"The schema is at version {migrations.upgrade()}.")
 
 
 def _vouch_for(user: User | None, at: float) -> None:

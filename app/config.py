@@ -58,6 +58,7 @@ SETTINGS: dict[str, Setting] = {
     "GATEHOUSE_MAIL_FROM": Setting("", str),
     "GATEHOUSE_EMAIL_VERIFICATION": Setting("required", str),
     "GATEHOUSE_PASSWORD_RESET_TTL": Setting(1800, minimum=60),
+    "GATEHOUSE_DEVICE_BOUND_SESSIONS": Setting("on", str),
     "GATEHOUSE_LOG_LEVEL": Setting("INFO", str),
     "GATEHOUSE_LOG_FORMAT": Setting("text", str),
     "GATEHOUSE_METRICS_TOKEN": Setting("", str),
@@ -79,12 +80,21 @@ ENDED_SHOWN = 3  # ended sessions shown before "Show … more"
 DEVICE_MAX_AGE = 365 * 24 * 3600  # the device cookie's lifetime
 ACCOUNT_FAILURE_CAP = 100  # NIST SP 800-63B 5.2.2: consecutive failures an account takes
 ACCOUNT_CAP_WINDOW = 30 * 24 * 3600
+# A password check over the limit only because of checks still in flight waits this long (real
+# seconds) for them to land; one admitted this long ago (app clock) belonged to a dead worker.
+IN_FLIGHT_WAIT = 10
+IN_FLIGHT_STALE = 60
 ANONYMOUS_WINDOW = 3600  # refusals of nobody's account are counted per address and hour
 VERIFY_TTL = 3 * 24 * 3600  # a verification link: long enough to find it after a weekend
+UNDO_EMAIL_TTL = 7 * 24 * 3600  # the old address may undo a change of address for a week
 RESET_LIMIT_IP = 10  # reset requests per client address per login window (429 beyond)
 RESET_COMPARISONS = 5  # new passwords one reset link may compare with the current one
-MAILS_PER_ACCOUNT = 3  # mails of one kind to one account per hour; none beyond
+MAILS_PER_ACCOUNT = 3  # mails of one kind to one account, and to one address, per hour
+UNLOCK_TTL = 24 * 3600  # the link mailed when failures lock an account
 MAIL_WINDOW = 3600
+KEY_CHALLENGE_TTL = 300  # a DBSC challenge is answered within this, or not at all
+KEY_CHALLENGES_KEPT = 5  # unanswered challenges kept per session (parallel refreshes)
+ALERTS_PER_HOUR = 5  # new-sign-in mails per account per MAIL_WINDOW; the rest in one summary
 
 # Where links point in development when GATEHOUSE_PUBLIC_URL is not set: the quick start's.
 DEV_PUBLIC_URL = "http://127.0.0.1:5000"
@@ -121,6 +131,8 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str, *, debug: bool
     for name, setting in SETTINGS.items():
         if setting.minimum is not None and config[name] < setting.minimum:
             raise ConfigError(f"{name} must be at least {setting.minimum}, got {config[name]}")
+    if config["GATEHOUSE_DEVICE_BOUND_SESSIONS"] not in ("on", "off"):
+        raise ConfigError("GATEHOUSE_DEVICE_BOUND_SESSIONS must be 'on' or 'off'")
     if config["GATEHOUSE_ENV"] not in ("production", "development"):
         raise ConfigError("GATEHOUSE_ENV must be 'production' or 'development'")
     if config["GATEHOUSE_ENV"] == "production" and (debug or config.get("DEBUG")):
@@ -156,6 +168,9 @@ def _check_mail(config: dict[str, Any]) -> None:
         if missing:
             raise ConfigError(f"GATEHOUSE_EMAIL_VERIFICATION=required needs {' and '.join(missing)}"
                               " in production (or set GATEHOUSE_EMAIL_VERIFICATION=off)")
+    # Development without a public URL: a mail's links start with the origin of the request
+    # that caused it when that is this computer (any port), else with DEV_PUBLIC_URL.
+    config["GATEHOUSE_LINKS_FROM_REQUEST"] = not production and not config["GATEHOUSE_PUBLIC_URL"]
     url = config["GATEHOUSE_PUBLIC_URL"] or ("" if production else DEV_PUBLIC_URL)
     parts = urlsplit(url)
     if url and (parts.scheme not in ("http", "https") or not parts.hostname

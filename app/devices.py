@@ -116,6 +116,12 @@ def forget(user_id: int, device_hash: str) -> None:
                                    KnownDevice.device_hash == device_hash).execute()
 
 
+def forget_all(user_id: int) -> None:
+    """No browser is known to the account any more (a password reset: whoever learnt the old
+    password may have signed in from any of them)."""
+    KnownDevice.delete().where(KnownDevice.user == user_id).execute()
+
+
 def name_of(user_id: int, device_hash: str) -> str:
     """The name the person gave this browser at their account, or ""."""
     if not device_hash:

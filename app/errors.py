@@ -15,7 +15,7 @@ from flask import Flask, Response, g, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadHost, Forbidden, HTTPException
 
-from app import audit, links, middleware, settings, words
+from app import audit, links, middleware, settings, templating, users, words
 from app.db import UNAVAILABLE
 from app.liveness import RevocationUnconfirmed
 from app.security import CrossSiteRequest, is_api_request
@@ -64,6 +64,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(rules.SessionNotFound, lambda e: render_error(404))
     app.register_error_handler(Throttled, throttled)
     app.register_error_handler(links.LinkError, link_problem)
+    app.register_error_handler(users.PasswordMustBeReset, password_must_be_reset)
     for exc in (*UNAVAILABLE, RevocationUnconfirmed):
         app.register_error_handler(exc, database_unavailable)
     app.register_error_handler(Exception, unexpected)
@@ -93,8 +94,7 @@ def http_error(error: HTTPException) -> tuple[Any, int]:
 
 def not_signed_in(error: middleware.NotSignedIn) -> tuple[Any, int]:
     if error.reason:
-        return render_error(401, words.end_reason(error.reason).message,
-                            reason=error.reason)
+        return render_error(401, words.not_signed_in(error.reason), reason=error.reason)
     return render_error(401)
 
 
@@ -104,6 +104,8 @@ def reauthentication_required(error: ReauthenticationRequired) -> tuple[Any, int
 
 def csrf_error(error: CSRFError) -> tuple[Any, int]:
     _record(audit.CSRF_FAILED, detail=f"{request.method} {request.path}")
+    if templating.insecure_origin():  # the real reason: the browser kept no cookie at all
+        return render_error(400, templating.insecure_origin_words())
     return render_error(400, "The form had expired or did not come from this site. "
                              "Please try again.")
 
@@ -166,6 +168,11 @@ def _record(kind: str, detail: str) -> None:
                      detail=detail)
     except UNAVAILABLE:
         log.warning("could not record %s event: database unavailable", kind)
+
+
+def password_must_be_reset(error: users.PasswordMustBeReset) -> tuple[Any, int]:
+    return render_error(403, words.PASSWORD_MUST_BE_RESET, code="password_must_be_reset",
+                        link=(url_for("auth.forgot"), "Reset the password"))
 
 
 def link_problem(error: links.LinkError) -> tuple[str, int]:

@@ -10,7 +10,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from app.config import ACCOUNT_CAP_WINDOW, ACCOUNT_FAILURE_CAP
+from app.config import (
+    ACCOUNT_CAP_WINDOW,
+    ACCOUNT_FAILURE_CAP,
+    MAIL_WINDOW,
+    MAILS_PER_ACCOUNT,
+    RESET_LIMIT_IP,
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,7 @@ class Limit:
     key: str
     limit: int
     window: int
+    account_wide: bool = False  # used up, it locks the account for every unknown browser
 
 
 def address_key(ip: str) -> str:
@@ -56,9 +63,18 @@ class Throttles:
         its own attempts, not by the account's, so failures from elsewhere cannot lock it out.
         """
         subject = f"device:{device}" if device else f"account:{email}"
-        return [Limit(subject, self.per_account, self.window),
-                Limit(f"total-{subject}", ACCOUNT_FAILURE_CAP, ACCOUNT_CAP_WINDOW),
+        return [Limit(subject, self.per_account, self.window, account_wide=not device),
+                Limit(f"total-{subject}", ACCOUNT_FAILURE_CAP, ACCOUNT_CAP_WINDOW,
+                      account_wide=not device),
                 Limit(f"ip:{address_key(ip)}", self.per_ip, self.window)]
+
+    def account_keys(self, email: str) -> list[str]:
+        """What locks an account for every browser it does not know: a password reset or the
+        link mailed with a lock sets them back to zero."""
+        return [limit.key for limit in self.for_sign_in(email, "")[:2]]
+
+    def for_reset(self, ip: str) -> list[Limit]:
+        return [Limit(f"reset-ip:{address_key(ip)}", RESET_LIMIT_IP, self.window)]
 
     def for_unknown_sessions(self, ip: str) -> list[Limit]:
         return [Limit(f"session-ip:{address_key(ip)}", self.unknown_sessions_per_ip,
@@ -66,3 +82,10 @@ class Throttles:
 
     def for_registration(self, ip: str) -> list[Limit]:
         return [Limit(f"register-ip:{address_key(ip)}", self.register_per_ip, self.window)]
+
+
+def for_mail(kind: str, recipient: str, account: int | str) -> list[Limit]:
+    """A mail of ``kind`` that a form causes: counted per recipient address and per account
+    (an id; a change of address mails an address that is not yet the account's)."""
+    return [Limit(f"mail-{kind}:{account}", MAILS_PER_ACCOUNT, MAIL_WINDOW),
+            Limit(f"mail-{kind}-to:{recipient}", MAILS_PER_ACCOUNT, MAIL_WINDOW)]

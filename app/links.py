@@ -12,7 +12,8 @@ import secrets
 from app import tokens
 from app.models import LinkToken
 
-VERIFY, RESET, NOT_ME, NEW_EMAIL = "verify", "reset", "not_me", "new_email"
+VERIFY, RESET, NOT_ME, NEW_EMAIL, UNLOCK = "verify", "reset", "not_me", "new_email", "unlock"
+UNDO_EMAIL = "undo_email"  # mailed to the old address of a change; survives credential changes
 TOKEN_BYTES = 32
 MAX_TOKEN_LENGTH = 64  # anything longer was never issued; not worth hashing
 

@@ -23,7 +23,7 @@ from werkzeug.exceptions import Unauthorized
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.utils import cached_property
 
-from app import audit, devices, liveness, settings, throttle, tokens, words
+from app import audit, devices, keyproofs, liveness, settings, throttle, tokens, words
 from app.carriers import BrowserCookies
 from app.config import DEVICE_MAX_AGE
 from app.security import is_api_request, mark_private
@@ -49,6 +49,7 @@ class AuthState:
     clear: bool = False
     ended_reason: str | None = None
     new_device: str | None = None  # a device cookie to set (this browser's first sign-in)
+    offer: str | None = None  # a DBSC registration offer (a sign-in over HTTPS)
 
     @property
     def signed_in(self) -> bool:
@@ -78,6 +79,14 @@ def init_app(app: Flask) -> None:
     app.before_request(open_auth)
     app.after_request(save_auth)
     audit.set_device_source(device_hash)
+
+
+def authenticates_itself(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view that reads its request's credentials itself (a DBSC refresh proves a key
+    before its session value may rotate): ``open_auth`` leaves its request alone, and
+    ``save_auth`` still hands back whatever the view issued or cleared."""
+    view.gatehouse_own_auth = True  # type: ignore[attr-defined]
+    return view
 
 
 def carrier() -> BrowserCookies:
@@ -130,7 +139,8 @@ def device_name() -> str:
 
 def open_auth() -> None:
     g.auth = state = AuthState()
-    if request.endpoint == "static":
+    if request.endpoint == "static" or getattr(
+            current_app.view_functions.get(request.endpoint or ""), "gatehouse_own_auth", False):
         return
     config = settings.current()
     at = config.clock()
@@ -151,11 +161,15 @@ def open_auth() -> None:
     except throttle.Throttled:
         _forget(state, None)  # the 429 clears the unknown value, so signing in again works
         raise
-    except (rules.StaleHandle, rules.KeyProofMissing):
-        # Replaced by a re-key moments ago, in a request already in flight; or a bound session
-        # presented without its key (its owner's browser may be mid-refresh): refuse it, but
+    except rules.StaleHandle:
+        # Replaced by a re-key moments ago, in a request already in flight: refuse it, but
         # leave the cookies alone so what the browser holds is not wiped.
         state.principal = None
+    except rules.KeyProofMissing as refused:
+        # A bound session presented without its key: a copy, or its owner's browser that
+        # could not refresh. Refused, with the reason; the cookies stay, the session goes on.
+        state.principal, state.ended_reason = None, refused.reason
+        flash(words.KEY_MISSING_MESSAGE, "warning")
 
 
 def _verified_claims(config: settings.Settings, token: str,
@@ -202,6 +216,8 @@ def save_auth(response: Response) -> Response:
         carrier().deliver(response, state.issued)
     if state.new_device is not None:
         carrier().remember_device(response, state.new_device, DEVICE_MAX_AGE)
+    if state.offer is not None:
+        response.headers[keyproofs.REGISTRATION_HEADER] = state.offer
     if state.signed_in or state.clear or state.issued is not None:
         mark_private()
     return response

@@ -37,6 +37,19 @@ def _geoip() -> Any:
     return _reader
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a host name (as a URL or a ``Host`` header has it, without its port) is this
+    very computer: ``localhost``, 127.x.y.z or ::1. Browsers treat exactly those as secure
+    over plain http."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @lru_cache(maxsize=4096)
 def place(address: str) -> str:
     """Where ``address`` is, as far as can be known offline; "" when nothing can be."""

@@ -50,6 +50,8 @@ class Settings:
     event_retention: int  # prune deletes security events older than this
     cookie: Mapping[str, Any]  # attributes of every cookie set, and of its deletion
     public_url: str  # the origin every link in a mail starts with, never the Host header
+    # Development without GATEHOUSE_PUBLIC_URL: links start with a loopback request's origin.
+    links_from_request: bool
     email_verification: bool  # accounts sign in once their address is confirmed
     password_reset_ttl: int
     mail: Mail
@@ -57,6 +59,7 @@ class Settings:
     db_pool_size: int  # connections per worker process
     trusted_proxies: int  # reverse proxies in front whose X-Forwarded-* is believed
     remembered_sessions: int  # sessions whose liveness each worker remembers
+    device_bound_sessions: bool  # sign-ins over HTTPS offer DBSC registration
 
 
 def build(values: Mapping[str, Any], instance_path: str) -> Settings:
@@ -82,6 +85,7 @@ def build(values: Mapping[str, Any], instance_path: str) -> Settings:
         event_retention=values["GATEHOUSE_EVENT_RETENTION"],
         cookie=config.COOKIE_ATTRIBUTES,
         public_url=values["GATEHOUSE_PUBLIC_URL"],
+        links_from_request=values.get("GATEHOUSE_LINKS_FROM_REQUEST", False),
         email_verification=values["GATEHOUSE_EMAIL_VERIFICATION"] == "required",
         password_reset_ttl=values["GATEHOUSE_PASSWORD_RESET_TTL"],
         mail=_mail(values, instance_path),
@@ -89,6 +93,7 @@ def build(values: Mapping[str, Any], instance_path: str) -> Settings:
         db_pool_size=values["GATEHOUSE_DB_POOL_SIZE"],
         trusted_proxies=values["GATEHOUSE_TRUSTED_PROXIES"],
         remembered_sessions=values["GATEHOUSE_REMEMBERED_SESSIONS"],
+        device_bound_sessions=values["GATEHOUSE_DEVICE_BOUND_SESSIONS"] == "on",
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from flask import session as cookie_session  # Flask's signed cookie: CSRF secret and flashes
 from werkzeug.exceptions import Forbidden
 
-from app import devices, settings, tokens, users, words
+from app import binding, devices, settings, tokens, users, words
 from app.middleware import (
     auth_state,
     client_ip,
@@ -28,7 +28,7 @@ from app.sessions.state import Method, Principal
 class AccountLocked(Forbidden):
     """An administrator locked the account: no session starts, by any method."""
 
-    description = words.ACCOUNT_LOCKED
+    description = words.LOCKED_BY_ADMIN
 
 
 def sign_in(user: User, method: Method = Method.PASSWORD) -> None:
@@ -54,6 +54,7 @@ def sign_in(user: User, method: Method = Method.PASSWORD) -> None:
                                new_device=not known, device_hash=device_hash(), method=method)
     devices.remember(user.id, device, at, user_agent())
     state.clear, state.principal = False, None
+    binding.offer(state.issued.session_public_id)
 
 
 def origin() -> dict[str, Any]:
@@ -96,6 +97,36 @@ def end_other_sessions(reason: str) -> store.Counted:
                              actor=principal.session_public_id)
     state.issued = store.rekey(principal, keys=config.keys, policy=config.policy, now=at)
     return ended
+
+
+def end_every_session() -> store.Counted:
+    """Sign out everywhere, this browser too: every other session ends as by "sign out all
+    other sessions" (the credential epoch moves on), then this one as by signing out."""
+    principal = current_principal()
+    ended = store.revoke_all(principal.user_id, reason=rules.REVOKED_OTHERS, now=settings.now(),
+                             keep=principal.session_id, ip_address=client_ip(),
+                             actor=principal.session_public_id)
+    sign_out()
+    return ended
+
+
+def forget_this_device() -> int:
+    """Sign this browser out of the account, with every other session it has there, and
+    forget it: its name goes, and its next sign-in is announced like a stranger's (a
+    computer that is not yours). How many other sessions of it ended."""
+    principal, device = current_principal(), device_hash()
+    sign_out()
+    devices.forget(principal.user_id, device)
+    return store.revoke_device(principal.user_id, device, reason=rules.SIGNED_OUT,
+                               now=settings.now(), ip_address=client_ip())
+
+
+def forget_deleted() -> None:
+    """This browser's account was deleted (its session with it): clear its credentials, as
+    signing out does, with nothing left to end."""
+    state = auth_state()
+    cookie_session.clear()
+    state.principal, state.issued, state.clear = None, None, True
 
 
 def recently_proven(principal: Principal | None = None) -> bool:

@@ -3,7 +3,9 @@ words for end reasons and events."""
 
 from __future__ import annotations
 
-from flask import Flask
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request
 from markupsafe import Markup, escape
 
 from app import places, settings, words
@@ -21,7 +23,23 @@ def init_app(app: Flask) -> None:
     app.add_template_global(words.end_reason)
     app.add_template_global(expires)
     app.jinja_env.globals["event_names"] = words.EVENT_NAMES
+    app.add_template_global(insecure_origin)
+    app.add_template_global(insecure_origin_words)
 
+
+def insecure_origin() -> bool:
+    """Development opened over plain http at an address that is not this computer (a phone on
+    the LAN at http://192.168.1.5:5000, say): browsers refuse ``Secure`` (and so ``__Host-``)
+    cookies there, so no form can work. Every page says what to do instead."""
+    if current_app.config.get("GATEHOUSE_ENV") != "development" or request.scheme != "http":
+        return False
+    return not places.is_loopback(urlsplit(f"//{request.host}").hostname or "")
+
+
+def insecure_origin_words() -> str:
+    """What to do instead, with this site's address on this computer."""
+    port = urlsplit(f"//{request.host}").port
+    return words.INSECURE_ORIGIN.format(local=f"http://localhost{f':{port}' if port else ''}")
 
 def ago(timestamp: float) -> str:
     return words.ago(timestamp, settings.now())

@@ -14,6 +14,14 @@ from app.models import User
 from app.passwords import Hasher, check_policy
 
 SITE_NAME = "Gatehouse"
+BLOCKED = "the password must be reset"  # the detail of a sign-in with a disowned password
+
+
+class PasswordMustBeReset(Exception):
+    """The right password, but its owner said someone else used it: it works no more, and
+    whoever typed it is told that the password must be reset (nothing more)."""
+
+
 def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str = "",
              limits: Throttles | None = None,
              then: Callable[[User | None], object] = lambda user: None) -> bool:
@@ -45,18 +53,24 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
     return True
 
 
-ACCOUNT_LOCKED = "account locked"  # the detail of a refused sign-in with the right password
+LOCKED_BY_ADMIN = "locked by an administrator"  # the detail of a refused right password
 
 
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
-                 ip: str = "", device_id: str = "",
-                 failure: str = audit.SIGN_IN_FAILED) -> User | None:
+                 ip: str = "", device_id: str = "", failure: str = audit.SIGN_IN_FAILED,
+                 usable: Callable[[User], bool] = lambda user: True) -> User | None:
     """Return the user whose password this is, or None; raise Throttled when over the limits.
 
-    The attempt is counted before the password is checked, so no more than the limit are ever
-    checked, however many arrive at once. Unknown emails cost one dummy argon2 verify, so
-    timing does not tell them apart. ``device_id`` is the browser's device cookie; a wrong
-    password is recorded as the event ``failure``.
+    The attempt is admitted before the password is checked and counted only if it fails, so
+    no more than the limit are ever checked, however many arrive at once, and correct
+    passwords arriving together never refuse each other. A right password for an account
+    that cannot sign in yet (not ``usable``: an unconfirmed address) counts as a failure all
+    the same, so that the limits do not tell it from a wrong one; the user is returned. A
+    password its owner disowned counts as a failure and raises PasswordMustBeReset.
+    Unknown emails cost one dummy argon2 verify, so timing does not tell them apart.
+    ``device_id`` is the browser's device cookie; a wrong password is recorded as the event
+    ``failure``. The failure that locks an account is recorded as ``account_locked`` (its
+    owner is mailed a way out).
     """
     try:
         email = normalise_email(email)
@@ -66,16 +80,24 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     user = User.get_or_none(User.email == email)
     device = devices.throttle_id(user.id, device_id) if user else None
     keys = limits.for_sign_in(email, ip, device)
-    throttle.take(keys, now)
-    if not hasher.verify(user.password_hash if user else None, password) or user is None:
+    with throttle.attempt(keys, now) as attempt:
+        right = hasher.verify(user.password_hash if user else None, password)
+        if (user is not None and right and usable(user) and user.password_blocked_at is None
+                and user.locked_at is None):
+            # The account's (or the browser's) failures start again; the address's stay.
+            attempt.succeeded(clear=[limit.key for limit in keys[:-1]])
+    if user is not None and any(limit.account_wide for limit in attempt.locked):
+        with write_transaction():
+            audit.record(audit.ACCOUNT_LOCKED, user=user.id, ip=ip, now=now)
+    if user is None or not right:
         audit.record(failure, user=user.id if user else None, ip=ip, now=now)
         return None
-    if user.locked_at is not None:  # the right password: refused alike, recorded as locked
-        audit.record(failure, user=user.id, ip=ip, now=now, detail=ACCOUNT_LOCKED)
+    if user.password_blocked_at is not None:  # counted as a failure above, too
+        audit.record(failure, user=user.id, ip=ip, now=now, detail=BLOCKED)
+        raise PasswordMustBeReset()
+    if user.locked_at is not None:  # an administrator's lock: refused like a wrong password
+        audit.record(failure, user=user.id, ip=ip, now=now, detail=LOCKED_BY_ADMIN)
         return None
-    for limit in keys[:-1]:
-        throttle.reset(limit.key)
-    throttle.give_back(keys[-1].key)
     if hasher.needs_rehash(user.password_hash):
         # Only if the hash is still the one checked: a password change that committed
         # meanwhile wins, and no other column (the credential epoch) is written back stale.
@@ -105,7 +127,7 @@ def change_password(user: User, new_password: str, *, hasher: Hasher, now: float
                                                    SITE_NAME))
     digest = hasher.hash(password)  # outside the transaction: it takes tens of milliseconds
     with write_transaction():
-        User.update(password_hash=digest, password_changed_at=now).where(
+        User.update(password_hash=digest, password_changed_at=now, password_blocked_at=None).where(
             User.id == user.id).execute()
         audit.record(audit.PASSWORD_CHANGED, user=user.id, ip=ip, now=now)
         then()

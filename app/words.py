@@ -59,6 +59,16 @@ END_REASONS: dict[str, EndReason] = {
         "you ended it from a mail", alert=True,
         explanation="The account's owner said this sign-in was not theirs, from the link in "
         "the mail that announced it."),
+    rules.EMAIL_RESTORED: EndReason(
+        "Change of address undone",
+        "A change of your account's address was undone from the old address, so every "
+        "session was signed out.",
+        "undoing a change of address ended it", alert=True,
+        explanation="The account's address was put back from a link mailed to the old one, "
+        "which signs out every session."),
+    rules.ACCOUNT_DELETED: EndReason(
+        "Account deleted", "Your account was deleted, so this session was ended.",
+        "deleting the account ended it"),
     rules.IDLE_TIMEOUT: EndReason(
         "Inactive too long", "Your session ended after a period of inactivity.",
         "it timed out"),
@@ -82,6 +92,16 @@ def end_reason(reason: str | None) -> EndReason:
     return END_REASONS.get(reason or "", UNKNOWN_END)
 
 
+# Why a request was not signed in although its session goes on (the JSON ``reason``).
+KEY_MISSING_MESSAGE = ("This browser could not prove it holds the key this session is bound "
+                       "to, so the session was not renewed here. Sign in again.")
+
+
+def not_signed_in(reason: str) -> str:
+    """The message for a request refused with ``reason``: an end reason's, or a refusal's."""
+    return KEY_MISSING_MESSAGE if reason == rules.KEY_MISSING else end_reason(reason).message
+
+
 # How a session started, first on its timeline.
 STARTS: dict[str, str] = {Method.PASSWORD: "Signed in with the password",
           Method.RESET: "Signed in with a new password, from a password reset link"}
@@ -94,10 +114,13 @@ EVENT_NAMES = {
     "registered": "Account created",
     "email_verified": "Email address confirmed",
     "email_changed": "Email address changed",
+    "email_restored": "Change of email address undone from the old address",
     "password_reset_requested": "Password reset requested",
     "password_changed": "Password changed",
     "csrf_failed": "Refused a form from another site",
     "throttled": "Too many attempts",
+    "account_locked": "Locked after failed sign-ins",
+    "account_unlocked": "Unlocked with the mailed link",
     "reauth_failed": "Wrong password when confirming an action",
     "current_password_failed": "Wrong current password on the password or email form",
     "reauthenticated": "Password confirmed for an action",
@@ -107,12 +130,24 @@ EVENT_NAMES = {
     "key_bound": "Bound to this device's key",
     "key_missing": "Refused a copy without this device's key",
     "device_named": "Device renamed",
-    "account_locked": "Account locked by an administrator",
-    "account_unlocked": "Account unlocked by an administrator",
+    "password_blocked": "Password stopped from a \"This wasn't me\" mail: it must be reset",
+    "admin_locked": "Account locked by an administrator",
+    "admin_unlocked": "Account unlocked by an administrator",
 }
 
+# Development opened over plain http from another device: why no form works, and what to do.
+INSECURE_ORIGIN = ("This site is open over plain http at an address other than this computer's, "
+                   "where browsers refuse its sign-in cookies, so no form here can work. Open "
+                   "{local} on the computer that runs it, or serve it over HTTPS (the README "
+                   "shows how) to use it from another device.")
+
+# What a sign-in with a disowned password is told: nothing about who disowned it, or why.
+PASSWORD_MUST_BE_RESET = ("The password of this account must be reset before anyone can sign "
+                          "in with it. Ask for a reset link: it is mailed to the account's "
+                          "address.")
+
 # What a locked account's owner reads where a sign-in would have started a session.
-ACCOUNT_LOCKED = ("This account is locked. Check your mail for why and what to do, or "
+LOCKED_BY_ADMIN = ("This account is locked. Check your mail for why and what to do, or "
                   "contact us.")
 
 
@@ -141,8 +176,16 @@ NOTICES = {
     "email_changed": Notice(
         "Your email address was changed",
         "The address of your Gatehouse account was changed from {old} to {new}. Mail about "
-        "your account now goes to the new address.",
-        "If this wasn't you, reset your password now and then contact us."),
+        "your account now goes to the new address, password resets included.",
+        "If this wasn't you, undo it with the link below (it works for {valid_for}): your "
+        "address comes back, every session is signed out, and you choose a new password."),
+    "account_deleted": Notice(
+        "Your Gatehouse account was deleted",
+        "Your Gatehouse account was deleted at your request: every session was signed out, "
+        "and everything it held (its sessions, its security activity, the browsers it knew) "
+        "was erased. This is the last message we send to this address.",
+        "If this wasn't you, someone could sign in to your account: you can create a new one "
+        "with this address at any time."),
     rules.REUSE_DETECTED: Notice(
         f"A session was {USED_TWICE.lower()}",
         "Gatehouse signed out one of your sessions because its sign-in cookie was used twice, "
@@ -150,13 +193,13 @@ NOTICES = {
         "had been replaced; the device is the session's.",
         "If you don't know why, change your password; if you can't sign in, reset it. Either "
         "signs out every other session."),
-    "account_locked": Notice(
+    "admin_locked": Notice(
         "Your account was locked",
         "An administrator locked your Gatehouse account and signed out every session. The "
         "reason given: {reason}",
         "Until it is unlocked, nobody can sign in to it, with any password. If you think this "
         "is a mistake, reply to this mail or contact us."),
-    "account_unlocked": Notice(
+    "admin_unlocked": Notice(
         "Your account was unlocked",
         "An administrator unlocked your Gatehouse account: you can sign in again.",
         "If you no longer know your password, reset it."),

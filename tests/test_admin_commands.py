@@ -4,9 +4,8 @@ is mailed to them, and prints one line."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from support import PASSWORD, browser, login, register, signed_up, submit
+import mailed
+from support import PASSWORD, browser, login, signed_up, submit
 
 from app.models import LoginSession, SecurityEvent, User
 from app.sessions import rules
@@ -38,7 +37,7 @@ def test_lock_ends_every_session_at_once_and_refuses_the_right_password(app):
     wrong = login(browser(app), password="not the right password at all")
     assert refused.status_code == wrong.status_code == 401
     assert "don&#39;t match an account" in refused.get_data(as_text=True)
-    locked = SecurityEvent.select().where(SecurityEvent.kind == "account_locked").get()
+    locked = SecurityEvent.select().where(SecurityEvent.kind == "admin_locked").get()
     assert locked.detail == "Chargeback fraud, ticket 4411"
 
 
@@ -85,11 +84,7 @@ def test_an_unknown_address_is_one_line_and_exit_1(app):
 
 def verified(app, smtp):
     """ada, registered and confirmed through the mailed link (signed in by it)."""
-    client = browser(app)
-    register(client)
-    link = smtp.mailbox.wait_for(ADA)[-1].link("/email/verify/")
-    assert submit(client, urlsplit(link).path, {"password": PASSWORD}).status_code == 302
-    return client
+    return mailed.signed_in(app, smtp)
 
 
 def test_each_command_mails_the_person(mail_app, smtp):
@@ -112,8 +107,8 @@ def test_a_locked_account_cannot_sign_in_through_a_reset_link(mail_app, smtp):
     run(mail_app, "users", "lock", ADA, "--reason", "abuse")
     visitor = browser(mail_app)
     submit(visitor, "/password/forgot", {"email": ADA})
-    link = smtp.mailbox.about(ADA, "Reset your password").link("/password/reset/")
-    reply = submit(visitor, urlsplit(link).path, {"new_password": "a brand new long passphrase"})
+    link = smtp.mailbox.about(ADA, "Reset your password").link("/password/reset#")
+    reply = mailed.press(visitor, link, new_password="a brand new long passphrase")
     assert reply.status_code == 403
     assert "This account is locked" in reply.get_data(as_text=True)
     assert visitor.get("/api/me").status_code == 401

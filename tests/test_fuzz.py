@@ -28,7 +28,8 @@ FIELDS = ["email", "password", "next", "csrf_token", "current_password", "new_pa
           "name", "password\x00", "é"]
 HEADERS = ["Origin", "Sec-Fetch-Site", "X-Gatehouse-Request", "Content-Type", "User-Agent",
            "X-Forwarded-For", "Accept", "Referer", "Host", "Content-Encoding",
-           "Transfer-Encoding", "If-None-Match", "Range", "Authorization"]
+           "Transfer-Encoding", "If-None-Match", "Range", "Authorization",
+           "Secure-Session-Response", "Sec-Secure-Session-Id"]
 COOKIES = [ACCESS_COOKIE, SESSION_COOKIE, "__Host-flask", "__Host-device", "session", "x"]
 
 # Text as hostile as a client can send: NUL, controls, surrogates' neighbours, emoji.

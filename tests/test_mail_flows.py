@@ -9,9 +9,9 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 import pytest
+from mailed import confirm, open_link, press, verified
 from polling import eventually
 from servers import ROOT
 from support import (
@@ -28,7 +28,6 @@ from support import (
     submit,
 )
 
-from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.config import RESET_COMPARISONS
 from app.mail import outbox
 from app.models import LoginSession, OutboxMessage, SecurityEvent, User
@@ -36,32 +35,6 @@ from app.recovery import reset
 from app.sessions import rules
 
 NEW_PASSWORD = "a brand new and rather long passphrase"
-
-
-def path(url: str) -> str:
-    assert url.startswith(PUBLIC_URL + "/"), url
-    return urlsplit(url).path
-
-
-def press(client, url: str, **fields):
-    """Open a mailed link's page, then press its button (the POST does the work)."""
-    return submit(client, path(url), fields)
-
-
-def confirm(client, url: str, password: str = PASSWORD):
-    """A verification link's page asks for the account's password."""
-    return press(client, url, password=password)
-
-
-def verified(client, smtp, email="ada@example.com"):
-    """Register ``email`` and confirm it through the mailed link, which signs the client in;
-    it is signed out again here."""
-    register(client, email)
-    mail = smtp.mailbox.wait_for(email)[-1]
-    assert mail.subject == "Confirm your email address"
-    assert confirm(client, mail.link("/email/verify/")).status_code == 302
-    submit(client, "/logout", {}, form_page="/account")
-    return client
 
 
 @pytest.fixture
@@ -77,8 +50,8 @@ def test_registration_mails_a_link_and_sign_in_waits_for_it(mail_app, smtp):
     assert answer.status_code == 200 and "Check your email" in answer.get_data(as_text=True)
     (mail,) = smtp.mailbox.wait_for("ada@example.com")
     assert login(client).status_code == 401
-    link = mail.link("/email/verify/")
-    assert "Confirm my address" in client.get(path(link)).get_data(as_text=True)
+    link = mail.link("/email/verify#")
+    assert "Confirm my address" in open_link(client, link).get_data(as_text=True)
     assert User.get().email_verified_at is None  # opening the page changed nothing
     assert confirm(client, link).headers["Location"] == "/account"
     assert client.get("/account").status_code == 200  # confirming signed this browser in
@@ -91,7 +64,7 @@ def test_confirming_an_address_takes_the_password_it_was_registered_with(mail_ap
     not expect cannot make their account yours by a press of its button: confirming takes
     their password, which you do not know, and a reset link gives the account yours."""
     register(browser(mail_app), "ada@example.com", "the intruder's own long password")
-    link = smtp.mailbox.wait_for("ada@example.com")[0].link("/email/verify/")
+    link = smtp.mailbox.wait_for("ada@example.com")[0].link("/email/verify#")
     ada = browser(mail_app)
     refused = confirm(ada, link, PASSWORD)
     assert refused.status_code == 401
@@ -105,14 +78,14 @@ def test_confirming_an_address_takes_the_password_it_was_registered_with(mail_ap
     submit(ada, "/password/forgot", {"email": "ada@example.com"})
     reset = smtp.mailbox.wait_for("ada@example.com", 2)[1]
     assert reset.subject == "Reset your password"
-    assert press(ada, reset.link("/password/reset/"),
+    assert press(ada, reset.link("/password/reset#"),
                  new_password=NEW_PASSWORD).headers["Location"] == "/sessions"
     assert User.get().email_verified_at is not None
     assert login(browser(mail_app), "ada@example.com",
                  "the intruder's own long password").status_code == 401
     assert login(browser(mail_app), "ada@example.com", NEW_PASSWORD).status_code == 302
     # The old verification link died with the credential change.
-    assert browser(mail_app).get(path(link)).status_code == 410  # Gone: used up
+    assert open_link(browser(mail_app), link).status_code == 410  # Gone: used up
 
 
 def test_signing_in_unconfirmed_mails_a_new_link(mail_app, smtp):
@@ -122,7 +95,7 @@ def test_signing_in_unconfirmed_mails_a_new_link(mail_app, smtp):
     answer = login(client)
     assert answer.status_code == 401 and "open the link we mailed" in answer.get_data(as_text=True)
     second = smtp.mailbox.wait_for("ada@example.com", 2)[1]
-    assert confirm(client, second.link("/email/verify/")).status_code == 302
+    assert confirm(client, second.link("/email/verify#")).status_code == 302
 
 
 def test_a_taken_address_answers_like_a_new_one_and_mails_its_owner(mail_app, smtp):
@@ -159,9 +132,9 @@ def test_password_reset_ends_every_session_and_signs_this_browser_in(ada, mail_a
     assert answer.status_code == 200
     mail = smtp.mailbox.about("ada@example.com", "Reset your password")
     assert "30 minutes" in mail.text and "30 minutes" in mail.html
-    link = mail.link("/password/reset/")
-    assert forgetful.get(path(link)).status_code == 200
-    done = submit(forgetful, path(link), {"new_password": NEW_PASSWORD})
+    link = mail.link("/password/reset#")
+    assert open_link(forgetful, link).status_code == 200
+    done = press(forgetful, link, new_password=NEW_PASSWORD)
     assert done.status_code == 302 and done.headers["Location"] == "/sessions"
     assert forgetful.get("/account").status_code == 200
     for other in (ada, phone):
@@ -177,14 +150,14 @@ def test_password_reset_ends_every_session_and_signs_this_browser_in(ada, mail_a
 
 def reset_link(client, smtp, email="ada@example.com") -> str:
     submit(client, "/password/forgot", {"email": email})
-    return smtp.mailbox.about(email, "Reset your password").link("/password/reset/")
+    return smtp.mailbox.about(email, "Reset your password").link("/password/reset#")
 
 
 def test_a_reset_link_works_once(ada, mail_app, smtp):
     client = browser(mail_app)
     link = reset_link(client, smtp)
-    assert submit(client, path(link), {"new_password": NEW_PASSWORD}).status_code == 302
-    again = browser(mail_app).get(path(link))
+    assert press(client, link, new_password=NEW_PASSWORD).status_code == 302
+    again = open_link(browser(mail_app), link)
     assert again.status_code == 410
     text = again.get_data(as_text=True)
     assert "already been used" in text and 'href="/password/forgot"' in text
@@ -197,21 +170,21 @@ def test_a_reset_refuses_the_current_password_a_few_times_per_link(ada, mail_app
     link = reset_link(client, smtp)
     before = User.get().password_hash
     for _ in range(RESET_COMPARISONS):
-        refused = submit(client, path(link), {"new_password": PASSWORD})
+        refused = press(client, link, new_password=PASSWORD)
         assert refused.status_code == 200
         assert "Choose a password different from your current one." in refused.text
-    assert submit(client, path(link), {"new_password": NEW_PASSWORD}).status_code == 429
+    assert press(client, link, new_password=NEW_PASSWORD).status_code == 429
     assert User.get().password_hash == before
     submit(client, "/password/forgot", {"email": "ada@example.com"})
-    fresh = smtp.mailbox.wait_for("ada@example.com", 3)[-1].link("/password/reset/")
-    assert submit(client, path(fresh), {"new_password": NEW_PASSWORD}).status_code == 302
+    fresh = smtp.mailbox.wait_for("ada@example.com", 3)[-1].link("/password/reset#")
+    assert press(client, fresh, new_password=NEW_PASSWORD).status_code == 302
 
 
 def test_an_expired_reset_link_explains_itself(ada, mail_app, smtp, clock):
     client = browser(mail_app)
     link = reset_link(client, smtp)
     clock.advance(1800)
-    answer = client.get(path(link))
+    answer = open_link(client, link)
     assert answer.status_code == 410 and "expired" in answer.get_data(as_text=True)
     assert "Get a new reset link" in answer.get_data(as_text=True)
 
@@ -221,9 +194,9 @@ def test_a_link_with_one_character_changed_is_refused(ada, mail_app, smtp):
     link = reset_link(client, smtp)
     last = link[-1]
     altered = link[:-1] + ("A" if last != "A" else "B")
-    answer = client.get(path(altered))
+    answer = open_link(client, altered)
     assert answer.status_code == 400 and "not valid" in answer.get_data(as_text=True)
-    assert client.get(path(link)).status_code == 200  # the real one still works
+    assert open_link(client, link).status_code == 200  # the real one still works
 
 
 def test_a_reset_for_an_unknown_address_sends_nothing(mail_app, smtp):
@@ -299,46 +272,6 @@ def test_a_host_header_naming_another_site_changes_no_link(mail_app, smtp):
     assert mail.links() and all(url.startswith(PUBLIC_URL) for url in mail.links())
 
 
-def test_a_new_browser_gets_an_alert_whose_link_ends_that_session(ada, mail_app, smtp):
-    intruder = browser(mail_app, UA_PHONE)
-    assert login(intruder).status_code == 302
-    mail = smtp.mailbox.about("ada@example.com", "New sign-in")
-    assert mail.subject.startswith("New sign-in: Mobile Safari 17 on iOS, 203.0.113.7, ")
-    link = mail.link("/not-me/")
-    reader = browser(mail_app)  # not signed in: the mail may be read anywhere
-    assert "End that session" in reader.get(path(link)).get_data(as_text=True)
-    assert intruder.get("/account").status_code == 200  # the GET ended nothing
-    done = press(reader, link)
-    assert done.status_code == 200 and "Mail me a reset link" in done.get_data(as_text=True)
-    assert 'value="ada@example.com"' in done.get_data(as_text=True)
-    assert intruder.get("/account").status_code == 302
-    assert LoginSession.get(LoginSession.user_agent == UA_PHONE).end_reason == rules.NOT_ME
-    assert ada.get("/account").status_code == 200  # only that session
-    # That browser is a stranger again: signing in once more is announced once more.
-    assert login(intruder).status_code == 302
-    alerts = OutboxMessage.select().where(OutboxMessage.subject.startswith("New sign-in"))
-    assert alerts.count() == 2
-
-
-def test_this_wasnt_me_ends_every_session_of_that_browser(ada, mail_app, smtp):
-    """Only the stranger's first sign-in from a browser is announced; the link ends the ones
-    that browser started after it too."""
-    intruder = browser(mail_app, UA_PHONE)
-    assert login(intruder).status_code == 302
-    link = smtp.mailbox.about("ada@example.com", "New sign-in").link("/not-me/")
-    intruder.delete_cookie(ACCESS_COOKIE)
-    intruder.delete_cookie(SESSION_COOKIE)  # the device cookie stays: the same browser
-    assert login(intruder).status_code == 302
-    def strangers():
-        return list(LoginSession.select().where(LoginSession.user_agent == UA_PHONE))
-
-    assert [s.ended_at for s in strangers()] == [None, None]
-    press(browser(mail_app), link)
-    assert [s.end_reason for s in strangers()] == [rules.NOT_ME] * 2
-    assert intruder.get("/api/me").status_code == 401
-    assert ada.get("/api/me").status_code == 200
-
-
 def test_a_known_browser_signing_in_again_is_not_announced(ada, mail_app, smtp):
     """Known means this browser's device cookie, not its User-Agent: another browser of the
     very same make is announced. The outbox row would commit with the sign-in: its absence is
@@ -387,7 +320,7 @@ def test_changing_the_address_waits_for_the_new_one_to_be_confirmed(ada, mail_ap
     assert answer.status_code == 302
     mail = smtp.mailbox.about("ada@new.example", "Confirm your new email address")
     assert User.get().email == "ada@example.com"
-    assert press(browser(mail_app), mail.link("/account/email/confirm/")).status_code == 302
+    assert press(ada, mail.link("/account/email/confirm#")).status_code == 302
     assert User.get().email == "ada@new.example"
     old = smtp.mailbox.about("ada@example.com", "Your email address was changed")
     assert "ada@new.example" in old.text
@@ -427,8 +360,8 @@ def test_a_reset_cancels_a_change_of_address_still_waiting_for_its_link(ada, mai
     submit(thief, "/account/email", {"email": "thief@evil.example", "current_password": PASSWORD})
     moved = smtp.mailbox.about("thief@evil.example", "Confirm your new email address")
     owner = browser(mail_app)
-    submit(owner, path(reset_link(owner, smtp)), {"new_password": NEW_PASSWORD})
-    assert browser(mail_app).get(path(moved.link("/account/email/confirm/"))).status_code == 410
+    press(owner, reset_link(owner, smtp), new_password=NEW_PASSWORD)
+    assert open_link(browser(mail_app), moved.link("/account/email/confirm#")).status_code == 410
     assert User.get().email == "ada@example.com"
 
 
@@ -437,7 +370,7 @@ def test_a_password_change_cancels_a_pending_change_of_address(ada, mail_app, sm
     moved = smtp.mailbox.about("ada@new.example", "Confirm your new email address")
     submit(ada, "/account/password", {"current_password": PASSWORD,
                                       "new_password": NEW_PASSWORD})
-    assert browser(mail_app).get(path(moved.link("/account/email/confirm/"))).status_code == 410
+    assert open_link(browser(mail_app), moved.link("/account/email/confirm#")).status_code == 410
     assert User.get().email == "ada@example.com"
 
 
@@ -446,8 +379,8 @@ def test_a_reset_link_sent_to_the_old_address_dies_with_the_change(ada, mail_app
     link = reset_link(old_mailbox, smtp)
     submit(ada, "/account/email", {"email": "ada@new.example", "current_password": PASSWORD})
     moved = smtp.mailbox.about("ada@new.example", "Confirm your new email address")
-    assert press(browser(mail_app), moved.link("/account/email/confirm/")).status_code == 302
-    assert old_mailbox.get(path(link)).status_code == 410
+    assert press(ada, moved.link("/account/email/confirm#")).status_code == 302
+    assert open_link(old_mailbox, link).status_code == 410
     assert ada.get("/account").status_code == 200
 
 

@@ -251,7 +251,7 @@ def test_readme_gunicorn_command_keeps_serving(project):
         shell.wait_for(port, 60)
         assert_keeps_serving(
             port, "gunicorn (README production command)",
-            confirm=lambda email: smtp.mailbox.wait_for(email)[0].link("/email/verify/"))
+            confirm=lambda email: smtp.mailbox.wait_for(email)[0].link("/email/verify#"))
     finally:
         shell.stop()
         smtp.stop()

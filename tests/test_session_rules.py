@@ -248,3 +248,19 @@ def test_an_ended_bound_session_says_it_ended():
     ended = family(key_thumbprint="thumb", ended_at=NOW - 1, end_reason=rules.REVOKED)
     failure = rules.rotation_failure(ended, 3, "h4", POLICY, NOW)
     assert isinstance(failure, rules.SessionEnded) and failure.reason == rules.REVOKED
+
+
+def test_an_older_access_token_of_a_bound_session_is_a_copy_not_reuse():
+    """Only the key's holder rotates a bound session, so an older token in use is a copy of
+    it: refused without ending the session (unbound, the same token is reuse)."""
+    rotated = live_row(rotated_at=NOW - 100)
+    bound = dataclasses.replace(rotated, key_thumbprint="thumb")
+    for generation in (1, 2):  # two renewals old; one renewal old after the grace window
+        assert isinstance(rules.liveness_failure(rotated, POLICY, NOW,
+                                                 claims(generation=generation)),
+                          rules.ReuseDetected)
+        failure = rules.liveness_failure(bound, POLICY, NOW, claims(generation=generation))
+        assert isinstance(failure, rules.KeyProofMissing) and failure.reason == "key_missing"
+    within_grace = dataclasses.replace(bound, rotated_at=NOW - 10)
+    assert rules.liveness_failure(within_grace, POLICY, NOW, claims(generation=2)) is None
+    assert rules.liveness_failure(bound, POLICY, NOW, claims()) is None

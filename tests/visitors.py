@@ -62,7 +62,8 @@ def sign_up_and_out(visitor: Visitor, email: str, password: str, sign_out: bool 
         visitor.submit("/register", {"email": email, "password": password})
     else:
         visitor.submit("/register", {"email": email, "password": password}, expect=200)
-        visitor.submit(urlsplit(confirm(email)).path, {"password": password})  # signs in
+        link = urlsplit(confirm(email))  # the token is its fragment
+        visitor.submit(link.path, {"token": link.fragment, "act": "1", "password": password})
     visitor.submit("/login", {"email": email, "password": password})
     visitor.send("GET", "/account", 200)
     visitor.send("GET", "/sessions", 200)

@@ -14,6 +14,7 @@ api = Blueprint("api", __name__, url_prefix="/api")
 def init_app(app: Flask) -> None:
     from app.account import (  # noqa: F401  (their routes register on bp and api)
         api_views,
+        closing_views,
         credential_views,
         device_views,
         views,

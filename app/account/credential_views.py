@@ -9,6 +9,7 @@ from app import audit, links, recovery, settings, signing_in, users
 from app.account import bp
 from app.account.forms import EmailForm, PasswordForm
 from app.forms import ButtonForm
+from app.linkpages import link_page, new_password_page
 from app.middleware import (
     auth_state,
     client_ip,
@@ -16,12 +17,14 @@ from app.middleware import (
     device_name,
     login_required,
 )
+from app.models import LinkToken, User
 from app.recovery import email_change
 from app.sessions import rules
 from app.sessions.state import Method
 from app.signing_in import origin
 
 NOT_CURRENT = "That is not your current password."
+SAME_ADDRESS = "That is already your address: nothing to change."
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -56,6 +59,9 @@ def _end_other_sessions_for_new_password() -> None:
 def change_email():
     form = EmailForm()
     if form.validate_on_submit():
+        if form.email.data == current_principal().email:
+            form.email.errors.append(SAME_ADDRESS)
+            return render_template("account/email.html", form=form)
         user = signing_in.confirm_password(form.current_password.data,
                                            failure=audit.CURRENT_PASSWORD_FAILED)
         if user is not None:
@@ -67,13 +73,34 @@ def change_email():
     return render_template("account/email.html", form=form)
 
 
-@bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
-def confirm_email(token: str):
-    links.check(token, links.NEW_EMAIL, now=settings.now())
+@bp.route("/account/email/confirm", methods=["GET", "POST"])
+@link_page(links.NEW_EMAIL)
+def confirm_email(token: str, row: LinkToken, acting: bool):
+    """The new address's link works in a browser signed in to the account that asked (the
+    page names it); anywhere else it says so and names nothing."""
+    principal = auth_state().principal
+    if principal is None or principal.user_id != row.user_id:
+        return render_template("account/email_confirm.html", signed_in=principal is not None,
+                               token=token), 403
     form = ButtonForm()
-    if form.validate_on_submit():
+    if acting and form.validate_on_submit():
         user = email_change.confirm_email_change(token, **origin())
         flash(f"Your email address is now {user.email}.", "success")
-        signed_in = auth_state().signed_in
-        return redirect(url_for("account.account" if signed_in else "auth.login"))
-    return render_template("auth/link_action.html", form=form, kind="new_email")
+        return redirect(url_for("account.account"))
+    return render_template("account/email_confirm.html", form=form, token=token,
+                           old=principal.email, new=row.email)
+
+
+@bp.route("/account/email/undo", methods=["GET", "POST"])
+@link_page(links.UNDO_EMAIL)
+def undo_email(token: str, row: LinkToken, acting: bool):
+    """From the old address: put it back, sign out everywhere, choose a new password."""
+    form = ButtonForm()
+    if acting and form.validate_on_submit():
+        user, reset_token = email_change.undo_email_change(token, now=settings.now(),
+                                                           ip=client_ip())
+        return new_password_page(user, reset_token, (
+            "email-restored", f"Your address is {user.email} again, every session was "
+            "signed out, and the password no longer works: choose a new one."))
+    return render_template("account/email_undo.html", form=form, token=token, old=row.email,
+                           now=User.get_by_id(row.user_id).email)

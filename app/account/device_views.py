@@ -91,3 +91,23 @@ def revoke_others() -> Response:
         flash(f"Signed out {words.plural(ended.sessions, 'other session')} on "
               f"{words.plural(ended.devices, 'device')}.", "success")
     return redirect(url_for("account.sessions_page"))
+
+
+@bp.route("/sessions/forget-device", methods=["POST"])
+@login_required
+def forget_device() -> Response:
+    """This browser only: no password asked, as for signing it out."""
+    signing_in.forget_this_device()
+    flash("This browser was signed out and forgotten: its name is gone, and its next sign-in "
+          "is announced like a new browser's.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/sessions/revoke-all", methods=["POST"])
+@login_required
+@confirmation_required("sign out everywhere, this browser too")
+def revoke_all() -> Response:
+    ended = signing_in.end_every_session()
+    flash(f"Signed out everywhere: {words.plural(ended.sessions, 'other session')} on "
+          f"{words.plural(ended.devices, 'other device')}, and this browser.", "success")
+    return redirect(url_for("auth.login"))

@@ -28,6 +28,8 @@ def entry(event: SecurityEvent, session: LoginSession, actor: str) -> str:
         ended_by = words.end_reason(session.end_reason).ended_by
         return (f"A request with this session's cookie was refused {after} after {ended_by}, "
                 f"from {address(event.ip_address)}")
+    if kind == audit.KEY_MISSING:
+        return f"{words.EVENT_NAMES[kind]}, from {address(event.ip_address)}"
     if kind in words.END_REASONS:
         return ended(kind, event, actor)
     return words.EVENT_NAMES.get(kind, kind)

@@ -14,6 +14,7 @@ from app.middleware import current_principal, login_required
 from app.models import LoginSession
 from app.paging import paged
 from app.reauth import confirmation_required
+from app.recovery import email_change
 from app.sessions import queries
 
 
@@ -66,7 +67,8 @@ def sessions_context(**extra) -> dict:
 @bp.route("/account")
 @login_required
 def account() -> str:
-    return render_template("account/account.html")
+    pending = email_change.pending(current_principal().user_id, settings.now())
+    return render_template("account/account.html", pending=pending)
 
 
 @bp.route("/sessions")

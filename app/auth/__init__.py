@@ -9,6 +9,6 @@ bp = Blueprint("auth", __name__)
 
 
 def init_app(app: Flask) -> None:
-    from app.auth import link_views, views  # noqa: F401  (their routes register on bp)
+    from app.auth import dbsc_views, link_views, views  # noqa: F401  (their routes register on bp)
 
     app.register_blueprint(bp)

@@ -4,15 +4,18 @@ scanners and link previewers fetch every link in a message."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from app import links, middleware, settings, signing_in
 from app.auth import bp
 from app.auth.forms import ForgotForm, VerifyForm
 from app.forms import SAME_PASSWORD, ButtonForm, NewPasswordForm
+from app.linkpages import fresh, link_page, new_password_page
 from app.middleware import client_ip
-from app.models import User
+from app.models import LinkToken, User
+from app.recovery import not_me as disowning
 from app.recovery import registration, reset
+from app.recovery import unlock as unlocking
 from app.sessions.state import Method
 from app.signing_in import origin
 
@@ -29,11 +32,12 @@ def forgot():
     return render_template("auth/forgot.html", form=form)
 
 
-@bp.route("/password/reset/<token>", methods=["GET", "POST"])
-def reset_password(token: str):
-    user = User.get_by_id(links.check(token, links.RESET, now=settings.now()).user_id)
-    form = NewPasswordForm(user.email)
-    if form.validate_on_submit():
+@bp.route("/password/reset", methods=["GET", "POST"])
+@link_page(links.RESET)
+def reset_password(token: str, row: LinkToken, acting: bool):
+    user = User.get_by_id(row.user_id)
+    form = NewPasswordForm(user.email, **fresh(acting))
+    if acting and form.validate_on_submit():
         if not reset.is_current_password(token, user, form.new_password.data,
                                             now=settings.now()):
             user = reset.reset_password(token, form.new_password.data, **origin())
@@ -42,31 +46,48 @@ def reset_password(token: str):
                   "is signed in with the new password.", "success")
             return redirect(url_for("account.sessions_page"))
         form.new_password.errors.append(SAME_PASSWORD)
-    return render_template("auth/reset.html", form=form, email=user.email)
+    return render_template("auth/reset.html", form=form, email=user.email, token=token)
 
 
-@bp.route("/email/verify/<token>", methods=["GET", "POST"])
-def verify_email(token: str):
+@bp.route("/email/verify", methods=["GET", "POST"])
+@link_page(links.VERIFY)
+def verify_email(token: str, row: LinkToken, acting: bool):
     """Confirming an address takes the account's password as well as the link, and signs
     this browser in: the person has just proven both."""
-    user = User.get_by_id(links.check(token, links.VERIFY, now=settings.now()).user_id)
-    form = VerifyForm()
-    if form.validate_on_submit():
+    user = User.get_by_id(row.user_id)
+    form = VerifyForm(**fresh(acting))
+    if acting and form.validate_on_submit():
         if registration.verify_email(token, form.password.data, now=settings.now(), ip=client_ip(),
                                  device_id=middleware.device_id()) is not None:
             signing_in.sign_in(user)
             flash("Your email address is confirmed, and you are signed in.", "success")
             return redirect(url_for("account.account"))
         form.password.errors.append(WRONG_PASSWORD)
-    return render_template("auth/verify.html", form=form, email=user.email), (
+    return render_template("auth/verify.html", form=form, email=user.email, token=token), (
         401 if form.errors else 200)
 
 
-@bp.route("/not-me/<token>", methods=["GET", "POST"])
-def not_me(token: str):
-    links.check(token, links.NOT_ME, now=settings.now())
-    form = ButtonForm()
-    if form.validate_on_submit():
-        user = reset.end_unknown_session(token, now=settings.now(), ip=client_ip())
-        return render_template("auth/not_me_done.html", form=ForgotForm(email=user.email))
-    return render_template("auth/link_action.html", form=form, kind="not_me")
+@bp.route("/not-me", methods=["GET", "POST"])
+@link_page(links.NOT_ME)
+def not_me(token: str, row: LinkToken, acting: bool):
+    """The session a new-sign-in mail named, and the person's others; pressed, it ends them
+    and goes straight on to a new password (this page's answer is the reset form)."""
+    if acting and ButtonForm().validate_on_submit():
+        reset_token = disowning.disown(token, also=request.form.getlist("end"),
+                                       now=settings.now(), ip=client_ip())
+        return new_password_page(User.get_by_id(row.user_id), reset_token, (
+            "not-me-done", "That session has ended, and the password it signed in with no "
+            "longer works: whoever knows it cannot sign in with it again."))
+    found = disowning.report(row, this_device=middleware.device_hash(), now=settings.now())
+    return render_template("auth/not_me.html", form=ButtonForm(), token=token, found=found)
+
+
+@bp.route("/unlock", methods=["GET", "POST"])
+@link_page(links.UNLOCK)
+def unlock(token: str, row: LinkToken, acting: bool):
+    """The link mailed when failed sign-ins locked the account: its button lifts the lock."""
+    if acting and ButtonForm().validate_on_submit():
+        unlocking.unlock(token, now=settings.now(), ip=client_ip())
+        flash("Your account is unlocked: sign in with your password.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/unlock.html", form=ButtonForm(), token=token)

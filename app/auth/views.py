@@ -67,7 +67,7 @@ def login():
         config = settings.current()
         user = users.authenticate(form.email.data, form.password.data, hasher=config.hasher,
                                   limits=config.throttles, now=config.clock(), ip=client_ip(),
-                                  device_id=middleware.device_id())
+                                  device_id=middleware.device_id(), usable=can_sign_in)
         if user is not None and can_sign_in(user):
             signing_in.sign_in(user)
             return redirect(safe_next(form.next.data))

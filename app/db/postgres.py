@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -24,9 +25,15 @@ from app.liveness import confirm
 from app.liveness.follower import Follower
 from app.liveness.listener import CHANNEL, PostgresFollower
 
+log = logging.getLogger("gatehouse.db")
+
 SCHEMA_LOCK = 0x6761746568  # an advisory lock key shared by every instance: "gateh"
 TIMEOUTS = ("-c statement_timeout=10000 -c lock_timeout=10000 "
             "-c idle_in_transaction_session_timeout=15000")
+# A schema upgrade waits for another and runs as long as it takes (a statement rewriting a
+# table of millions of sessions takes tens of seconds).
+MIGRATION_TIMEOUTS = ("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
+                      "SET LOCAL idle_in_transaction_session_timeout = 0")
 _UNKNOWN_STATEMENT, _ALREADY_PREPARED = "26000", "42P05"  # PostgreSQL's error codes
 
 # The change logged, and its NOTIFY sent, in one statement.
@@ -98,9 +105,15 @@ class PostgresEngine(PooledPostgresqlDatabase, Engine):
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:
-        # Workers of several instances may start at once: they queue on an advisory lock.
+        # Workers of several instances may start at once: they queue on an advisory lock, as
+        # long as the upgrade takes. A migration may rewrite a large table, so neither it nor
+        # the wait runs under a request's timeouts (SET LOCAL: for this transaction only).
         with self.connection_context(), self.atomic():
-            self.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            self.execute_sql(MIGRATION_TIMEOUTS)
+            if not self.execute_sql("SELECT pg_try_advisory_xact_lock(%s)",
+                                    (SCHEMA_LOCK,)).fetchone()[0]:
+                log.info("waiting for another process to finish upgrading the schema")
+                self.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             yield
 
     def follower(self) -> Follower:

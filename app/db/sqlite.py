@@ -14,6 +14,7 @@ from app.liveness.follower import Follower, SqliteFollower
 
 PRAGMAS = {"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
            "busy_timeout": 10_000}
+MIGRATION_BUSY_TIMEOUT = 2**31 - 1  # milliseconds: SQLite's largest, about 24 days
 MINIMUM = (3, 35)  # ALTER TABLE ... DROP COLUMN
 
 
@@ -34,8 +35,15 @@ class SqliteEngine(PooledSqliteDatabase, Engine):
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:
-        with self.connection_context(), self.write_transaction():
-            yield
+        # Other workers starting meanwhile wait for the upgrade's write lock as long as it is
+        # held (a migration may rewrite a table of millions of sessions), not a request's 10 s.
+        with self.connection_context():
+            self.execute_sql(f"PRAGMA busy_timeout = {MIGRATION_BUSY_TIMEOUT}")
+            try:
+                with self.write_transaction():
+                    yield
+            finally:
+                self.execute_sql(f"PRAGMA busy_timeout = {PRAGMAS['busy_timeout']}")
 
     def follower(self) -> Follower:
         return SqliteFollower(self.database)

@@ -12,12 +12,13 @@ import os
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
-from flask import Flask, Response, current_app, g, has_request_context, render_template
+from flask import Flask, Response, current_app, g, has_request_context, render_template, request
 from flask.cli import with_appcontext
 
-from app import settings
+from app import places, settings
 from app.db import database
 from app.mail import outbox
 from app.mail.transport import FileTransport, SmtpTransport, Transport
@@ -60,26 +61,56 @@ def mailer() -> Mailer:
 
 
 def link(path: str) -> str:
-    """An absolute link for a mail: always from GATEHOUSE_PUBLIC_URL, never the Host header."""
-    return settings.current().public_url + path
+    """An absolute link for a mail: from GATEHOUSE_PUBLIC_URL, never the Host header (but see
+    ``origin``)."""
+    return origin() + path
 
 
-def queue(recipient: str, template: str, subject: str, *, now: float, **context: Any) -> None:
-    """Render ``mail/<template>.txt`` and ``.html`` and queue them, in the caller's transaction.
+def origin() -> str:
+    """Where a mail's links point: GATEHOUSE_PUBLIC_URL; in development without one, the
+    origin of the request that caused the mail when its host is this computer (whatever
+    port the site was started on), else the quick start's. Never the Host header otherwise,
+    and never in production."""
+    configured = settings.current()
+    if configured.links_from_request and has_request_context():
+        host = urlsplit(f"//{request.host}").hostname or ""
+        if places.is_loopback(host):
+            return f"{request.scheme}://{request.host}"
+    return configured.public_url
+
+
+def queue(recipient: str, template: str, subject: str, *, now: float,
+          **context: Any) -> int | None:
+    """Render ``mail/<template>.txt`` and ``.html`` and queue them, in the caller's transaction;
+    the outbox row's id (None: no mail is sent here).
 
     The worker's sender is woken once this request's response is done, after the commit.
     """
+    return queue_at(None, recipient, template, subject, now=now, **context)
+
+
+def queue_at(send_at: float | None, recipient: str, template: str, subject: str, *,
+             now: float, **context: Any) -> int | None:
+    """``queue``, to be sent at ``send_at`` rather than at once (a summary at an hour's end)."""
     if mailer().transport is None:
-        return
+        return None
     text, html = render(template, subject, **context)
-    outbox.put(recipient=recipient, subject=subject, text=text, html=html, now=now)
+    row = outbox.put(recipient=recipient, subject=subject, text=text, html=html, now=now,
+                     send_at=send_at)
     if has_request_context():
         g.mail_queued = True
+    return int(row.id)
+
+
+def requeue(message_id: int, template: str, subject: str, **context: Any) -> bool:
+    """Render a queued message anew (a summary that grew); False once it is being sent."""
+    text, html = render(template, subject, **context)
+    return outbox.rewrite(message_id, subject=subject, text=text, html=html)
 
 
 def render(template: str, subject: str, **context: Any) -> tuple[str, str]:
     """The plain-text and HTML parts (the HTML escaped by Jinja, the text left as written)."""
-    context.update(subject=subject, public_url=settings.current().public_url)
+    context.update(subject=subject, public_url=origin())
     return (render_template(f"mail/{template}.txt", **context),
             render_template(f"mail/{template}.html", **context))
 

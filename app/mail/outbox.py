@@ -38,10 +38,21 @@ MAX_ATTEMPTS = 12  # about 34 hours of retries with the backoff below
 BACKOFF_BASE, BACKOFF_CAP = 10, 4 * 3600
 
 
-def put(*, recipient: str, subject: str, text: str, html: str, now: float) -> OutboxMessage:
-    """Queue a message, inside the caller's transaction if there is one."""
+def put(*, recipient: str, subject: str, text: str, html: str, now: float,
+        send_at: float | None = None) -> OutboxMessage:
+    """Queue a message (to be sent at ``send_at``, else now), inside the caller's transaction
+    if there is one."""
     return OutboxMessage.create(recipient=recipient, subject=subject[:255], text_body=text,
-                                html_body=html, created_at=now, next_attempt_at=now)
+                                html_body=html, created_at=now,
+                                next_attempt_at=now if send_at is None else send_at)
+
+
+def rewrite(message_id: int, *, subject: str, text: str, html: str) -> bool:
+    """Replace a queued message's words before its first attempt; False once a sender has
+    claimed or sent it (then it goes out as it was)."""
+    return bool(OutboxMessage.update(subject=subject[:255], text_body=text, html_body=html)
+                .where((OutboxMessage.id == message_id) & (OutboxMessage.attempts == 0)
+                       & OutboxMessage.claim.is_null()).execute())
 
 
 def backoff(attempts: int) -> int:

@@ -8,17 +8,20 @@ A new table is a model in the module of its part, listed in ``ALL`` below, and a
 from __future__ import annotations
 
 from app.models.accounts import AnonymousFailure, KnownDevice, Throttle, User
+from app.models.alerts import DigestedSignIn
 from app.models.base import BaseModel, SchemaVersion
+from app.models.devicekeys import KeyChallenge, SessionKey
 from app.models.mail import LinkToken, OutboxMessage
 from app.models.sessions import LoginSession, RefreshToken, SecurityEvent, SessionChange
 
 ALL: list[type[BaseModel]] = [
     User, LoginSession, RefreshToken, SecurityEvent, Throttle, SchemaVersion, KnownDevice,
-    AnonymousFailure, OutboxMessage, LinkToken, SessionChange,
+    AnonymousFailure, OutboxMessage, LinkToken, SessionChange, SessionKey, KeyChallenge,
+    DigestedSignIn,
 ]
 
 __all__ = [
-    "ALL", "AnonymousFailure", "BaseModel", "KnownDevice", "LinkToken", "LoginSession",
-    "OutboxMessage", "RefreshToken", "SchemaVersion", "SecurityEvent", "SessionChange", "Throttle",
-    "User",
+    "ALL", "AnonymousFailure", "BaseModel", "DigestedSignIn", "KeyChallenge", "KnownDevice",
+    "LinkToken", "LoginSession", "OutboxMessage", "RefreshToken", "SchemaVersion",
+    "SecurityEvent", "SessionChange", "SessionKey", "Throttle", "User",
 ]

@@ -23,6 +23,9 @@ class User(BaseModel):
     # with why: a session that recorded an older epoch is not live.
     credential_epoch = peewee.IntegerField(default=0)
     credential_reason = peewee.CharField(max_length=32, default="")
+    # When its owner said a sign-in was not theirs: the password that let it in works no more
+    # until a reset sets a new one (None: the password works).
+    password_blocked_at = peewee.DoubleField(null=True)
     # Locked by an administrator (``flask users lock``): no sign-in until unlocked.
     locked_at = peewee.DoubleField(null=True)
     locked_reason = peewee.CharField(max_length=255, default="")
@@ -47,11 +50,14 @@ class KnownDevice(BaseModel):
 
 
 class Throttle(BaseModel):
-    """Failure counts per key ("account:<email>", "ip:<addr>") in a fixed window."""
+    """Counts per key ("account:<email>", "ip:<addr>") in a fixed window: the failures (or
+    requests) counted, and the password checks admitted and still in flight (since when)."""
 
     key = peewee.CharField(max_length=300, primary_key=True)
     window_start = peewee.DoubleField()
     failures = peewee.IntegerField(default=0)
+    in_flight = peewee.IntegerField(default=0)
+    in_flight_at = peewee.DoubleField(default=0)
 
 
 class AnonymousFailure(BaseModel):

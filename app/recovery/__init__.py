@@ -14,8 +14,7 @@ from typing import Any
 from flask import url_for
 
 from app import devices, mail, settings, throttle, words
-from app.config import MAIL_WINDOW, MAILS_PER_ACCOUNT
-from app.limits import Limit
+from app.limits import for_mail
 from app.models import User
 
 
@@ -23,13 +22,13 @@ def can_sign_in(user: User) -> bool:
     return user.email_verified_at is not None or not settings.current().email_verification
 
 
-def within_budget(kind: str, account: int | str, now: float) -> bool:
-    """Count one mail of ``kind`` to this account (an id, or an address); False once the
-    hour's budget is spent, so that nobody can flood a person's mailbox through our forms.
-    Counted before it is judged, like sign-in attempts: requests at the same instant cannot
-    all see the budget unspent."""
+def within_budget(kind: str, account: int | str, now: float, *, recipient: str) -> bool:
+    """Count one mail of ``kind`` to ``recipient`` about ``account`` (an id; an address that
+    has none stands for itself); False once either's budget for the hour is spent, so that
+    nobody can flood a mailbox through our forms. Counted before the mail is queued, in one
+    transaction for both: requests at the same instant cannot all see the budget unspent."""
     try:
-        throttle.take([Limit(f"mail-{kind}:{account}", MAILS_PER_ACCOUNT, MAIL_WINDOW)], now)
+        throttle.take(for_mail(kind, recipient, account), now)
     except throttle.Throttled:
         return False
     return True
@@ -46,12 +45,16 @@ def described(now: float, ip: str, user_agent: str, device_name: str = "") -> di
 
 def notice(to: str, kind: str, *, now: float, ip: str = "", user_agent: str = "",
            forgot: bool = True, change_url: str = "", device_name: str = "",
-           **fields: Any) -> None:
+           undo_url: str = "", **fields: Any) -> None:
     """The security notice ``kind`` (``words.NOTICES``, its ``fields`` filled in): what
     happened, when, from where (``device_name``: the name the person gave that browser), and
-    what to do, with a button to reset the password (and one to change it: ``change_url``)."""
+    what to do, with a button to reset the password (and one to change it: ``change_url``; one
+    to undo what happened: ``undo_url``)."""
+    if not within_budget(kind, to, now, recipient=to):
+        return
     said = words.NOTICES[kind]
     forgot_url = mail.link(url_for("auth.forgot")) if forgot else ""
     mail.queue(to, "notice", said.subject, now=now, what=said.what.format(**fields),
                todo=said.todo.format(**fields), forgot_url=forgot_url, change_url=change_url,
+               undo_url=undo_url,
                **described(now, ip, user_agent, device_name))

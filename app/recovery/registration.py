@@ -13,11 +13,11 @@ from app.recovery import described, within_budget
 
 def send_verification(user: User, *, now: float, ip: str, user_agent: str) -> None:
     """Mail a link that confirms ``user``'s address (inside the caller's transaction)."""
-    if not within_budget("verify", user.id, now):
+    if not within_budget("verify", user.id, now, recipient=user.email):
         return
     token = links.issue(links.VERIFY, user.id, ttl=VERIFY_TTL, now=now, email=user.email)
     mail.queue(user.email, "verify", "Confirm your email address", now=now,
-               url=mail.link(url_for("auth.verify_email", token=token)),
+               url=mail.link(url_for("auth.verify_email", _anchor=token)),
                valid_for=words.duration(VERIFY_TTL), **described(now, ip, user_agent))
 
 
@@ -27,7 +27,7 @@ def register(email: str, password: str, *, now: float, ip: str, user_agent: str)
     def then(user: User | None) -> None:
         if user is None:
             owner = User.get(User.email == users.normalise_email(email))
-            if within_budget("taken", owner.id, now):
+            if within_budget("taken", owner.id, now, recipient=owner.email):
                 mail.queue(owner.email, "register_taken", "Someone tried to register with your "
                            "address", now=now, login_url=mail.link(url_for("auth.login")),
                            forgot_url=mail.link(url_for("auth.forgot")),

@@ -1,15 +1,14 @@
-"""A forgotten password, reset by a mailed link; and "This wasn't me", from a new-sign-in
-mail, which ends the session it was about."""
+"""A forgotten password, reset by a mailed link (or after "This wasn't me", ``not_me``)."""
 
 from __future__ import annotations
 
 from flask import url_for
 
 from app import audit, devices, links, mail, settings, throttle, tokens, users, words
-from app.config import RESET_COMPARISONS, RESET_LIMIT_IP
+from app.config import RESET_COMPARISONS
 from app.db import write_transaction
 from app.limits import Limit
-from app.models import LoginSession, User
+from app.models import User
 from app.passwords import check_policy
 from app.recovery import described, notice, within_budget
 from app.sessions import rules, store
@@ -22,22 +21,20 @@ def request_reset(email: str, *, now: float, ip: str, user_agent: str) -> None:
     the two rows that a known one adds (the token and the mail): the same queries, the same
     event, the same per-address budget, the mail rendered and dropped.
     """
-    guard = [Limit(f"reset-ip:{ip}", RESET_LIMIT_IP, settings.current().throttles.window)]
-    throttle.check(guard, now)
-    throttle.fail(guard, now)
+    throttle.take(settings.current().throttles.for_reset(ip), now)
     try:
         email = users.normalise_email(email)
     except users.InvalidEmail:
         email = "invalid:" + tokens.token_hash(email)  # never an account; same work below
     with write_transaction():
         user = User.get_or_none(User.email == email)
-        budget = within_budget("reset", email, now)
+        budget = within_budget("reset", user.id if user else email, now, recipient=email)
         audit.record(audit.PASSWORD_RESET_REQUESTED, user=user.id if user else None, ip=ip,
                      now=now)
         ttl = settings.current().password_reset_ttl
         token = links.issue(links.RESET, user.id, ttl=ttl, now=now) if user else "-" * 43
         message = ("reset", "Reset your password")
-        context = dict(url=mail.link(url_for("auth.reset_password", token=token)),
+        context = dict(url=mail.link(url_for("auth.reset_password", _anchor=token)),
                        valid_for=words.duration(ttl), **described(now, ip, user_agent))
         # An unconfirmed account gets a reset link too: it proves the mailbox and replaces
         # whatever password the account was registered with, perhaps by someone else.
@@ -73,29 +70,15 @@ def reset_password(token: str, new_password: str, *, now: float, ip: str,
     digest = settings.current().hasher.hash(password)
     with write_transaction():
         links.use(token, links.RESET, now=now)
-        User.update(password_hash=digest, password_changed_at=now,
+        User.update(password_hash=digest, password_changed_at=now, password_blocked_at=None,
                     email_verified_at=user.email_verified_at or now).where(
             User.id == user.id).execute()
         links.retire_after_credential_change(user.id, now=now)
+        # The link proves the mailbox: failures that locked the account are forgotten.
+        throttle.clear(settings.current().throttles.account_keys(user.email))
         store.revoke_all(user.id, reason=rules.PASSWORD_RESET, now=now, ip_address=ip)
+        devices.forget_all(user.id)
         audit.record(audit.PASSWORD_RESET, user=user.id, ip=ip, now=now)
         notice(user.email, "password_reset", now=now, ip=ip, user_agent=user_agent)
     return User.get_by_id(user.id)
 
-
-def end_unknown_session(token: str, *, now: float, ip: str) -> User:
-    """"This wasn't me": end the session a new-sign-in mail was about, whoever asks, with
-    every other session that browser has started since (only its first was announced), and
-    forget the browser: were it to sign in again, that would be announced too."""
-    with write_transaction():
-        row = links.use(token, links.NOT_ME, now=now)
-        session = LoginSession.get_by_id(row.session_id)
-        devices.forget(row.user_id, session.device_hash)
-        try:
-            store.revoke(session.public_id, user_id=row.user_id, reason=rules.NOT_ME, now=now,
-                         ip_address=ip)
-        except rules.SessionNotFound:
-            pass  # it had ended already: signed out, expired, or ended from another mail
-        store.revoke_device(row.user_id, session.device_hash, reason=rules.NOT_ME, now=now,
-                            ip_address=ip)
-    return User.get_by_id(row.user_id)

@@ -27,9 +27,14 @@ EXPIRED = "expired"
 SESSION_LIMIT = "session_limit"
 PASSWORD_RESET = "password_reset"
 NOT_ME = "not_me"  # ended from the "This wasn't me" link of a new-sign-in mail
+# Not an end: why a request with a bound session's cookies but no proof of its key was refused.
+KEY_MISSING = "key_missing"
+EMAIL_RESTORED = "email_restored"  # a change of address undone from the old address
+ACCOUNT_DELETED = "account_deleted"  # its person deleted the account
 ADMIN = "admin"  # ended by an administrator (``flask users lock``, ``flask sessions end-all``)
 END_REASONS = frozenset({SIGNED_OUT, REVOKED, REVOKED_OTHERS, PASSWORD_CHANGED, REUSE_DETECTED,
-                         IDLE_TIMEOUT, EXPIRED, SESSION_LIMIT, PASSWORD_RESET, NOT_ME, ADMIN})
+                         IDLE_TIMEOUT, EXPIRED, SESSION_LIMIT, PASSWORD_RESET, NOT_ME,
+                         EMAIL_RESTORED, ACCOUNT_DELETED, ADMIN})
 
 
 class SessionError(Exception):
@@ -69,6 +74,8 @@ class KeyProofMissing(SessionError):
     """The session is bound to a key, and this presentation came without a proof from it: a
     copy of the session's value. Refused and recorded; the session is not ended (its owner,
     who holds the key, is fine)."""
+
+    reason = KEY_MISSING
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,10 @@ def token_failure(session: SessionState, generation: int, policy: Policy,
         return SessionNotFound()
     if generation == session.generation - 1 and now - session.rotated_at <= policy.grace:
         return None
+    if session.key_thumbprint:
+        # Only the key's holder rotates a bound session, so nobody else's rotation shows here:
+        # an older token is a copy (or a long-delayed request). Refused; nothing is ended.
+        return KeyProofMissing()
     return ReuseDetected()
 
 

@@ -185,8 +185,9 @@ def check_live(claims: tokens.AccessClaims, *, policy: Policy, now: float,
     reached on the stored row, which the memory may lag (an older "last active", a generation
     since rotated), so that nothing is refused or ended on it.
 
-    Raises what ``rules.liveness_failure`` decides: SessionNotFound, SessionEnded or
-    StaleAccessToken.
+    Raises what ``rules.liveness_failure`` decides: SessionNotFound, SessionEnded,
+    StaleAccessToken or KeyProofMissing (an older token of a bound session: refused and
+    recorded, nothing ended).
     """
     # Read before the state is: a change forgotten meanwhile (by the listening thread) then
     # keeps what this request writes back from being remembered over it.
@@ -208,6 +209,9 @@ def check_live(claims: tokens.AccessClaims, *, policy: Policy, now: float,
                 store.end(session.id, session.user_id, failure.reason or "", now, ip_address)
             else:
                 _refused(session, now, ip_address)
+    elif isinstance(failure, KeyProofMissing):
+        with write_transaction():
+            _refused(session, now, ip_address, audit.KEY_MISSING)
     if failure is not None:
         raise failure
     _use(session, claims, memory, version, now, ip_address, user_agent, remember=True)

@@ -1,0 +1,99 @@
+"""Device-bound sessions (DBSC): the challenges a browser's proofs answer, and the keys they bind.
+
+A challenge belongs to one session, is random (256 bits), stored by hash, answered at most
+once (taking it deletes it, in one statement: of two proofs racing with the same challenge,
+one wins) and only before it expires. Binding goes through ``store.bind_key``, the one writer of
+``key_thumbprint``; the public key itself is kept here, by thumbprint, for refreshes to verify
+with.
+"""
+
+from __future__ import annotations
+
+import json
+
+from app import keyproofs, tokens
+from app.config import KEY_CHALLENGE_TTL, KEY_CHALLENGES_KEPT
+from app.db import fetch_one, write_transaction
+from app.models import KeyChallenge, LoginSession, SessionKey
+from app.sessions import store
+from app.sessions.state import COLUMNS, SessionState, from_row
+
+_BY_TOKEN_SQL = (f"SELECT {COLUMNS} FROM refresh_token t JOIN login_session s "
+                 'ON s.id = t.session_id JOIN "user" u ON u.id = s.user_id '
+                 "WHERE t.token_hash = {p}")
+
+
+def session_of(keys: tokens.Keys, handle: str) -> SessionState | None:
+    """The session whose value (any generation of it) ``handle`` is, read as it is now."""
+    if not handle:
+        return None
+    row = fetch_one(_BY_TOKEN_SQL, tokens.token_hash(tokens.refresh_token(keys, handle)))
+    return from_row(row) if row is not None else None
+
+
+def new_challenge(session_id: int, *, now: float) -> str:
+    """A fresh challenge for the session; its expired ones, and all but the newest few
+    unanswered, are dropped (whoever holds a copy of the cookie may ask for challenges, so
+    their number is bounded)."""
+    challenge = tokens.new_handle()
+    with write_transaction():
+        KeyChallenge.create(session=session_id, challenge_hash=tokens.token_hash(challenge),
+                            expires_at=now + KEY_CHALLENGE_TTL)
+        kept = (KeyChallenge.select(KeyChallenge.id).where(KeyChallenge.session == session_id)
+                .order_by(KeyChallenge.id.desc()).limit(KEY_CHALLENGES_KEPT))
+        KeyChallenge.delete().where(
+            KeyChallenge.session == session_id,
+            (KeyChallenge.expires_at <= now) | KeyChallenge.id.not_in(kept)).execute()
+    return challenge
+
+
+def new_challenge_for(session_public_id: str, *, now: float) -> str:
+    """``new_challenge`` for a session known by its public id (one just started)."""
+    session_id = LoginSession.select(LoginSession.id).where(
+        LoginSession.public_id == session_public_id).scalar()
+    return new_challenge(session_id, now=now)
+
+
+def take_challenge(session_id: int, challenge: str, *, now: float) -> bool:
+    """Whether ``challenge`` was issued to this session, unanswered and unexpired; it is
+    answered now, so never again."""
+    taken: int = KeyChallenge.delete().where(
+        KeyChallenge.challenge_hash == tokens.token_hash(challenge),
+        KeyChallenge.session == session_id, KeyChallenge.expires_at > now).execute()
+    return taken == 1
+
+
+def bind(session_id: int, proof: keyproofs.Proof, *, now: float, ip_address: str) -> bool:
+    """Keep the proof's public key and bind the session to it; whether the session is now
+    bound to this key (False: it already was to another one, which stays, and the new key is
+    not kept)."""
+    if _bound_to(session_id) not in ("", proof.thumbprint):
+        return False
+    with write_transaction():
+        (SessionKey.insert(session=session_id, thumbprint=proof.thumbprint,
+                           jwk=json.dumps(proof.jwk, sort_keys=True), created_at=now)
+         .on_conflict_ignore().execute())
+    store.bind_key(session_id, proof.thumbprint, now=now, ip_address=ip_address)
+    return tokens.hashes_equal(_bound_to(session_id), proof.thumbprint)
+
+
+def _bound_to(session_id: int) -> str:
+    thumbprint = LoginSession.select(LoginSession.key_thumbprint).where(
+        LoginSession.id == session_id).scalar()
+    return str(thumbprint or "")
+
+
+def stored_key(session_id: int, thumbprint: str) -> dict[str, str] | None:
+    """The public key the session registered with that thumbprint, if it did."""
+    jwk = SessionKey.select(SessionKey.jwk).where(SessionKey.session == session_id,
+                                                  SessionKey.thumbprint == thumbprint).scalar()
+    if not jwk:
+        return None
+    found: dict[str, str] = json.loads(jwk)
+    return found
+
+
+def prune(*, now: float) -> int:
+    """Delete every expired challenge (those of sign-ins whose browser never registered)."""
+    removed: int = KeyChallenge.delete().where(KeyChallenge.expires_at <= now).execute()
+    return removed
