@@ -10,7 +10,7 @@ import pytest
 from polling import eventually
 from prometheus_client import REGISTRY
 from servers import Server, server_env
-from support import SECRET, Cookies, browser, login, register, signed_up, submit
+from support import SECRET, Cookies, browser, login, register, reset_database, signed_up, submit
 
 from app.carriers import ACCESS_COOKIE
 from app.mail import outbox
@@ -141,25 +141,32 @@ def test_two_gunicorn_workers_are_summed(database_url, tmp_path):
     stale.write_bytes(b"left by an earlier run")
     env = server_env(database_url, SECRET, GATEHOUSE_METRICS_TOKEN=TOKEN,
                      PROMETHEUS_MULTIPROC_DIR=directory)
-    with Server(env, workers=2) as server:
-        assert not stale.exists()  # wiped at start
-        before = home_pages(server)  # a route the server's start (its /healthz polls) never hit
-        served: dict[str, int] = {}
+    try:
+        with Server(env, workers=2) as server:
+            check_summed(server, stale)
+    finally:
+        reset_database()  # a shared PostgreSQL database is left empty
 
-        def one(_: int) -> str:
-            reply = server.request("GET", "/")
-            assert reply.status == 200
-            return reply.header("X-Request-ID").rsplit("-", 1)[0]  # the worker's prefix
 
-        with ThreadPoolExecutor(8) as pool:
-            for _ in range(10):
-                for worker in pool.map(one, range(20)):
-                    served[worker] = served.get(worker, 0) + 1
-                if len(served) == 2:
-                    break
-        assert len(served) == 2, "both workers should have served"
-        # Exactly every request either worker answered: both workers' files are summed.
-        assert before == 0 and home_pages(server) == sum(served.values())
+def check_summed(server: Server, stale) -> None:
+    assert not stale.exists()  # wiped at start
+    before = home_pages(server)  # a route the server's start (its /healthz polls) never hit
+    served: dict[str, int] = {}
+
+    def one(_: int) -> str:
+        reply = server.request("GET", "/")
+        assert reply.status == 200
+        return reply.header("X-Request-ID").rsplit("-", 1)[0]  # the worker's prefix
+
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(10):
+            for worker in pool.map(one, range(20)):
+                served[worker] = served.get(worker, 0) + 1
+            if len(served) == 2:
+                break
+    assert len(served) == 2, "both workers should have served"
+    # Exactly every request either worker answered: both workers' files are summed.
+    assert before == 0 and home_pages(server) == sum(served.values())
 
 
 def home_pages(server: Server) -> float:

@@ -10,7 +10,7 @@ import sys
 import pytest
 from e2e.support import require_browser
 from servers import ROOT, Server, server_env
-from support import SECRET
+from support import SECRET, reset_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -25,10 +25,17 @@ def readme_example() -> str:
 def test_the_readme_playwright_example_sees_reuse_detection(database_url):
     require_browser()
     env = server_env(database_url, SECRET, GATEHOUSE_ENV="development")
-    with Server(env, workers=2, threads=4) as server:
-        script = readme_example().replace("http://127.0.0.1:5000", server.url)
-        assert script != readme_example()
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              timeout=180)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "event" in server.output() and '"reuse_detected"' in server.output()
+    try:
+        with Server(env, workers=2, threads=4) as server:
+            run_example(server)
+    finally:
+        reset_database()  # a shared PostgreSQL database is left empty
+
+
+def run_example(server: Server) -> None:
+    script = readme_example().replace("http://127.0.0.1:5000", server.url)
+    assert script != readme_example()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "event" in server.output() and '"reuse_detected"' in server.output()
