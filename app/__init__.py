@@ -17,10 +17,12 @@ from app import (
     cli,
     config,
     db,
+    dev,
     errors,
     home,
     lazysession,
     liveness,
+    logs,
     mail,
     middleware,
     security,
@@ -62,6 +64,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # is recorded against the person it was aimed at.
     middleware.init_app(app)
     security.init_app(app)
+    logs.init_app(app)  # outermost: its request id and timing cover the whole request
     errors.init_app(app)
     mail.init_app(app)
     alerts.init_app(app)
@@ -72,5 +75,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     account.init_app(app)
     apps.init_app(app)
+    dev.init_app(app)  # development only: the QA kit
     middleware.note_credential_free(app)  # every blueprint is in
     return app

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from peewee import JOIN, Select, fn
 
+from app import metrics
 from app.config import ANONYMOUS_WINDOW
 from app.limits import address_key
 from app.models import AnonymousFailure, KnownDevice, SecurityEvent
+from app.sessions.rules import END_REASONS
 
 log = logging.getLogger("gatehouse.security")
 
@@ -58,6 +60,10 @@ THROTTLED = "throttled"
 ACCOUNT_LOCKED = "account_locked"  # failed sign-ins used up the account's allowance
 ACCOUNT_UNLOCKED = "account_unlocked"  # by the link mailed with the lock
 PASSWORD_BLOCKED = "password_blocked"  # its owner disowned a sign-in: reset it to sign in
+# Log lines only, never rows: a rotation, and a superseded value forgiven (``forgiven``: grace
+# or lost_response).
+ROTATED = "rotated"
+ROTATION_REPEATED = "rotation_repeated"
 
 # kind -> functions called with the event, inside the transaction that records it (so a mail
 # they queue commits, or not, with the event). Registered once per process; idempotent.
@@ -86,7 +92,9 @@ def on(kind: str, listener: Callable[..., None]) -> None:
 
 
 def record(kind: str, *, user: int | None, now: float, session: int | None = None,
-           ip: str = "", detail: str = "") -> None:
+           ip: str = "", detail: str = "", method: str = "") -> None:
+    """Record the event ``kind``: a row (or an anonymous count), a log line, its metrics, and
+    its listeners. ``method``: how a person proved who they are, for a sign-in."""
     detail = printable(detail)
     if user is None:
         _count_anonymous(kind, ip, detail, now)
@@ -95,8 +103,22 @@ def record(kind: str, *, user: int | None, now: float, session: int | None = Non
                              detail=detail[:255], created_at=now,
                              device_hash=device_of_request())
     note(kind, user=user, now=now, session=session, ip=ip, detail=detail)
+    _count(kind, method)
     for listener in _listeners.get(kind, ()):
         listener(user=user, session=session, ip=ip, now=now, detail=detail)
+
+
+def _count(kind: str, method: str) -> None:
+    """The metrics of an event: every kind, and the series operators alert on."""
+    metrics.count(metrics.SECURITY_EVENTS, kind)
+    if kind == SIGN_IN:
+        metrics.count(metrics.SIGN_INS, method or "password", "success")
+    elif kind == SIGN_IN_FAILED:
+        metrics.count(metrics.SIGN_INS, method or "password", "failure")
+    elif kind == THROTTLED:
+        metrics.THROTTLED.inc()
+    elif kind in END_REASONS:
+        metrics.session_ended(kind)
 
 
 def _count_anonymous(kind: str, ip: str, detail: str, now: float) -> None:
@@ -138,13 +160,32 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
-def note(kind: str, *, now: float, **fields: Any) -> None:
-    """The structured log line alone, for events too frequent for a row (each rotation).
+class Event:
+    """A security event's log line, formatted only by a handler that writes it: JSON, so a
+    CR/LF in any value stays inside one escaped string (no forged log lines); the JSON log
+    format takes ``fields`` as they are."""
 
-    JSON, so a CR/LF in any value stays inside one escaped string (no forged log lines).
-    """
-    at = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    log.info(json.dumps({"event": kind, "at": at, **fields}, sort_keys=True, default=str))
+    __slots__ = ("kind", "now", "extra")
+
+    def __init__(self, kind: str, now: float, extra: dict[str, Any]) -> None:
+        self.kind, self.now, self.extra = kind, now, extra
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now))
+        return {"event": self.kind, "at": at, **self.extra}
+
+    def __str__(self) -> str:
+        return json.dumps(self.fields, sort_keys=True, default=str)
+
+
+def note(kind: str, *, now: float, **fields: Any) -> None:
+    """The structured log line alone, for events too frequent for a row (each rotation)."""
+    log.info("%s", Event(kind, now, fields))
+    if kind == ROTATED:
+        metrics.rotation("rotated")
+    elif kind == ROTATION_REPEATED:
+        metrics.rotation(fields.get("forgiven", "grace"))
 
 
 def _with_device(query: Select) -> Select:

@@ -62,7 +62,13 @@ SETTINGS: dict[str, Setting] = {
     "GATEHOUSE_EMAIL_VERIFICATION": Setting("required", str),
     "GATEHOUSE_PASSWORD_RESET_TTL": Setting(1800, minimum=60),
     "GATEHOUSE_DEVICE_BOUND_SESSIONS": Setting("on", str),
+    "GATEHOUSE_LOG_LEVEL": Setting("INFO", str),
+    "GATEHOUSE_LOG_FORMAT": Setting("text", str),
+    "GATEHOUSE_METRICS_TOKEN": Setting("", str),
 }
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+MIN_METRICS_TOKEN_LENGTH = 16
 
 # Fixed limits: not settings, but every number that bounds what a request or a person can do
 # is named here, once.
@@ -143,7 +149,20 @@ def load(overrides: Mapping[str, Any] | None, instance_path: str, *, debug: bool
         fallbacks = [part.strip() for part in fallbacks.split(",") if part.strip()]
     config["SECRET_KEY_FALLBACKS"] = list(fallbacks)  # Flask's own, for its signed cookie
     _check_mail(config)
+    _check_operations(config)
     return config
+
+
+def _check_operations(config: dict[str, Any]) -> None:
+    config["GATEHOUSE_LOG_LEVEL"] = str(config["GATEHOUSE_LOG_LEVEL"]).upper()
+    if config["GATEHOUSE_LOG_LEVEL"] not in LOG_LEVELS:
+        raise ConfigError(f"GATEHOUSE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    if config["GATEHOUSE_LOG_FORMAT"] not in LOG_FORMATS:
+        raise ConfigError("GATEHOUSE_LOG_FORMAT must be 'text' or 'json'")
+    token = config["GATEHOUSE_METRICS_TOKEN"]
+    if token and len(token) < MIN_METRICS_TOKEN_LENGTH:
+        raise ConfigError(f"GATEHOUSE_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} "
+                          "characters (or unset, which turns /metrics off)")
 
 
 def _check_mail(config: dict[str, Any]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 
+from app import metrics
 from app.db import UNAVAILABLE, database
 
 bp = Blueprint("home", __name__)
@@ -28,3 +30,18 @@ def healthz() -> tuple[dict[str, Any], int]:
     except UNAVAILABLE:
         return {"status": "unavailable"}, 503
     return {"status": "ok"}, 200
+
+
+@bp.route("/metrics")
+def prometheus_metrics() -> Response:
+    """Prometheus' text format, for a scraper holding ``GATEHOUSE_METRICS_TOKEN`` as a bearer
+    token; 404 when that is unset (no metrics served), 401 for any other request."""
+    token = current_app.config["GATEHOUSE_METRICS_TOKEN"]
+    if not token:
+        abort(404)
+    presented = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(presented.encode(), f"Bearer {token}".encode()):
+        return Response("Unauthorized\n", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'},
+                        mimetype="text/plain")
+    body, content_type = metrics.exposition()
+    return Response(body, 200, content_type=content_type)

@@ -10,8 +10,9 @@ from typing import Any
 
 from flask import request, url_for
 from flask import session as cookie_session  # Flask's signed cookie: CSRF secret and flashes
+from werkzeug.exceptions import Forbidden
 
-from app import binding, devices, passkeys, settings, tokens, twostep, users
+from app import binding, devices, passkeys, settings, tokens, twostep, users, words
 from app.middleware import (
     auth_state,
     client_ip,
@@ -25,9 +26,17 @@ from app.sessions import rules, store
 from app.sessions.state import Method, Principal
 
 
+class AccountLocked(Forbidden):
+    """An administrator locked the account: no session starts, by any method."""
+
+    description = words.LOCKED_BY_ADMIN
+
+
 def sign_in(user: User, method: Method = Method.PASSWORD) -> None:
     """Start a new session for ``user``, who proved who they are by ``method``; whatever
-    this browser held before is discarded."""
+    this browser held before is discarded. AccountLocked when the account is locked."""
+    if user.locked_at is not None:
+        raise AccountLocked()
     state, config = auth_state(), settings.current()
     at = config.clock()
     if state.principal is not None:

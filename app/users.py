@@ -53,6 +53,9 @@ def register(email: str, password: str, *, hasher: Hasher, now: float, ip: str =
     return True
 
 
+LOCKED_BY_ADMIN = "locked by an administrator"  # the detail of a refused right password
+
+
 def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles, now: float,
                  ip: str = "", device_id: str = "", failure: str = audit.SIGN_IN_FAILED,
                  usable: Callable[[User], bool] = lambda user: True) -> User | None:
@@ -79,7 +82,8 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     keys = limits.for_sign_in(email, ip, device)
     with throttle.attempt(keys, now) as attempt:
         right = hasher.verify(user.password_hash if user else None, password)
-        if user is not None and right and usable(user) and user.password_blocked_at is None:
+        if (user is not None and right and usable(user) and user.password_blocked_at is None
+                and user.locked_at is None):
             # The account's (or the browser's) failures start again; the address's stay.
             attempt.succeeded(clear=[limit.key for limit in keys[:-1]])
     if user is not None and any(limit.account_wide for limit in attempt.locked):
@@ -91,6 +95,9 @@ def authenticate(email: str, password: str, *, hasher: Hasher, limits: Throttles
     if user.password_blocked_at is not None:  # counted as a failure above, too
         audit.record(failure, user=user.id, ip=ip, now=now, detail=BLOCKED)
         raise PasswordMustBeReset()
+    if user.locked_at is not None:  # an administrator's lock: refused like a wrong password
+        audit.record(failure, user=user.id, ip=ip, now=now, detail=LOCKED_BY_ADMIN)
+        return None
     if hasher.needs_rehash(user.password_hash):
         # Only if the hash is still the one checked: a password change that committed
         # meanwhile wins, and no other column (the credential epoch) is written back stale.

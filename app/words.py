@@ -79,6 +79,11 @@ END_REASONS: dict[str, EndReason] = {
         "This session was signed out because your account signed in on more devices than it "
         "may keep at once; the session unused for longest ends first.",
         "it was signed out to make room for a newer one"),
+    rules.ADMIN: EndReason(
+        "Ended by an administrator",
+        "An administrator signed out this session. If you don't know why, contact us.",
+        "an administrator ended it", alert=True,
+        explanation="An administrator of this site signed out the session."),
 }
 UNKNOWN_END = EndReason("Ended", "Your session has ended.", "it ended")
 
@@ -139,6 +144,8 @@ EVENT_NAMES = {
     "two_step_off": "Two-step sign-in turned off",
     "two_step_failed": "Wrong code at two-step sign-in",
     "recovery_code_used": "Recovery code used",
+    "admin_locked": "Account locked by an administrator",
+    "admin_unlocked": "Account unlocked by an administrator",
 }
 
 # Development opened over plain http from another device: why no form works, and what to do.
@@ -151,6 +158,10 @@ INSECURE_ORIGIN = ("This site is open over plain http at an address other than t
 PASSWORD_MUST_BE_RESET = ("The password of this account must be reset before anyone can sign "
                           "in with it. Ask for a reset link: it is mailed to the account's "
                           "address.")
+
+# What a locked account's owner reads where a sign-in would have started a session.
+LOCKED_BY_ADMIN = ("This account is locked. Check your mail for why and what to do, or "
+                  "contact us.")
 
 
 NAMED_IN_DETAIL = frozenset({"passkey_added", "passkey_removed", "passkey_renamed"})
@@ -232,6 +243,20 @@ NOTICES = {
         "had been replaced; the device is the session's.",
         "If you don't know why, change your password; if you can't sign in, reset it. Either "
         "signs out every other session."),
+    "admin_locked": Notice(
+        "Your account was locked",
+        "An administrator locked your Gatehouse account and signed out every session. The "
+        "reason given: {reason}",
+        "Until it is unlocked, nobody can sign in to it, with any password. If you think this "
+        "is a mistake, reply to this mail or contact us."),
+    "admin_unlocked": Notice(
+        "Your account was unlocked",
+        "An administrator unlocked your Gatehouse account: you can sign in again.",
+        "If you no longer know your password, reset it."),
+    rules.ADMIN: Notice(
+        "Your sessions were signed out",
+        "An administrator signed out every session of your Gatehouse account.",
+        "Sign in again to go on. If you don't know why, reset your password, then contact us."),
 }
 
 

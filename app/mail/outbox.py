@@ -23,6 +23,7 @@ from email.utils import formatdate
 
 import peewee
 
+from app import metrics
 from app.addresses import mailbox
 from app.mail.transport import MailError, Transport
 from app.models import OutboxMessage
@@ -103,6 +104,7 @@ def send_due(transport: Transport, *, sender: str, domain: str, now: Callable[[]
                              html_body="").where(
             (OutboxMessage.id == message_id) & (OutboxMessage.claim == token)).execute()
         log.info("mail %s sent (%s, attempt %s)", message_id, row.subject, row.attempts)
+        metrics.mail("sent")
         sent += 1
     return sent, failed
 
@@ -114,6 +116,7 @@ def _failed(row: OutboxMessage, token: str, error: str, now: float, *,
     OutboxMessage.update(claimed_until=None, last_error=error[:255], next_attempt_at=retry_at,
                          failed_at=now if gave_up else None).where(
         (OutboxMessage.id == row.id) & (OutboxMessage.claim == token)).execute()
+    metrics.mail("given_up" if gave_up else "failed")
     if gave_up:
         log.error("mail %s given up after %s attempts: %s", row.id, row.attempts, error)
     else:

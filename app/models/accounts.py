@@ -26,6 +26,9 @@ class User(BaseModel):
     # When its owner said a sign-in was not theirs: the password that let it in works no more
     # until a reset sets a new one (None: the password works).
     password_blocked_at = peewee.DoubleField(null=True)
+    # Locked by an administrator (``flask users lock``): no sign-in until unlocked.
+    locked_at = peewee.DoubleField(null=True)
+    locked_reason = peewee.CharField(max_length=255, default="")
 
 
 class KnownDevice(BaseModel):

@@ -31,6 +31,10 @@ NOT_ME = "not_me"  # ended from the "This wasn't me" link of a new-sign-in mail
 KEY_MISSING = "key_missing"
 EMAIL_RESTORED = "email_restored"  # a change of address undone from the old address
 ACCOUNT_DELETED = "account_deleted"  # its person deleted the account
+ADMIN = "admin"  # ended by an administrator (``flask users lock``, ``flask sessions end-all``)
+END_REASONS = frozenset({SIGNED_OUT, REVOKED, REVOKED_OTHERS, PASSWORD_CHANGED, REUSE_DETECTED,
+                         IDLE_TIMEOUT, EXPIRED, SESSION_LIMIT, PASSWORD_RESET, NOT_ME,
+                         EMAIL_RESTORED, ACCOUNT_DELETED, ADMIN})
 
 
 class SessionError(Exception):
@@ -224,6 +228,12 @@ def rotation_failure(session: SessionState, generation: int, successor_hash: str
         if forgiven and tokens.hashes_equal(successor_hash, session.current_hash):
             return None
     return ReuseDetected()
+
+
+def forgiveness(session: SessionState, policy: Policy, now: float) -> str:
+    """Why the predecessor of ``session``'s value was forgiven (``rotation_failure`` found no
+    failure): within the grace window, or later, as a response that may have been lost."""
+    return "grace" if now - session.rotated_at <= policy.grace else "lost_response"
 
 
 def _superseded_by_recent_rekey(session: SessionState, generation: int, policy: Policy,

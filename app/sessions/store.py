@@ -32,6 +32,9 @@ threads, processes and instances sharing the database:
     Facts the liveness check reads, written and announced together.
 ``prune``
     Deletes what ended or expired long ago, and the change log behind every worker.
+``age``
+    Development only (the QA kit): moves a session's moments into the past, as time passing
+    would; announced, so every worker judges the session on its row again.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_age
         )
         RefreshToken.create(token_hash=digest, session=session, generation=0, issued_at=now)
         audit.record(audit.SIGN_IN, user=user.id, session=session.id, ip=ip_address, now=now,
-                     detail=audit.NEW_DEVICE if new_device else "")
+                     detail=audit.NEW_DEVICE if new_device else "", method=method)
     return issue(keys, policy, public_id=session.public_id,
                  absolute_expires_at=session.absolute_expires_at,
                  user_public_id=user.public_id, handle=handle, generation=0, now=now,
@@ -234,6 +237,19 @@ def set_email(user_id: int, email: str, *, now: float) -> None:
     account has it."""
     User.update(email=email, email_verified_at=now).where(User.id == user_id).execute()
     liveness.announce(user_id=user_id, now=now)
+
+
+def age(session_id: int, *, now: float, last_active_at: float | None = None,
+        absolute_expires_at: float | None = None, rotated_at: float | None = None) -> None:
+    """Set the given moments of a session (each one earlier than it was) and announce it:
+    the rules then find it idle, expired, or its last rotation long past, exactly as they
+    would once that much time had gone by. Ends nothing itself."""
+    moments = {"last_active_at": last_active_at, "absolute_expires_at": absolute_expires_at,
+               "rotated_at": rotated_at}
+    with write_transaction():
+        LoginSession.update(**{k: v for k, v in moments.items() if v is not None}).where(
+            LoginSession.id == session_id).execute()
+        liveness.announce(session_id=session_id, now=now)
 
 
 def prune(*, policy: Policy, now: float, keep_ended_for: int = KEEP_ENDED) -> int:

@@ -22,6 +22,7 @@ from app.sessions.rules import (
     SessionEnded,
     SessionError,
     SessionNotFound,
+    forgiveness,
     issue,
     liveness_failure,
     rotation_failure,
@@ -81,8 +82,13 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
         raise failure
     if not advanced:  # a parallel request, or a lost response's successor presented later
         _record_use(session, now, use_to_record(session, False, now, ip_address, user_agent))
-    audit.note("rotated" if advanced else "rotation_repeated", now=now, user=session.user_id,
-               session=session.id, generation=session.generation + advanced, ip=ip_address)
+    if advanced:
+        audit.note(audit.ROTATED, now=now, user=session.user_id, session=session.id,
+                   generation=session.generation + 1, ip=ip_address)
+    else:
+        audit.note(audit.ROTATION_REPEATED, now=now, user=session.user_id, session=session.id,
+                   generation=session.generation, ip=ip_address,
+                   forgiven=forgiveness(session, policy, now))
     issued = issue(keys, policy, public_id=session.public_id,
                    absolute_expires_at=session.absolute_expires_at,
                    user_public_id=session.user_public_id, handle=successor,
