@@ -41,3 +41,18 @@ def test_a_not_me_link_mailed_to_an_old_address_dies_with_the_change(ada, mail_a
     assert login(browser(mail_app), "ada@new.example", OLD_MAILBOX_PASSWORD).status_code != 302, (
         "the old mailbox took the account over through a not-me link")
     assert done.status_code in (400, 410)
+
+
+def test_a_change_of_address_does_not_tell_which_addresses_have_accounts(ada, mail_app, smtp):
+    """The form answers alike for a taken and a free address, but the account page then shows
+    a pending change only for the free one: any signed-in person can probe addresses."""
+    other = browser(mail_app)
+    submit(other, "/register", {"email": "grace@example.com", "password": PASSWORD})
+    shown = {}
+    for address in ("grace@example.com", "nobody@example.com"):
+        answer = submit(ada, "/account/email", {"email": address, "current_password": PASSWORD})
+        assert answer.status_code == 302
+        pending = page(ada.get("/account")).find(attrs={"data-test": "pending-email"})
+        shown[address] = pending.get_text(" ", strip=True) if pending else ""
+    assert ("grace@example.com" in shown["grace@example.com"]) == (
+        "nobody@example.com" in shown["nobody@example.com"]), shown
