@@ -50,7 +50,7 @@ def confirm_email_change(token: str, *, now: float, ip: str, user_agent: str) ->
             row = links.use(token, links.NEW_EMAIL, now=now)
             old = User.get_by_id(row.user_id).email
             store.set_email(row.user_id, row.email, now=now)
-            links.retire_after_credential_change(row.user_id, now=now)
+            links.retire_after_address_change(row.user_id, now=now)
             audit.record(audit.EMAIL_CHANGED, user=row.user_id, ip=ip, now=now)
             undo = links.issue(links.UNDO_EMAIL, row.user_id, ttl=UNDO_EMAIL_TTL, now=now,
                                email=old)
@@ -74,7 +74,7 @@ def undo_email_change(token: str, *, now: float, ip: str) -> tuple[User, str]:
             LinkToken.update(used_at=now).where(
                 LinkToken.user == row.user_id, LinkToken.purpose == links.UNDO_EMAIL,
                 LinkToken.used_at.is_null(), LinkToken.created_at >= row.created_at).execute()
-            links.retire_after_credential_change(row.user_id, now=now)
+            links.retire_after_address_change(row.user_id, now=now)
             store.revoke_all(row.user_id, reason=rules.EMAIL_RESTORED, now=now, ip_address=ip)
             User.update(password_blocked_at=now).where(User.id == row.user_id).execute()
             audit.record(audit.EMAIL_RESTORED, user=row.user_id, ip=ip, now=now)
