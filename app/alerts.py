@@ -16,7 +16,14 @@ from flask import Flask, has_request_context, request, url_for
 from app import audit, devices, links, mail, recovery, settings, throttle
 from app.config import ALERTS_PER_HOUR, MAIL_WINDOW
 from app.limits import Limit
-from app.models import DigestedSignIn, KnownDevice, LinkToken, LoginSession, User
+from app.models import (
+    DigestedSignIn,
+    KnownDevice,
+    LinkToken,
+    LoginSession,
+    OutboxMessage,
+    User,
+)
 from app.sessions import rules
 from app.sessions.state import Method
 
@@ -101,11 +108,13 @@ def _entry(session: LoginSession) -> dict[str, str]:
 def _digest(user_id: int, email: str, session: LoginSession, now: float) -> bool:
     """Add the sign-in to the summary the hour's end sends (written anew with each one, each
     sign-in with a fresh link: the earlier ones were never sent). False when that summary is
-    already on its way."""
+    already on its way. A summary addressed to the account's former address is left as it is
+    (its links died with the change): fresh links never go to an address no longer its."""
     window_end = throttle.window_end(_budget(user_id))
-    earlier = list(DigestedSignIn.select().where(DigestedSignIn.user == user_id,
-                                                 DigestedSignIn.window_end == window_end)
-                   .order_by(DigestedSignIn.id))
+    earlier = list(DigestedSignIn.select().join(
+        OutboxMessage, on=DigestedSignIn.message_id == OutboxMessage.id).where(
+        DigestedSignIn.user == user_id, DigestedSignIn.window_end == window_end,
+        OutboxMessage.recipient == email).order_by(DigestedSignIn.id))
     sessions = [LoginSession.get_by_id(entry.session_id) for entry in earlier] + [session]
     LinkToken.delete().where(LinkToken.session.in_([s.id for s in sessions[:-1]]),
                              LinkToken.purpose == links.NOT_ME,

@@ -71,6 +71,18 @@ def retire_after_credential_change(user_id: int, *, now: float) -> None:
         retire(user_id, purpose, now=now)
 
 
+def retire_after_address_change(user_id: int, *, now: float) -> None:
+    """A new address, or the old one back: besides what a credential change retires, every
+    link that acts for whoever reads the mailbox it went to, since that mailbox may no longer
+    be the account's. "This wasn't me" stops the password and hands on to a new one; an unlock
+    link lifts the account's lockout. A password change or reset leaves them: the mailbox is
+    the same, and a password changed by whoever signed in must not take its owner's way out.
+    The way back of the change (``UNDO_EMAIL``) is the one link meant for the old address."""
+    retire_after_credential_change(user_id, now=now)
+    for purpose in (NOT_ME, UNLOCK):
+        retire(user_id, purpose, now=now)
+
+
 def retire(user_id: int, purpose: str, *, now: float) -> None:
     """Every unused token of this kind for this person stops working (a reset done, say)."""
     LinkToken.update(used_at=now).where(

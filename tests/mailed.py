@@ -32,9 +32,12 @@ def press(client, url: str, **fields):
 
 def press_as_shown(client, url: str, **fields):
     """Open a mailed link's page and send its form as a browser would: every hidden field
-    and every box ticked as the page ticked it (``fields`` added)."""
+    and every box ticked as the page ticked it (``fields`` added). A page without a form (a
+    link that no longer works) is returned as it is."""
     opened = open_link(client, url)
     form = page(opened).main.find("form", method="post")
+    if form is None:
+        return opened  # a used, expired or altered link: its page has nothing to press
     sent: dict[str, list[str]] = {}
     for field in form.find_all("input"):
         if field.get("type") == "checkbox" and not field.has_attr("checked"):

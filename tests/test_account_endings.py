@@ -79,3 +79,18 @@ def test_forget_this_device(mail_app, smtp):
     before = alerts.count()
     assert login(ada).status_code == 302
     assert alerts.count() == before + 1
+
+
+def test_forgetting_this_device_asks_for_a_recent_sign_in(mail_app, smtp, clock):
+    """Whoever copied this browser's cookies must not take away its exemption from the
+    account's lockout: past the re-authentication window, the password is asked first."""
+    ada = signed_in(mail_app, smtp)
+    clock.advance(601)
+    asked = submit(ada, "/sessions/forget-device", {}, form_page="/sessions")
+    assert page(asked).find(attrs={"data-test": "reauth"})
+    assert ada.get("/api/me").status_code == 200
+    assert KnownDevice.select().exists()
+    done = submit(ada, "/sessions/forget-device", {"password": PASSWORD}, form_page="/sessions")
+    assert done.status_code == 302 and done.headers["Location"] == "/login"
+    assert ada.get("/api/me").status_code == 401
+    assert not KnownDevice.select().exists()

@@ -110,3 +110,38 @@ def test_an_old_link_never_ends_a_newer_session_of_that_browser(ada, mail_app, s
     assert page(done).find("input", attrs={"name": "new_password"})
     assert firefox.get("/api/me").get_json()["session_id"] == newer
     assert LoginSession.get(LoginSession.public_id == newer).ended_at is None
+
+
+def test_the_disowned_browser_is_signed_out_whatever_the_boxes_say(ada, mail_app, smtp,
+                                                                    clock):
+    """The intruder's browser signs in again (not announced); another browser new to the
+    account signs in after the intruder; one the account knew before does too. The page ticks
+    the intruder's later session (and says it goes anyway) and the new browser's, not the
+    known one's; pressed with no box ticked, the intruder's browser is signed out all the
+    same, and the others are left as the person chose."""
+    known = browser(mail_app, "Known tablet/1.0")
+    assert login(known).status_code == 302
+    submit(known, "/logout", {}, form_page="/account")
+    clock.advance(60)
+    intruder = browser(mail_app, UA_PHONE)
+    assert login(intruder).status_code == 302
+    link = smtp.mailbox.about("ada@example.com", "New sign-in: Mobile Safari").link("/not-me#")
+    newcomer = browser(mail_app, "Newcomer/2.0")
+    assert login(newcomer).status_code == 302
+    assert login(known).status_code == 302
+    assert login(intruder).status_code == 302  # the same browser again: not announced
+
+    shown = page(open_link(browser(mail_app), link))
+    boxes = {box["value"]: (box.has_attr("checked"), box.has_attr("disabled")) for box in
+             shown.find(attrs={"data-test": "not-me-others"}).find_all("input")}
+    later, new, old = (session_of(agent).public_id
+                       for agent in (UA_PHONE, "Newcomer/2.0", "Known tablet/1.0"))
+    assert boxes[later] == (True, True)
+    assert boxes[new] == (True, False) and boxes[old] == (False, False)
+    assert "signed out with it" in shown.find("label", attrs={"for": f"end-{later}"}).get_text()
+
+    press(browser(mail_app), link)  # no box sent at all
+    assert intruder.get("/account").status_code == 302
+    assert session_of(UA_PHONE).end_reason == rules.NOT_ME
+    assert newcomer.get("/account").status_code == 200
+    assert known.get("/account").status_code == 200

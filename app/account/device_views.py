@@ -95,8 +95,10 @@ def revoke_others() -> Response:
 
 @bp.route("/sessions/forget-device", methods=["POST"])
 @login_required
+@confirmation_required("forget this browser")
 def forget_device() -> Response:
-    """This browser only: no password asked, as for signing it out."""
+    """This browser only, but after a recent proof, unlike signing it out: a copy of its
+    cookies elsewhere must not take away the lockout exemption the owner's browser has."""
     signing_in.forget_this_device()
     flash("This browser was signed out and forgotten: its name is gone, and its next sign-in "
           "is announced like a new browser's.", "success")

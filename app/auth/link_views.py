@@ -79,6 +79,7 @@ def not_me(token: str, row: LinkToken, acting: bool):
     and goes straight on to a new password (this page's answer is the reset form)."""
     if acting and ButtonForm().validate_on_submit():
         reset_token = disowning.disown(token, also=request.form.getlist("end"),
+                                       this_device=middleware.device_hash(),
                                        now=settings.now(), ip=client_ip())
         return new_password_page(User.get_by_id(row.user_id), reset_token, (
             "not-me-done", "That session has ended, and the password it signed in with no "

@@ -18,14 +18,19 @@ from app.sessions import rules, store
 
 def request_email_change(user_id: int, new_email: str, *, now: float, ip: str,
                          user_agent: str) -> None:
-    """Mail a confirmation link to the new address; the old one stays until it is used."""
+    """Mail a confirmation link to the new address; the old one stays until it is used.
+
+    An address that has an account is answered, and shown as waiting on the account page,
+    like any other (else any signed-in person could probe which addresses have accounts):
+    its change is recorded as pending with a link that is mailed to nobody, so it never
+    completes, and its owner is not told who asked."""
     with write_transaction():
         user = User.get_by_id(user_id)
-        if User.select().where(User.email == new_email).exists():
-            return  # answered like any other address; its owner is not told who asked
         if not within_budget("new_email", user.id, now, recipient=new_email):
             return  # the form answers the same: nobody floods an address through it
         token = links.issue(links.NEW_EMAIL, user.id, ttl=VERIFY_TTL, now=now, email=new_email)
+        if User.select().where(User.email == new_email).exists():
+            return
         mail.queue(new_email, "verify", "Confirm your new email address", now=now,
                    url=mail.link(url_for("account.confirm_email", _anchor=token)), change=True,
                    valid_for=words.duration(VERIFY_TTL), **described(now, ip, user_agent))
@@ -36,7 +41,7 @@ def pending(user_id: int, now: float) -> LinkToken | None:
     return (LinkToken.select()
             .where(LinkToken.user == user_id, LinkToken.purpose == links.NEW_EMAIL,
                    LinkToken.used_at.is_null(), LinkToken.expires_at > now)
-            .order_by(LinkToken.created_at.desc()).first())
+            .order_by(LinkToken.created_at.desc(), LinkToken.id.desc()).first())
 
 
 class AddressTaken(links.LinkError):
@@ -50,7 +55,7 @@ def confirm_email_change(token: str, *, now: float, ip: str, user_agent: str) ->
             row = links.use(token, links.NEW_EMAIL, now=now)
             old = User.get_by_id(row.user_id).email
             store.set_email(row.user_id, row.email, now=now)
-            links.retire_after_credential_change(row.user_id, now=now)
+            links.retire_after_address_change(row.user_id, now=now)
             audit.record(audit.EMAIL_CHANGED, user=row.user_id, ip=ip, now=now)
             undo = links.issue(links.UNDO_EMAIL, row.user_id, ttl=UNDO_EMAIL_TTL, now=now,
                                email=old)
@@ -74,7 +79,7 @@ def undo_email_change(token: str, *, now: float, ip: str) -> tuple[User, str]:
             LinkToken.update(used_at=now).where(
                 LinkToken.user == row.user_id, LinkToken.purpose == links.UNDO_EMAIL,
                 LinkToken.used_at.is_null(), LinkToken.created_at >= row.created_at).execute()
-            links.retire_after_credential_change(row.user_id, now=now)
+            links.retire_after_address_change(row.user_id, now=now)
             store.revoke_all(row.user_id, reason=rules.EMAIL_RESTORED, now=now, ip_address=ip)
             User.update(password_blocked_at=now).where(User.id == row.user_id).execute()
             audit.record(audit.EMAIL_RESTORED, user=row.user_id, ip=ip, now=now)
