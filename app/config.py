@@ -87,7 +87,7 @@ MAILS_PER_ACCOUNT = 3  # mails of one kind to one account, and to one address, p
 UNLOCK_TTL = 24 * 3600  # the link mailed when failures lock an account
 MAIL_WINDOW = 3600
 KEY_CHALLENGE_TTL = 300  # a DBSC challenge is answered within this, or not at all
-KEY_CHALLENGES_KEPT = 5  # unanswered challenges kept per session (parallel refreshes)
+KEY_CHALLENGES_KEPT = 8  # unanswered challenges per session (parallel refreshes); then reused
 ALERTS_PER_HOUR = 5  # new-sign-in mails per account per MAIL_WINDOW; the rest in one summary
 
 # Where links point in development when GATEHOUSE_PUBLIC_URL is not set: the quick start's.
