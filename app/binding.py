@@ -35,7 +35,9 @@ def offered() -> bool:
 def offer(session_public_id: str) -> None:
     """Offer registration on this (sign-in) response, with a challenge for the new session."""
     if offered():
-        challenge = devicekeys.new_challenge_for(session_public_id, now=settings.now())
+        config = settings.current()
+        challenge = devicekeys.new_challenge_for(config.keys, session_public_id,
+                                                 now=config.clock())
         auth_state().offer = keyproofs.registration_offer(challenge)
 
 
@@ -65,6 +67,9 @@ def register() -> Response | tuple[Response, int]:
         proof = keyproofs.read_proof(request.headers.get(keyproofs.PROOF_HEADER, ""))
     except keyproofs.InvalidProof as error:
         return _refused(400, str(error))
+    if not devicekeys.may_bind(principal.session_id, proof.thumbprint):
+        # Before the challenge is taken: another key cannot void one the bound key is signing.
+        return _refused(409, "the session is bound to another key")
     if not devicekeys.take_challenge(principal.session_id, proof.challenge, now=at):
         return _refused(400, "not a challenge of this session, used, or expired")
     if not devicekeys.bind(principal.session_id, proof, now=at, ip_address=client_ip()):
@@ -113,7 +118,7 @@ def refresh() -> Response | tuple[Response, int]:
 
 
 def _challenge(session: SessionState, at: float) -> tuple[Response, int]:
-    challenge = devicekeys.new_challenge(session.id, now=at)
+    challenge = devicekeys.new_challenge(settings.current().keys, session.id, now=at)
     response = jsonify(error="key_proof_required", message="Sign this challenge.")
     response.headers[keyproofs.CHALLENGE_HEADER] = keyproofs.challenge_header(
         challenge, session.public_id)

@@ -4,9 +4,9 @@ The middleware reads every credential through a carrier and writes every new one
 same carrier, so it never touches a cookie or a header itself: the browser's cookies, or an
 app's ``Authorization`` header (``Bearer``, or ``DPoP`` beside a proof; an app renews its
 tokens at ``/oauth/token``, so nothing is ever written back to it). Each carrier's
-``deliver`` and ``clear`` are one
-symmetric pair, with every attribute from the settings, so that a deletion always matches
-what was set.
+``deliver`` and ``clear`` are one symmetric pair, with every attribute from the settings, so
+that a deletion always matches what was set (``drop_access`` removes the access credential
+alone, for a session that renews it only with a key's proof).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Carrier(Protocol):
     def presented(self, request: Request) -> Presented: ...
     def deliver(self, response: Response, issued: Issued) -> None: ...
     def clear(self, response: Response) -> None: ...
+    def drop_access(self, response: Response) -> None: ...
 
 
 class BrowserCookies:
@@ -64,6 +65,11 @@ class BrowserCookies:
     def clear(self, response: Response) -> None:
         for name in (ACCESS_COOKIE, SESSION_COOKIE):
             response.delete_cookie(name, **self.attributes)
+
+    def drop_access(self, response: Response) -> None:
+        """Remove the access cookie alone: a DBSC browser missing it renews it at
+        ``/dbsc/refresh`` before its next request, with a proof of its key."""
+        response.delete_cookie(ACCESS_COOKIE, **self.attributes)
 
     def device(self, request: Request) -> str:
         return request.cookies.get(DEVICE_COOKIE, "")

@@ -49,6 +49,7 @@ class AuthState:
     offer: str | None = None  # a DBSC registration offer (a sign-in over HTTPS)
     bearer: bool = False  # an app's call with its token in the Authorization header
     credential_free: bool = False  # a view that reads no credential (``credential_free``)
+    renew: bool = False  # the access credential is void: the holder renews it (a bound session)
 
     @property
     def signed_in(self) -> bool:
@@ -251,11 +252,13 @@ def save_auth(response: Response) -> Response:
         carrier().clear(response)
     elif state.issued is not None:
         carrier().deliver(response, state.issued)
+    elif state.renew:
+        carrier().drop_access(response)
     if state.new_device is not None:
         carrier().remember_device(response, state.new_device, DEVICE_MAX_AGE)
     if state.offer is not None:
         response.headers[keyproofs.REGISTRATION_HEADER] = state.offer
-    if state.signed_in or state.clear or state.issued is not None:
+    if state.signed_in or state.clear or state.renew or state.issued is not None:
         mark_private()
     return response
 

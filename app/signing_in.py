@@ -161,13 +161,16 @@ def end_session(session_public_id: str) -> bool:
 
 def end_other_sessions(reason: str) -> store.Counted:
     """End every other session of the signed-in person and re-key this one, so that a copy of
-    this browser's credentials is cut off too; how many ended, on how many devices."""
+    this browser's credentials is cut off too; how many ended, on how many devices. A session
+    bound to a key gets no new credentials here (cookies alone, a copy's too, asked for this):
+    its access cookie goes, and the browser renews it with a proof of the key."""
     state, principal, config = auth_state(), current_principal(), settings.current()
     at = config.clock()
     ended = store.revoke_all(principal.user_id, reason=reason, now=at,
                              keep=principal.session_id, ip_address=client_ip(),
                              actor=principal.session_public_id)
     state.issued = store.rekey(principal, keys=config.keys, policy=config.policy, now=at)
+    state.renew = state.issued is None
     return ended
 
 

@@ -129,6 +129,13 @@ def successor_handle(keys: Keys, handle: str) -> str:
     return _b64(digest)
 
 
+def key_challenge(keys: Keys, session_id: int, serial: int) -> str:
+    """The DBSC challenge numbered ``serial`` of a session: unpredictable without the secret,
+    and found again from its number (the database keeps only its hash)."""
+    message = f"dbsc challenge {session_id} {serial}".encode()  # a handle never has a space
+    return _b64(hmac.new(keys.chain, message, hashlib.sha256).digest())
+
+
 def refresh_token(keys: Keys, handle: str) -> str:
     return _b64(hmac.new(keys.refresh, handle.encode(), hashlib.sha256).digest())
 

@@ -442,8 +442,8 @@ def test_prune_deletes_expired_challenges(app, clock):
 
 def test_refreshes_racing_in_threads_all_get_the_same_successor(client, clock):
     """Eight tabs' refreshes at once, each over its own challenge: one rotation, one successor
-    for all, nobody signed out. A session keeps its newest 5 challenges, so the 3 oldest are
-    answered 403 with a fresh one, which a browser signs again."""
+    for all, nobody signed out. A proof whose challenge is refused is answered 403 with another
+    one, which a browser signs again."""
     from concurrent.futures import ThreadPoolExecutor
 
     key = ec_key()

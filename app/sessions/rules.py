@@ -153,15 +153,16 @@ def liveness_failure(session: SessionState, policy: Policy, now: float,
 
 def token_failure(session: SessionState, generation: int, policy: Policy,
                   now: float) -> SessionError | None:
-    """A token of the newest generation is live. One from before a re-key is
-    StaleAccessToken (the session cookie renews it, or nothing does). One of the previous
+    """A token from before a re-key is StaleAccessToken (the session cookie renews it, or
+    nothing does; a bound session's re-key refuses even its newest, which only a proof of its
+    key renews). Otherwise a token of the newest generation is live. One of the previous
     generation is live within the grace window: a browser rotates only once its own token has
     expired, so later, such a token in use means someone else rotated (ReuseDetected), as
     does any older one."""
-    if generation == session.generation:
-        return None
     if generation < (session.rekey_generation or 0):
         return StaleAccessToken()
+    if generation == session.generation:
+        return None
     if generation > session.generation:  # signed by us, yet never issued: refuse it
         return SessionNotFound()
     if generation == session.generation - 1 and now - session.rotated_at <= policy.grace:
@@ -234,6 +235,14 @@ def forgiveness(session: SessionState, policy: Policy, now: float) -> str:
     """Why the predecessor of ``session``'s value was forgiven (``rotation_failure`` found no
     failure): within the grace window, or later, as a response that may have been lost."""
     return "grace" if now - session.rotated_at <= policy.grace else "lost_response"
+
+
+def rekey_keeps_value(key_thumbprint: str) -> bool:
+    """Whether a re-key keeps the session's value rather than replace it: when the session is
+    bound to a key. A re-key is asked for with cookies alone (which a copy has too); a bound
+    session's new value goes only to a proof of its key, so the re-key just refuses every
+    access token issued so far and the key's holder renews at its next refresh."""
+    return bool(key_thumbprint)
 
 
 def _superseded_by_recent_rekey(session: SessionState, generation: int, policy: Policy,

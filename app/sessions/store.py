@@ -24,7 +24,8 @@ threads, processes and instances sharing the database:
     A credential change: moves the person's credential epoch on, so a session whose proof was
     checked before it is not live however late its row is written.
 ``rekey``
-    A fresh random value for the caller's session; every older access token refused.
+    A fresh random value for the caller's session; every older access token refused. A
+    session bound to a key keeps its value: only a proof of the key renews it.
 ``bind_key``
     From now on the session rotates only with a proof from that key; announced, so every
     worker judges it bound at once.
@@ -45,7 +46,14 @@ from app import audit, devices, liveness, tokens
 from app.config import KEEP_ENDED
 from app.db import locked, write_transaction
 from app.models import LoginSession, RefreshToken, User
-from app.sessions.rules import SESSION_LIMIT, Issued, Policy, SessionNotFound, issue
+from app.sessions.rules import (
+    SESSION_LIMIT,
+    Issued,
+    Policy,
+    SessionNotFound,
+    issue,
+    rekey_keeps_value,
+)
 from app.sessions.state import Method, Principal
 
 
@@ -177,26 +185,38 @@ def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None
     return Counted(len(ended), len({devices.key(session) for session in ended}))
 
 
-def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy, now: float) -> Issued:
+def rekey(principal: Principal, *, keys: tokens.Keys, policy: Policy,
+          now: float) -> Issued | None:
     """Give the caller's session a fresh random value that no copy of the old one leads to,
     and refuse every access token issued before it (after a password change and "sign out all
     other sessions", so that a thief holding a copy of this browser's cookies is cut off too).
     A replaced value presented within the grace window is refused without alarm; after it,
-    it is reuse and ends the session."""
+    it is reuse and ends the session.
+
+    A session bound to a key keeps its value instead (``rules.rekey_keeps_value``): every
+    access token issued so far is refused, nothing is issued (None), and only a proof of the
+    key renews it. Whoever asked, with the owner's cookies or a copy of them, leaves without
+    a live credential; the owner's browser renews at its next refresh."""
     handle = tokens.new_handle()
     digest = tokens.token_hash(tokens.refresh_token(keys, handle))
     with write_transaction():
         session = locked(LoginSession.select()
                          .where(LoginSession.id == principal.session_id)).get()
-        RefreshToken.create(token_hash=digest, session=session,
-                            generation=session.generation + 1, issued_at=now)
-        session.generation += 1
-        session.current_hash = digest
-        session.rotated_at = session.rekeyed_at = now
-        session.rekey_generation = session.generation  # older access tokens: refused
-        session.successor_seen = False
+        if keeps_value := rekey_keeps_value(session.key_thumbprint):
+            # The value stays (its next rotation is the key's); the tokens issued with it go.
+            session.rekey_generation = session.generation + 1
+        else:
+            RefreshToken.create(token_hash=digest, session=session,
+                                generation=session.generation + 1, issued_at=now)
+            session.generation += 1
+            session.current_hash = digest
+            session.rotated_at = session.rekeyed_at = now
+            session.rekey_generation = session.generation  # older access tokens: refused
+            session.successor_seen = False
         session.save()
         liveness.announce(session_id=session.id, now=now)
+    if keeps_value:
+        return None
     return issue(keys, policy, public_id=session.public_id,
                  absolute_expires_at=session.absolute_expires_at,
                  user_public_id=principal.user_public_id, handle=handle,

@@ -31,7 +31,7 @@ from polling import eventually
 from servers import ROOT, Server, server_env
 from support import CHEAP_ARGON2, PASSWORD, SECRET, reset_database
 
-from app import create_app, liveness
+from app import create_app, liveness, tokens
 from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
 from app.models import LoginSession, SecurityEvent
 from e2e.support import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, new_email, require_browser
@@ -295,6 +295,28 @@ def test_a_bound_browser_stays_signed_in_and_a_copy_of_its_cookies_dies_with_its
         print(f"\nDBSC: {row.generation - generation} signed refreshes in {EXPIRIES} access "
               f"lifetimes of {ACCESS_TTL} s; a copy was served for {refused_after:.1f} s while "
               f"its owner browsed, {idle_worth:.1f} s while the owner's browser sat idle")
+
+        # "Sign out all other sessions" sets no new cookies for a bound session: it removes
+        # the access cookie, and Chromium renews it with a signed refresh before the next page.
+        other = Jar()
+        assert post_form(server.port, "/login", {"email": email, "password": PASSWORD},
+                         other)[0] == 302
+        before = session_row(app, session_id).generation
+        page.goto(f"{server.url}/sessions/revoke-others")
+        value = {c["name"]: c["value"] for c in context.cookies()}[SESSION_COOKIE]
+        page.locator('[data-test="confirm-revoke-others"]').click()
+        page.wait_for_load_state()
+        assert page.url.endswith("/sessions"), page.url
+        assert page.locator(f'[data-session-id="{session_id}"]').count() == 1
+        row = session_row(app, session_id)
+        assert row.ended_at is None and row.generation > before, "no signed refresh followed"
+        # Every value since is a rotation's successor (Chromium may also renew ahead of time);
+        # a re-key's random value would break the chain.
+        renewed = {c["name"]: c["value"] for c in context.cookies()}[SESSION_COOKIE]
+        chain, keys = [value], tokens.Keys.derive(SECRET)
+        for _ in range(row.generation - before + 1):
+            chain.append(tokens.successor_handle(keys, chain[-1]))
+        assert renewed in chain[1:], "the session value was replaced without a proof of the key"
     finally:
         context.close()
 
