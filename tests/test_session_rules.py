@@ -213,13 +213,13 @@ def test_every_end_reason_has_its_words():
     for reason in (rules.SIGNED_OUT, rules.REVOKED, rules.REVOKED_OTHERS,
                    rules.PASSWORD_CHANGED, rules.REUSE_DETECTED, rules.IDLE_TIMEOUT,
                    rules.EXPIRED, rules.PASSWORD_RESET, rules.NOT_ME, rules.EMAIL_RESTORED,
-                   rules.ACCOUNT_DELETED, rules.SESSION_LIMIT):
+                   rules.ACCOUNT_DELETED, rules.SESSION_LIMIT, rules.ADMIN):
         said = words.end_reason(reason)
         assert said is not words.UNKNOWN_END and said.label and said.message and said.ended_by
-    # Someone else had the session: a copy of its cookie, a sign-in its owner disowned, or a
-    # change of address its owner undid.
+    # Someone else had the session (a copy of its cookie, a sign-in its owner disowned, a
+    # change of address its owner undid), or someone else ended it (an administrator).
     assert [r for r, w in words.END_REASONS.items() if w.alert] == [
-        rules.REUSE_DETECTED, rules.NOT_ME, rules.EMAIL_RESTORED]
+        rules.REUSE_DETECTED, rules.NOT_ME, rules.EMAIL_RESTORED, rules.ADMIN]
     assert words.end_reason("from a later version") is words.UNKNOWN_END
 
 
