@@ -49,12 +49,17 @@ SECURITY_EVENTS = Counter("gatehouse_security_events_total", "Security events, b
 MAIL = Counter("gatehouse_mail_total", "Mail delivery attempts, by outcome: sent, failed "
                "(to be retried), given_up", ["outcome"])
 
+# Any other method (gunicorn accepts any 3 to 20 capitals) is counted as "other": a made-up
+# method must not make a new series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 # A label set's child is looked up once per process, not on every request.
 _request_children: dict[tuple[str, str, str], Histogram] = {}
 
 
 def observe_request(method: str, route: str, status: str, seconds: float) -> None:
     """One request answered: ``status`` is its status line ("200 OK"), counted by class."""
+    method = method if method in METHODS else "other"
     key = (method, route, status[0])
     child = _request_children.get(key)
     if child is None:
