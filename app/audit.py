@@ -58,6 +58,7 @@ RECOVERY_CODE_USED = "recovery_code_used"
 CSRF_FAILED = "csrf_failed"
 THROTTLED = "throttled"
 ACCOUNT_LOCKED = "account_locked"  # failed sign-ins used up the account's allowance
+BY_CODES = "codes"  # its detail when wrong second-step codes did (the password is known)
 ACCOUNT_UNLOCKED = "account_unlocked"  # by the link mailed with the lock
 PASSWORD_BLOCKED = "password_blocked"  # its owner disowned a sign-in: reset it to sign in
 # Log lines only, never rows: a rotation, and a superseded value forgiven (``forgiven``: grace

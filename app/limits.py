@@ -69,17 +69,21 @@ class Throttles:
                 Limit(f"ip:{address_key(ip)}", self.per_ip, self.window)]
 
     def account_keys(self, email: str) -> list[str]:
-        """What locks an account for every browser it does not know: a password reset or the
-        link mailed with a lock sets them back to zero."""
-        return [limit.key for limit in self.for_sign_in(email, "")[:2]]
+        """What locks an account for every browser it does not know, and its codes' cap: a
+        password reset or the link mailed with a lock sets them back to zero."""
+        return [limit.key for limit in (*self.for_sign_in(email, "")[:2],
+                                        *self.for_second_step(email, "")[:2])]
 
     def for_reset(self, ip: str) -> list[Limit]:
         return [Limit(f"reset-ip:{address_key(ip)}", RESET_LIMIT_IP, self.window)]
 
     def for_second_step(self, email: str, ip: str) -> list[Limit]:
-        """Codes at the second step of a sign-in: as many as passwords, per account and per
-        address, counted apart from them (the password was right)."""
+        """Codes at the second step of a sign-in: as many as passwords, per account (with
+        NIST's cap, which names one-time codes too) and per address, counted apart from them
+        (the password was right). The account's first (a success resets them)."""
         return [Limit(f"code-account:{email}", self.per_account, self.window),
+                Limit(f"total-code-account:{email}", ACCOUNT_FAILURE_CAP, ACCOUNT_CAP_WINDOW,
+                      account_wide=True),
                 Limit(f"code-ip:{address_key(ip)}", self.per_ip, self.window)]
 
     def for_address(self, ip: str) -> list[Limit]:

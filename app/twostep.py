@@ -6,7 +6,8 @@ single-use recovery codes (stored by hash, shown once). A password sign-in of an
 it on is ``held``: a row, reached through a random handle the browser keeps, that becomes a
 session only once a code is accepted (``prove``) within ``PENDING_SIGN_IN_TTL``. Each code is
 accepted once (the last accepted time step is kept, and moved by a guarded update), and codes
-count against limits like passwords, per account and per address.
+count against limits like passwords, per account (with the cap of consecutive failures, whose
+lock is recorded and mailed as a password's) and per address.
 """
 
 from __future__ import annotations
@@ -111,7 +112,10 @@ def prove(user: User, code: str, *, limits: Throttles, now: float, ip: str = "")
         else:
             accepted = _recovery_code(user, code, now=now, ip=ip)
         if accepted:  # the account's failures start again; the address's stay
-            attempt.succeeded(clear=[keys[0].key])
+            attempt.succeeded(clear=[limit.key for limit in keys[:-1]])
+    if any(limit.account_wide for limit in attempt.locked):  # its owner is mailed a way out
+        with write_transaction():
+            audit.record(audit.ACCOUNT_LOCKED, user=user.id, ip=ip, now=now, detail=audit.BY_CODES)
     if not accepted:
         audit.record(audit.TWO_STEP_FAILED, user=user.id, ip=ip, now=now)
     return accepted

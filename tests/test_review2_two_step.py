@@ -1,7 +1,10 @@
 """Review 2 (the thief): someone who knows ada's password, guessing her second step."""
 
-from support import browser, login, signed_up, submit
+from mailed import press
+from support import PUBLIC_URL, browser, login, signed_up, submit
 from test_two_step import at, enter_code, set_up, signed_in_as
+
+LOCKED = "Your account was locked after failed sign-ins"
 
 
 def test_codes_have_the_passwords_cap_of_consecutive_failures(make_app, clock):
@@ -29,3 +32,38 @@ def test_codes_have_the_passwords_cap_of_consecutive_failures(make_app, clock):
     answer = enter_code(thief, at(totp, clock))
     assert answer.status_code == 429, "the 101st guess in a row is still judged"
     assert signed_in_as(thief) is None
+
+
+def wrong_codes(app, count: int, address: str = "198.51.100.7") -> list[int]:
+    thief = browser(app)
+    thief.environ_base["REMOTE_ADDR"] = address
+    login(thief)
+    return [enter_code(thief, "000000").status_code for _ in range(count)]
+
+
+def test_a_right_code_sets_the_cap_back_and_its_lock_mails_a_way_out(make_app, smtp, clock):
+    """99 wrong codes, then the owner's right one: the count starts again. The 100th in a row
+    locks the code step; the owner is mailed that the password is known, with the unlock
+    link, which lifts the lock."""
+    app = make_app(GATEHOUSE_SMTP_URL=smtp.url, GATEHOUSE_PUBLIC_URL=PUBLIC_URL,
+                   GATEHOUSE_LOGIN_LIMIT_ACCOUNT=200, GATEHOUSE_LOGIN_LIMIT_IP=1000)
+    try:
+        owner = browser(app)
+        signed_up(owner)
+        totp, _ = set_up(owner, clock)
+        clock.advance(30)
+        submit(owner, "/logout", {}, form_page="/account")
+        assert wrong_codes(app, 99) == [401] * 99
+        login(owner)
+        assert enter_code(owner, at(totp, clock)).status_code == 302
+        submit(owner, "/logout", {}, form_page="/account")
+        assert wrong_codes(app, 101) == [401] * 100 + [429]
+        mail = smtp.mailbox.about("ada@example.com", LOCKED)
+        assert "wrong codes" in mail.text and "knows your password" in mail.text
+        login(owner)
+        assert enter_code(owner, at(totp, clock, 1)).status_code == 429
+        assert press(owner, mail.link("/unlock#")).status_code == 302
+        login(owner)
+        assert enter_code(owner, at(totp, clock, 1)).status_code == 302
+    finally:
+        app.extensions["gatehouse_mail"].dispatcher.stop()

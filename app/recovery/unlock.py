@@ -1,5 +1,6 @@
 """An account locked by failed sign-ins: its owner is mailed, once per lock, a link that
-unlocks it (the account's failures start again), so that waiting is not the only way out."""
+unlocks it (the account's failures start again), so that waiting is not the only way out. A
+lock by wrong second-step codes says so: whoever tried them knows the password."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def locked(*, user: int | None, session: int | None, ip: str, now: float,
     token = links.issue(links.UNLOCK, owner.id, ttl=UNLOCK_TTL, now=now)
     mail.queue(owner.email, "unlock", "Your account was locked after failed sign-ins",
                now=now, url=mail.link(url_for("auth.unlock", _anchor=token)),
-               valid_for=words.duration(UNLOCK_TTL),
+               valid_for=words.duration(UNLOCK_TTL), codes=detail == audit.BY_CODES,
                **described(now, ip, request.headers.get("User-Agent", "")))
 
 
