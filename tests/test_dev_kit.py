@@ -100,13 +100,15 @@ def test_expire_access_makes_the_next_request_rotate(dev_app):
 @pytest.mark.parametrize("action, reason", [("idle", rules.IDLE_TIMEOUT),
                                             ("max-age", rules.EXPIRED)])
 def test_idle_and_max_age_end_the_session_on_its_next_request(dev_app, action, reason):
-    client = signed_in(dev_app, new_user(dev_app))
+    account = new_user(dev_app)
+    client = signed_in(dev_app, account)
     session = LoginSession.get()
     assert client.get("/api/me").status_code == 200  # remembered by this worker
-    assert act(browser(dev_app), session.public_id, action).status_code == 200
+    other_browser = signed_in(dev_app, account)  # the same person's: any of theirs may ask
+    assert act(other_browser, session.public_id, action).status_code == 200
     reply = client.get("/api/me")
     assert reply.status_code == 401 and reply.get_json()["reason"] == reason
-    assert LoginSession.get().end_reason == reason
+    assert LoginSession.get_by_id(session.id).end_reason == reason
 
 
 def test_replay_is_reuse_detection_from_the_thiefs_address(dev_app):
@@ -125,6 +127,18 @@ def test_browser_actions_need_that_browsers_own_session(dev_app):
     session = LoginSession.get()
     for action in ("expire-access", "replay"):
         assert act(browser(dev_app), session.public_id, action).status_code == 409
+
+
+def test_idle_and_max_age_need_a_session_of_the_same_person(dev_app):
+    owner = signed_in(dev_app, new_user(dev_app))
+    session = LoginSession.get()
+    someone_else = signed_in(dev_app, new_user(dev_app))
+    for client in (browser(dev_app), someone_else):
+        for action in ("idle", "max-age"):
+            reply = act(client, session.public_id, action)
+            assert reply.status_code == 409 and "the person asking" in reply.get_data(as_text=True)
+    assert owner.get("/api/me").status_code == 200
+    assert LoginSession.get_by_id(session.id).end_reason is None
     assert act(browser(dev_app), "no-such-session", "idle").status_code == 404
     assert act(browser(dev_app), session.public_id, "explode").status_code == 404
 

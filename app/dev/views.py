@@ -61,12 +61,17 @@ def act(session_id: str, action: str):
         abort(404)
     config = settings.current()
     at = config.clock()
-    if action == "idle":
-        store.age(session.id, now=at, last_active_at=config.policy.live_since(at) - 1)
-    elif action == "max-age":
-        store.age(session.id, now=at, absolute_expires_at=at - 1)
+    principal = auth_state().principal
+    if action in ("idle", "max-age"):  # any session of the person asking
+        if principal is None or principal.user_id != session.user_id:
+            return render_error(409, "This action needs a session of the person asking: send "
+                                     "it with the cookies of one of their browsers.",
+                                code="not_this_person")
+        if action == "idle":
+            store.age(session.id, now=at, last_active_at=config.policy.live_since(at) - 1)
+        else:
+            store.age(session.id, now=at, absolute_expires_at=at - 1)
     else:
-        principal = auth_state().principal
         if principal is None or principal.session_public_id != session_id:
             return render_error(409, "This action needs this browser's own session: send it "
                                      "with the browser's cookies.", code="not_this_browser")
