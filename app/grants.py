@@ -15,7 +15,7 @@ from app.db import write_transaction
 from app.dpop import Proof
 from app.models import AppClient, AuthorizationCode, LoginSession, RefreshToken, User
 from app.oauth_rules import redirect_matches, registrable, verifier_matches
-from app.sessions import store, use
+from app.sessions import queries, store, use
 from app.sessions.rules import (
     REUSE_DETECTED,
     REVOKED,
@@ -25,7 +25,7 @@ from app.sessions.rules import (
     Policy,
     SessionError,
 )
-from app.sessions.state import Method
+from app.sessions.state import CarriedProof, Method, Principal
 
 CODE_TTL = 60  # seconds an authorization code works
 DPOP_MODES = ("", "optional", "required")
@@ -89,13 +89,19 @@ def remove(client_id: str, *, now: float) -> int:
     return len(live)
 
 
-def new_code(client: AppClient, redirect_uri: str, challenge: str, user_id: int,
+def new_code(client: AppClient, redirect_uri: str, challenge: str, consenting: Principal,
              now: float) -> str:
-    """A code for the person's consent: only its hash is stored."""
+    """A code for the consent given in the session of ``consenting``: only its hash is
+    stored, with that session, its last proof and its credential epoch."""
     code = secrets.token_urlsafe(32)
+    epoch = LoginSession.select(LoginSession.credential_epoch).where(
+        LoginSession.id == consenting.session_id).scalar()
     AuthorizationCode.create(code_hash=tokens.token_hash(code), client_id=client.client_id,
-                             redirect_uri=redirect_uri, challenge=challenge, user_id=user_id,
-                             created_at=now, expires_at=now + CODE_TTL)
+                             redirect_uri=redirect_uri, challenge=challenge,
+                             user_id=consenting.user_id, created_at=now,
+                             expires_at=now + CODE_TTL,
+                             consent_session_id=consenting.session_id,
+                             proven_at=consenting.proven_at, credential_epoch=epoch)
     return code
 
 
@@ -110,9 +116,12 @@ def redeem(code: str, *, client: AppClient, redirect_uri: str, verifier: str,
            keys: tokens.Keys, policy: Policy, now: float, ip_address: str,
            user_agent: str, proof: Proof | None = None) -> Granted:
     """Exchange a code for the app's first tokens: once, within CODE_TTL, by its client, with
-    its redirect URI and the verifier of its challenge; bound to the key of ``proof`` (DPoP)
-    for an app registered with it. A second use of a code ends the session its first use
-    started (RFC 6749 4.1.2: the code was stolen)."""
+    its redirect URI and the verifier of its challenge, for an account no administrator has
+    locked, while the session that consented is live and its person's credentials have not
+    changed since; bound to the key of ``proof`` (DPoP) for an app registered with it. The
+    app's session starts with the consenting session's last proof: consent proves nothing
+    anew. A second use of a code ends the session its first use started (RFC 6749 4.1.2:
+    the code was stolen)."""
     key = _key_of(client, proof)
     digest = tokens.token_hash(code)
     row = AuthorizationCode.get_or_none(AuthorizationCode.code_hash == digest)
@@ -136,10 +145,17 @@ def redeem(code: str, *, client: AppClient, redirect_uri: str, verifier: str,
     user = User.get_or_none(User.id == row.user_id)
     if user is None:
         raise OAuthError("invalid_grant", "The account no longer exists.")
+    if user.locked_at is not None:
+        raise OAuthError("invalid_grant", "The account is locked.")
+    if (row.consent_session_id is None or row.credential_epoch != user.credential_epoch
+            or not queries.is_live(user.id, row.consent_session_id, policy=policy, now=now)):
+        raise OAuthError("invalid_grant", "The session that consented has ended.")
+    # With the code's epoch: a credential change from now on leaves this session not live.
     issued = store.start(user, keys=keys, policy=policy, now=now, user_agent=user_agent,
                          ip_address=ip_address, method=Method.APP,
                          client_id=client.client_id, app_name=client.name,
-                         key_thumbprint=key)
+                         key_thumbprint=key,
+                         carried=CarriedProof(row.proven_at, row.credential_epoch))
     session_id = LoginSession.select(LoginSession.id).where(
         LoginSession.public_id == issued.session_public_id).scalar()
     AuthorizationCode.update(session_id=session_id).where(
@@ -161,16 +177,19 @@ def _session_of(handle: str, keys: tokens.Keys) -> LoginSession | None:
 
 def refresh(handle: str, *, client: AppClient, keys: tokens.Keys, policy: Policy, now: float,
             ip_address: str, user_agent: str, proof: Proof | None = None) -> Granted:
-    """The refresh_token grant: the session core's rotation of the app's session value. A
-    session bound to a key rotates only with a proof from it (``use.rotate``'s rule: refused
-    and recorded, nothing ended)."""
+    """The refresh_token grant: the session core's rotation of the app's session value, for
+    an account no administrator has locked. A session bound to a key rotates only with a
+    proof from it (``use.rotate``'s rule: refused and recorded, nothing ended)."""
     session = _session_of(handle, keys)
     if session is None or session.client_id != client.client_id:
         raise OAuthError("invalid_grant", "Unknown refresh token.")
+    if User.select(User.locked_at).where(User.id == session.user_id).scalar() is not None:
+        raise OAuthError("invalid_grant", "The account is locked.")
     try:
         issued, _ = use.rotate(handle, keys=keys, policy=policy, now=now,
                                ip_address=ip_address, user_agent=user_agent,
-                               proven_key=proof.key_thumbprint if proof is not None else "")
+                               proven_key=proof.key_thumbprint if proof is not None else "",
+                               client_id=client.client_id)
     except KeyProofMissing:
         raise OAuthError("invalid_grant" if proof is not None else "invalid_dpop_proof",
                          "This refresh token works only with a DPoP proof from its key."

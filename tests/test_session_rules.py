@@ -269,3 +269,13 @@ def test_an_older_access_token_of_a_bound_session_is_a_copy_not_reuse():
     within_grace = dataclasses.replace(bound, rotated_at=NOW - 10)
     assert rules.liveness_failure(within_grace, POLICY, NOW, claims(generation=2)) is None
     assert rules.liveness_failure(bound, POLICY, NOW, claims()) is None
+
+
+def test_a_sessions_value_works_only_for_its_holder():
+    """An app's value is no browser's cookie, a browser's none of an app's, nor another app's."""
+    browser_session, app_session = family(), family(client_id="notes")
+    assert rules.holder_failure(browser_session, "") is None
+    assert rules.holder_failure(app_session, "notes") is None
+    for session, presenter in ((app_session, ""), (browser_session, "notes"),
+                               (app_session, "other")):
+        assert isinstance(rules.holder_failure(session, presenter), rules.SessionNotFound)

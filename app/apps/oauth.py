@@ -10,11 +10,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, abort, g, jsonify, make_response, redirect, render_template, request
+from flask import Response, abort, jsonify, make_response, redirect, render_template, request
 
 from app import dpop, grants, proofs, settings
 from app.apps import bp
-from app.middleware import client_ip, credential_free, login_required, user_agent
+from app.middleware import (
+    client_ip,
+    credential_free,
+    current_principal,
+    login_required,
+    user_agent,
+)
 from app.oauth_rules import redirect_source, valid_challenge
 from app.security import CONTENT_SECURITY_POLICY
 
@@ -66,7 +72,7 @@ def _consent(client: Any, fields: dict[str, str], state: dict[str, str]) -> Any:
         return _back(fields["redirect_uri"], error="access_denied", **state)
     config = settings.current()
     code = grants.new_code(client, fields["redirect_uri"], fields["code_challenge"],
-                           g.auth.principal.user_id, config.clock())
+                           current_principal(), config.clock())
     return _back(fields["redirect_uri"], code=code, **state)
 
 

@@ -20,7 +20,16 @@ from collections.abc import Callable
 import peewee
 
 from app.db import database, engine
-from app.migrations import apps, browser, devicekeys, operations, people, second_factors, throttle
+from app.migrations import (
+    app_codes,
+    apps,
+    browser,
+    devicekeys,
+    operations,
+    people,
+    second_factors,
+    throttle,
+)
 from app.models import SchemaVersion
 
 # Version n is MIGRATIONS[n - 1]. Append; never edit or reorder a released one.
@@ -29,6 +38,7 @@ MIGRATIONS: list[Callable[[], None]] = [
     browser.devices, browser.session_changes, browser.bound_keys, devicekeys.device_keys,
     throttle.in_flight, people.password_blocks, people.alert_digests,
     second_factors.second_factors, apps.signing_keys, apps.clients, operations.account_locks,
+    app_codes.consent_proofs,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -38,7 +38,9 @@ class AppClient(BaseModel):
 
 class AuthorizationCode(BaseModel):
     """A code ``/oauth/authorize`` gave an app, by SHA-256: one use, within a minute, by its
-    client with its redirect URI and the verifier of its challenge."""
+    client with its redirect URI and the verifier of its challenge, while the browser session
+    that consented is live and its person's credentials have not changed. The app's session
+    starts with that session's last proof (``proven_at``), never a fresher one."""
 
     code_hash = peewee.CharField(max_length=64, primary_key=True)
     client_id = peewee.CharField(max_length=32)
@@ -49,6 +51,9 @@ class AuthorizationCode(BaseModel):
     expires_at = peewee.DoubleField(index=True)
     used_at = peewee.DoubleField(null=True)
     session_id = peewee.IntegerField(null=True)  # the session its first use started
+    consent_session_id = peewee.IntegerField(null=True)  # the browser session that consented
+    proven_at = peewee.DoubleField(default=0)  # when that session last proved its person
+    credential_epoch = peewee.IntegerField(default=0)  # its credential epoch then
 
     class Meta:
         table_name = "authorization_code"

@@ -78,3 +78,9 @@ def by_public_id(user_id: int, public_ids: set[str]) -> dict[str, LoginSession]:
     rows = _named(LoginSession.select().where(LoginSession.user == user_id,
                                               LoginSession.public_id.in_(list(public_ids))))
     return {row.public_id: row for row in rows}
+
+
+def is_live(user_id: int, session_id: int, *, policy: Policy, now: float) -> bool:
+    """Whether ``session_id`` is one of ``user_id``'s live sessions (not ended, not older than
+    their latest credential change, not run out)."""
+    return bool(_live(user_id, policy, now).where(LoginSession.id == session_id).exists())

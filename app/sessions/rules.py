@@ -196,6 +196,13 @@ def use_to_record(session: SessionState, proves: bool, now: float, ip_address: s
     return changes
 
 
+def holder_failure(session: SessionState, client_id: str) -> SessionNotFound | None:
+    """A session's value works only for its holder: an app's (``client_id`` set) for that app
+    at the token endpoint, a browser's (none) in a browser's cookie. Anyone else presenting
+    it finds no session."""
+    return None if session.client_id == client_id else SessionNotFound()
+
+
 def rotation_failure(session: SessionState, generation: int, successor_hash: str,
                      policy: Policy, now: float, proven_key: str = "") -> SessionError | None:
     """Why presenting the value of ``generation`` (whose successor hashes to

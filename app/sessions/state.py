@@ -35,6 +35,16 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class CarriedProof:
+    """The proof a session starts with when it starts on the strength of another one (an
+    app's, from the browser session that consented): that one's last proof and credential
+    epoch, never fresher ones."""
+
+    proven_at: float
+    credential_epoch: int
+
+
+@dataclass(frozen=True)
 class SessionState:
     """A session as the rules see it, with its person's credential epoch and address.
 

@@ -22,7 +22,8 @@ threads, processes and instances sharing the database:
     and instance before the call returns (``RevocationUnconfirmed`` when that cannot be shown).
 ``revoke_all``
     A credential change: moves the person's credential epoch on, so a session whose proof was
-    checked before it is not live however late its row is written.
+    checked before it is not live however late its row is written; no unused code an app
+    holds starts one later.
 ``rekey``
     A fresh random value for the caller's session; every older access token refused. A
     session bound to a key keeps its value: only a proof of the key renews it.
@@ -45,7 +46,7 @@ from typing import NamedTuple
 from app import audit, devices, liveness, tokens
 from app.config import KEEP_ENDED
 from app.db import locked, write_transaction
-from app.models import LoginSession, RefreshToken, User
+from app.models import AuthorizationCode, LoginSession, RefreshToken, User
 from app.sessions.rules import (
     SESSION_LIMIT,
     Issued,
@@ -54,19 +55,22 @@ from app.sessions.rules import (
     issue,
     rekey_keeps_value,
 )
-from app.sessions.state import Method, Principal
+from app.sessions.state import CarriedProof, Method, Principal
 
 
 def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_agent: str,
           ip_address: str, new_device: bool = False, device_hash: str = "",
           method: Method = Method.PASSWORD, client_id: str = "", app_name: str = "",
-          key_thumbprint: str = "") -> Issued:
+          key_thumbprint: str = "", carried: CarriedProof | None = None) -> Issued:
     """Begin a new session (a new token family) for ``user``, who has just proved who they are
     by ``method`` (``new_device``: from a browser that has not signed in to this account
     before, whose device cookie hashes to ``device_hash``; ``client_id``: of the app named
     ``app_name`` whose session it is, bound from the start to the key whose thumbprint is
-    ``key_thumbprint``, if any). The least recently used sessions beyond the cap end here,
-    with their reason; the device name is parsed now, once."""
+    ``key_thumbprint``, if any). A session started on the strength of another one (an app's,
+    from the browser session that consented) proved nothing itself: ``carried`` is that
+    session's last proof and credential epoch, which the new one starts with, so that it is
+    neither more recently proven nor newer than its source. The least recently used sessions
+    beyond the cap end here, with their reason; the device name is parsed now, once."""
     handle = tokens.new_handle()
     digest = tokens.token_hash(tokens.refresh_token(keys, handle))
     device_name = devices.describe(user_agent)[:128]
@@ -75,9 +79,11 @@ def start(user: User, *, keys: tokens.Keys, policy: Policy, now: float, user_age
     with write_transaction():
         _end_least_recently_used(user.id, keep=policy.max_sessions - 1, now=now)
         session = LoginSession.create(
-            public_id=tokens.new_public_id(), user=user, created_at=now, authenticated_at=now,
+            public_id=tokens.new_public_id(), user=user, created_at=now,
+            authenticated_at=carried.proven_at if carried else now,
             last_active_at=now, absolute_expires_at=now + policy.max_age, current_hash=digest,
-            rotated_at=now, credential_epoch=user.credential_epoch, user_agent=user_agent[:512],
+            rotated_at=now, user_agent=user_agent[:512],
+            credential_epoch=carried.credential_epoch if carried else user.credential_epoch,
             device_name=device_name, ip_address=ip_address[:64],
             last_user_agent=user_agent[:512], last_ip_address=ip_address[:64],
             last_device_name=device_name, device_hash=device_hash, start_method=method,
@@ -167,7 +173,8 @@ class Counted(NamedTuple):
 def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None,
                ip_address: str = "", actor: str = "") -> Counted:
     """End every live session of the user except ``keep``; return how many, on how many
-    devices. A credential change: the person's epoch moves on (``keep`` moves with it)."""
+    devices. A credential change: the person's epoch moves on (``keep`` moves with it), and
+    the codes their consent gave apps and no app has redeemed yet are deleted."""
     query = LoginSession.select().where(LoginSession.user == user_id,
                                         LoginSession.ended_at.is_null())
     if keep is not None:
@@ -179,6 +186,8 @@ def revoke_all(user_id: int, *, reason: str, now: float, keep: int | None = None
             epoch = User.select(User.credential_epoch).where(User.id == user_id)
             LoginSession.update(credential_epoch=epoch).where(LoginSession.id == keep).execute()
         liveness.announce(user_id=user_id, now=now)
+        AuthorizationCode.delete().where(AuthorizationCode.user_id == user_id,
+                                         AuthorizationCode.used_at.is_null()).execute()
         ended = list(query)
         for session in ended:
             end(session.id, user_id, reason, now, ip_address, _ended_by(session, actor), actor)

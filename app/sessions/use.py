@@ -23,6 +23,7 @@ from app.sessions.rules import (
     SessionError,
     SessionNotFound,
     forgiveness,
+    holder_failure,
     issue,
     liveness_failure,
     rotation_failure,
@@ -44,10 +45,11 @@ _ADVANCE_SQL = ("UPDATE login_session SET generation = {p}, current_hash = {p}, 
 
 def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
            ip_address: str = "", user_agent: str = "",
-           proven_key: str = "") -> tuple[Issued, Principal]:
+           proven_key: str = "", client_id: str = "") -> tuple[Issued, Principal]:
     """Exchange a session handle for its successor and a new access token; return them with
     the request's Principal (no second lookup). ``proven_key``: the thumbprint of the key
-    the request proved it holds, for a session bound to one.
+    the request proved it holds, for a session bound to one; ``client_id``: the app
+    presenting it ("" for a browser), whose session it must be (``rules.holder_failure``).
 
     The common case, the current value presented from where the session was last seen, is
     decided on the state read without a lock and written by the engine's ``swap`` only if
@@ -65,6 +67,8 @@ def rotate(handle: str, *, keys: tokens.Keys, policy: Policy, now: float,
     else:
         raise SessionNotFound()
     generation, session = presented[0], from_row(presented[1:])
+    if (mismatch := holder_failure(session, client_id)) is not None:
+        raise mismatch  # before any lock: nothing is written for someone else's value
     agent = (user_agent or session.last_user_agent)[:512]
     address = (ip_address or session.last_ip_address)[:64]
     if (generation == session.generation
