@@ -21,20 +21,28 @@ from e2e.support import (
 
 
 @pytest.fixture(scope="package")
-def chromium():
+def playwright():
+    """One Playwright for the whole browser suite: its sync API runs an event loop of its
+    own, so a second one started beside it fails; modules that need a browser of their own
+    (other flags) launch it from this one."""
     require_browser()
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        # Playwright turns the back/forward cache off; people's browsers have it on.
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=60_000,
-            ignore_default_args=["--disable-back-forward-cache"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with sync_playwright() as started:
+        yield started
+
+
+@pytest.fixture(scope="package")
+def chromium(playwright):
+    # Playwright turns the back/forward cache off; people's browsers have it on.
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=60_000,
+        ignore_default_args=["--disable-back-forward-cache"])
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.fixture(scope="package")

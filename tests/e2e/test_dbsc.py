@@ -183,18 +183,15 @@ def https_site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def dbsc_chromium(https_site):
-    from playwright.sync_api import sync_playwright
-
+def dbsc_chromium(playwright, https_site):
     spki = https_site[2]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, timeout=60_000,
-            args=[*CHROMIUM_ARGS, DBSC_FEATURES, f"--ignore-certificate-errors-spki-list={spki}"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, timeout=60_000,
+        args=[*CHROMIUM_ARGS, DBSC_FEATURES, f"--ignore-certificate-errors-spki-list={spki}"])
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 def session_row(app, public_id: str) -> LoginSession:

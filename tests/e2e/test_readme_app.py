@@ -19,8 +19,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def readme_app() -> str:
-    (block,) = re.findall(r"^```python\n(.*?)^```$", (ROOT / "README.md").read_text(),
-                          flags=re.S | re.M)
+    """The one Python block of the README's "Apps" section (other sections have their own)."""
+    section = (ROOT / "README.md").read_text().split("\n## Apps\n", 1)[1].split("\n## ")[0]
+    (block,) = re.findall(r"^```python\n(.*?)^```$", section, flags=re.S | re.M)
     return block
 
 
@@ -30,12 +31,14 @@ def test_the_readme_app_signs_in_refreshes_and_signs_out(people, site, tmp_path)
                        "GATEHOUSE_EMAIL_VERIFICATION": "off"})
     with here.app_context():
         client_id = grants.register("Notes", ["http://127.0.0.1/callback"], now=time.time())
-    person = people()
+    # At the site's public address, which is the issuer the app checks `iss` against.
+    public = site.env["GATEHOUSE_PUBLIC_URL"]
+    person = people(host="localhost")
     email = person.sign_up("terminal")
     script = tmp_path / "notes_app.py"
     script.write_text(readme_app())
     # BROWSER=true: webbrowser.open runs `true URL`; the person opens it in Chromium instead.
-    app = subprocess.Popen([sys.executable, str(script), site.url, client_id], text=True,
+    app = subprocess.Popen([sys.executable, str(script), public, client_id], text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            env={"PATH": "/usr/bin:/bin", "BROWSER": "true"})
     try:
