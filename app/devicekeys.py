@@ -25,11 +25,15 @@ _BY_TOKEN_SQL = (f"SELECT {COLUMNS} FROM refresh_token t JOIN login_session s "
 
 
 def session_of(keys: tokens.Keys, handle: str) -> SessionState | None:
-    """The session whose value (any generation of it) ``handle`` is, read as it is now."""
+    """The session whose value (any generation of it) ``handle`` is, read as it is now: a
+    value issued under the current SECRET_KEY or one of its fallbacks, as rotation finds it."""
     if not handle:
         return None
-    row = fetch_one(_BY_TOKEN_SQL, tokens.token_hash(tokens.refresh_token(keys, handle)))
-    return from_row(row) if row is not None else None
+    for digest in keys.presented_hashes(handle):
+        row = fetch_one(_BY_TOKEN_SQL, digest)
+        if row is not None:
+            return from_row(row)
+    return None
 
 
 def new_challenge(keys: tokens.Keys, session_id: int, *, now: float) -> str:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from support import (
     PASSWORD,
+    SECRET,
     Cookies,
     auth_cookies_set,
     browser,
@@ -469,4 +470,22 @@ def test_refreshes_racing_in_threads_all_get_the_same_successor(client, clock):
         results = list(pool.map(renew, zip(tabs, challenges, strict=True)))
     assert {status for status, _ in results} == {200}
     assert len({handle for _, handle in results}) == 1
+    assert only_session().ended_at is None and only_session().generation == 1
+
+
+def test_a_bound_session_renews_after_the_secret_key_is_replaced(make_app, clock):
+    """A value issued under the old SECRET_KEY (kept as a fallback) renews at the refresh
+    endpoint like any other: replacing the key signs no bound browser out."""
+    ada = browser(make_app())
+    key = ec_key()
+    registered(ada, key)
+    session = only_session()
+    moved = browser(make_app(SECRET_KEY="a-new-secret-key-for-the-replacement-0123456789",
+                             GATEHOUSE_SECRET_KEY_FALLBACKS=SECRET))
+    Cookies.of(ada).put(moved)
+    clock.advance(EXPIRED)
+    challenge = challenge_of(refresh(moved, session_id=session.public_id), session.public_id)
+    answer = refresh(moved, session_id=session.public_id, key=key, challenge=challenge)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["session_identifier"] == session.public_id
     assert only_session().ended_at is None and only_session().generation == 1
