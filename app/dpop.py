@@ -19,12 +19,11 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from app.signing import thumbprint
+from app.signing import PRIVATE_MEMBERS, thumbprint
 
 PROOF_WINDOW = 60  # seconds either side of now a proof's iat may be
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
               "EdDSA")
-PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 MAX_PROOF = 4096
 MAX_JTI = 256
 

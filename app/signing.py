@@ -16,7 +16,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 ALGORITHM = "ES256"
 NONCE_BYTES = 12
+# RFC 7638 3.2: the required public members of each key type, the only ones hashed.
+REQUIRED_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"),
+                    "OKP": ("crv", "kty", "x")}
+# Members that only a private key has (RFC 7518 6.2.2, 6.3.2; "k": a symmetric key).
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 class UndecryptableKey(Exception):
@@ -44,11 +49,10 @@ def public_jwk(public: ec.EllipticCurvePublicKey) -> dict[str, str]:
             "y": b64url(numbers.y.to_bytes(32, "big"))}
 
 
-def thumbprint(jwk: dict[str, Any]) -> str:
+def thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638: SHA-256 over the required members, sorted, without whitespace. EC, RSA and
-    OKP keys (the kinds a DPoP proof may carry)."""
-    required = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"),
-                "OKP": ("crv", "kty", "x")}.get(str(jwk.get("kty")))
+    OKP keys (the kinds a DPoP or DBSC proof may carry)."""
+    required = REQUIRED_MEMBERS.get(str(jwk.get("kty")))
     if required is None or not all(isinstance(jwk.get(name), str) for name in required):
         raise ValueError("not a public key this server can take a thumbprint of")
     canonical = json.dumps({name: jwk[name] for name in required}, separators=(",", ":"),
