@@ -8,7 +8,6 @@ it). Every input here is hostile until it has passed ``read_proof``.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ import jwt
 
 # thumbprint: one RFC 7638 implementation for every key the server hashes (this module's
 # callers and tests name it here too).
-from app.signing import PRIVATE_MEMBERS, REQUIRED_MEMBERS, thumbprint
+from app.signing import PRIVATE_MEMBERS, REQUIRED_MEMBERS, thumbprint, unb64url
 
 REGISTER_PATH = "/dbsc/register"
 REFRESH_PATH = "/dbsc/refresh"
@@ -106,7 +105,7 @@ def read_proof(token: str, stored_jwk: Mapping[str, str] | None = None) -> Proof
 
 def _unbase64(value: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        return unb64url(value)
     except ValueError:
         raise InvalidProof("a jwk member is not base64url") from None
 

@@ -39,7 +39,13 @@ class UndecryptableKey(Exception):
 
 
 def b64url(raw: bytes) -> str:
+    """base64url without padding (RFC 7515 2)."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    """The bytes ``b64url`` encoded; ValueError (binascii.Error) if ``text`` is not base64url."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def public_jwk(public: ec.EllipticCurvePublicKey) -> dict[str, str]:
@@ -74,7 +80,7 @@ def encrypt_private(private: ec.EllipticCurvePrivateKey, kid: str, secret: str) 
 
 def decrypt_private(stored: str, kid: str, secrets: Iterable[str]) -> ec.EllipticCurvePrivateKey:
     """The private key ``stored`` holds, decrypted with the first of ``secrets`` that can."""
-    raw = base64.urlsafe_b64decode(stored + "=" * (-len(stored) % 4))
+    raw = unb64url(stored)
     for secret in secrets:
         try:
             der = AESGCM(_wrapping_key(secret)).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
