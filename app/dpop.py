@@ -10,7 +10,6 @@ that token. The key's RFC 7638 thumbprint is what a session is bound to.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -19,12 +18,11 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from app.signing import thumbprint
+from app.signing import PRIVATE_MEMBERS, b64url, thumbprint
 
 PROOF_WINDOW = 60  # seconds either side of now a proof's iat may be
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
               "EdDSA")
-PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 MAX_PROOF = 4096
 MAX_JTI = 256
 
@@ -42,8 +40,7 @@ class Proof:
 
 def access_token_hash(access_token: str) -> str:
     """``ath``: base64url(SHA-256(the access token's ASCII))."""
-    digest = hashlib.sha256(access_token.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return b64url(hashlib.sha256(access_token.encode()).digest())
 
 
 def _target(url: str) -> str:

@@ -8,14 +8,15 @@ it). Every input here is hostile until it has passed ``read_proof``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+
+# thumbprint: one RFC 7638 implementation for every key the server hashes (this module's
+# callers and tests name it here too).
+from app.signing import PRIVATE_MEMBERS, REQUIRED_MEMBERS, thumbprint, unb64url
 
 REGISTER_PATH = "/dbsc/register"
 REFRESH_PATH = "/dbsc/refresh"
@@ -30,10 +31,6 @@ PROOF_TYPE = "dbsc+jwt"
 ALGORITHMS = ("ES256", "RS256")  # what we offer, in order of preference
 MAX_PROOF_LENGTH = 8192  # a proof with an RSA-4096 key in its header is about 1.5 KB
 MIN_RSA_BITS = 2048
-# Members that only a private key has (RFC 7518 6.2.2, 6.3.2; "k": a symmetric key).
-_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-# RFC 7638 3.2: the required public members of each key type, the only ones hashed.
-_REQUIRED = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
 
 
 class InvalidProof(Exception):
@@ -55,13 +52,13 @@ def public_jwk(jwk: object, algorithm: str) -> dict[str, str]:
     member is refused outright: a browser never sends one, and it is not ours to hold."""
     if not isinstance(jwk, Mapping):
         raise InvalidProof("the jwk is not an object")
-    if _PRIVATE_MEMBERS & set(jwk):
+    if PRIVATE_MEMBERS & set(jwk):
         raise InvalidProof("the jwk has a private part")
     kty = {"ES256": "EC", "RS256": "RSA"}[algorithm]
     if jwk.get("kty") != kty:
         raise InvalidProof(f"a {jwk.get('kty')!r} key cannot sign {algorithm}")
     members: dict[str, str] = {}
-    for name in _REQUIRED[kty]:
+    for name in REQUIRED_MEMBERS[kty]:
         value = jwk.get(name)
         if not isinstance(value, str) or not value:
             raise InvalidProof(f"the jwk lacks {name}")
@@ -71,14 +68,6 @@ def public_jwk(jwk: object, algorithm: str) -> dict[str, str]:
     if kty == "RSA" and len(_unbase64(members["n"]).lstrip(b"\0")) * 8 < MIN_RSA_BITS:
         raise InvalidProof("the RSA key is too short")
     return members
-
-
-def thumbprint(jwk: Mapping[str, str]) -> str:
-    """RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace,
-    base64url without padding (43 characters)."""
-    members = {name: jwk[name] for name in _REQUIRED[jwk["kty"]]}
-    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
 
 
 def read_proof(token: str, stored_jwk: Mapping[str, str] | None = None) -> Proof:
@@ -116,7 +105,7 @@ def read_proof(token: str, stored_jwk: Mapping[str, str] | None = None) -> Proof
 
 def _unbase64(value: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        return unb64url(value)
     except ValueError:
         raise InvalidProof("a jwk member is not base64url") from None
 

@@ -11,7 +11,6 @@ two workers racing make one); so is a key for a ``SECRET_KEY`` that opens none o
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 from collections.abc import Sequence
@@ -31,13 +30,9 @@ FRESH_AT_MOST_EVERY = 1.0  # a token naming an unknown key reads the keys again,
 def _public(jwk_text: str) -> ec.EllipticCurvePublicKey:
     jwk = json.loads(jwk_text)
     numbers = ec.EllipticCurvePublicNumbers(
-        int.from_bytes(_unb64(jwk["x"]), "big"), int.from_bytes(_unb64(jwk["y"]), "big"),
-        ec.SECP256R1())
+        int.from_bytes(signing.unb64url(jwk["x"]), "big"),
+        int.from_bytes(signing.unb64url(jwk["y"]), "big"), ec.SECP256R1())
     return numbers.public_key()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class StoredRing:

@@ -16,7 +16,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 ALGORITHM = "ES256"
 NONCE_BYTES = 12
+# RFC 7638 3.2: the required public members of each key type, the only ones hashed.
+REQUIRED_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"),
+                    "OKP": ("crv", "kty", "x")}
+# Members that only a private key has (RFC 7518 6.2.2, 6.3.2; "k": a symmetric key).
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 class UndecryptableKey(Exception):
@@ -34,7 +39,13 @@ class UndecryptableKey(Exception):
 
 
 def b64url(raw: bytes) -> str:
+    """base64url without padding (RFC 7515 2)."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    """The bytes ``b64url`` encoded; ValueError (binascii.Error) if ``text`` is not base64url."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def public_jwk(public: ec.EllipticCurvePublicKey) -> dict[str, str]:
@@ -44,11 +55,10 @@ def public_jwk(public: ec.EllipticCurvePublicKey) -> dict[str, str]:
             "y": b64url(numbers.y.to_bytes(32, "big"))}
 
 
-def thumbprint(jwk: dict[str, Any]) -> str:
+def thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638: SHA-256 over the required members, sorted, without whitespace. EC, RSA and
-    OKP keys (the kinds a DPoP proof may carry)."""
-    required = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"),
-                "OKP": ("crv", "kty", "x")}.get(str(jwk.get("kty")))
+    OKP keys (the kinds a DPoP or DBSC proof may carry)."""
+    required = REQUIRED_MEMBERS.get(str(jwk.get("kty")))
     if required is None or not all(isinstance(jwk.get(name), str) for name in required):
         raise ValueError("not a public key this server can take a thumbprint of")
     canonical = json.dumps({name: jwk[name] for name in required}, separators=(",", ":"),
@@ -70,7 +80,7 @@ def encrypt_private(private: ec.EllipticCurvePrivateKey, kid: str, secret: str) 
 
 def decrypt_private(stored: str, kid: str, secrets: Iterable[str]) -> ec.EllipticCurvePrivateKey:
     """The private key ``stored`` holds, decrypted with the first of ``secrets`` that can."""
-    raw = base64.urlsafe_b64decode(stored + "=" * (-len(stored) % 4))
+    raw = unb64url(stored)
     for secret in secrets:
         try:
             der = AESGCM(_wrapping_key(secret)).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],

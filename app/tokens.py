@@ -19,7 +19,6 @@ issued under it, see ``GATEHOUSE_SECRET_KEY_FALLBACKS``):
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -31,7 +30,7 @@ from typing import Any, Protocol
 
 import jwt
 
-from app.signing import ALGORITHM, KeyRing
+from app.signing import ALGORITHM, KeyRing, b64url
 
 TOKEN_TYPE = "at+jwt"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "gen", "iat", "exp", "jti")
@@ -90,7 +89,7 @@ class Keys:
     def presented_hashes(self, handle: str) -> list[str]:
         """What the database may store for ``handle``: its refresh token's hash under the
         current secret, then under each older one."""
-        return [token_hash(_b64(hmac.new(key, handle.encode(), hashlib.sha256).digest()))
+        return [token_hash(b64url(hmac.new(key, handle.encode(), hashlib.sha256).digest()))
                 for key in (self.refresh, *self.earlier_refresh)]
 
 
@@ -126,18 +125,18 @@ _URLSAFE = frozenset(string.ascii_letters + string.digits + "-_")
 def successor_handle(keys: Keys, handle: str) -> str:
     """The one successor of ``handle``: the same for every request that presents it."""
     digest = hmac.new(keys.chain, handle.encode(), hashlib.sha256).digest()
-    return _b64(digest)
+    return b64url(digest)
 
 
 def key_challenge(keys: Keys, session_id: int, serial: int) -> str:
     """The DBSC challenge numbered ``serial`` of a session: unpredictable without the secret,
     and found again from its number (the database keeps only its hash)."""
     message = f"dbsc challenge {session_id} {serial}".encode()  # a handle never has a space
-    return _b64(hmac.new(keys.chain, message, hashlib.sha256).digest())
+    return b64url(hmac.new(keys.chain, message, hashlib.sha256).digest())
 
 
 def refresh_token(keys: Keys, handle: str) -> str:
-    return _b64(hmac.new(keys.refresh, handle.encode(), hashlib.sha256).digest())
+    return b64url(hmac.new(keys.refresh, handle.encode(), hashlib.sha256).digest())
 
 
 def token_hash(token: str) -> str:
@@ -252,7 +251,3 @@ class VerifiedTokenCache:
             self._entries.pop(token, None)
             raise InvalidAccessToken("expired")
         return claims
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
