@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from polling import eventually
 from servers import ROOT, Server, server_env
-from support import CHEAP_ARGON2, PASSWORD, SECRET, reset_database
+from support import CHEAP_ARGON2, PASSWORD, SECRET
 
 from app import create_app, liveness, tokens
 from app.carriers import ACCESS_COOKIE, SESSION_COOKIE
@@ -160,16 +160,16 @@ def fetch(port: int, path: str, jar: dict[str, str], *, method: str = "GET",
 
 
 @pytest.fixture(scope="module")
-def https_site(tmp_path_factory):
+def https_site(site, tmp_path_factory):
+    """A second gunicorn on the suite's database (``site``'s, whose schema it already has),
+    over HTTPS with a certificate made here. Every scenario signs up people of its own."""
     require_browser()
     folder = tmp_path_factory.mktemp("dbsc")
     cert, key, spki = make_certificate(folder)
-    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{folder / 'dbsc.sqlite3'}"
+    url = site.env["DATABASE_URL"]
     settings = {"TESTING": True, "SECRET_KEY": SECRET, "DATABASE_URL": url,
                 "GATEHOUSE_EMAIL_VERIFICATION": "off", **CHEAP_ARGON2}
-    create_app(settings)
-    reset_database()  # a shared PostgreSQL database starts empty, and is left so (as ``site``)
-    app = create_app(settings)  # the schema, before the workers start
+    app = create_app(settings)
     env = server_env(url, SECRET, GATEHOUSE_ACCESS_TOKEN_TTL=ACCESS_TTL,
                      GATEHOUSE_REGISTER_LIMIT_IP=1000)
     server = HttpsServer(env, workers=2, threads=4)
@@ -179,7 +179,6 @@ def https_site(tmp_path_factory):
             yield server, app, spki
     finally:
         liveness.close(app)
-        reset_database()
 
 
 @pytest.fixture(scope="module")
